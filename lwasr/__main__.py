@@ -1,0 +1,3 @@
+from lwasr.cli import main
+
+main()

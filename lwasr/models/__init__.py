@@ -1,0 +1,1 @@
+"""Model loading, conversion and the embedded offline Whisper."""
