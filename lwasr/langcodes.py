@@ -1,0 +1,99 @@
+"""Language codes: corpus codes -> Whisper codes, and which languages are scored by CER.
+
+The one place that knows this; every other module asks here.
+"""
+
+from __future__ import annotations
+
+from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+from lwasr.errors import LwasrError
+
+#: Whisper code -> English name, for the 99 (100 with yue) languages Whisper knows.
+WHISPER_LANGUAGES: dict[str, str] = dict(LANGUAGES)
+
+#: Languages written without word boundaries: scored by character error rate.
+CER_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue"})
+
+FLEURS_EXCEPTIONS = {
+    "cmn_hans_cn": "zh",
+    "nb_no": "no",
+    "fil_ph": "tl",
+    "jv_id": "jw",
+    "yue_hant_hk": "yue",
+}
+
+#: Multilingual LibriSpeech directory names (mls_<name>).
+MLS_LANGUAGES = {
+    "english": "en",
+    "german": "de",
+    "dutch": "nl",
+    "french": "fr",
+    "spanish": "es",
+    "italian": "it",
+    "portuguese": "pt",
+    "polish": "pl",
+}
+
+#: Common Voice locale codes that differ from Whisper's (others map by the part before "-").
+COMMONVOICE_EXCEPTIONS = {
+    "zh-CN": "zh",
+    "zh-TW": "zh",
+    "zh-HK": "yue",
+    "yue": "yue",
+    "nan-tw": "zh",
+    "nb-NO": "no",
+    "nn-NO": "nn",
+    "pa-IN": "pa",
+    "sv-SE": "sv",
+    "ga-IE": "ga",
+    "hy-AM": "hy",
+    "es-ES": "es",
+    "fy-NL": "fy",
+    "rm-sursilv": "rm",
+    "jv": "jw",
+    "fil": "tl",
+}
+
+
+def check_whisper_code(code: str) -> str:
+    """Return ``code`` if Whisper knows it; otherwise raise LwasrError listing the known codes."""
+    if code not in WHISPER_LANGUAGES:
+        known = " ".join(sorted(WHISPER_LANGUAGES))
+        raise LwasrError(f"unknown language code {code!r}; Whisper's codes are: {known}")
+    return code
+
+
+def fleurs_to_whisper(code: str) -> str:
+    """FLEURS code (``pl_pl``, ``cmn_hans_cn``) -> Whisper code (``pl``, ``zh``)."""
+    return check_whisper_code(FLEURS_EXCEPTIONS.get(code, code.split("_")[0]))
+
+
+def mls_to_whisper(name: str) -> str:
+    """MLS language name (``polish``) -> Whisper code (``pl``)."""
+    key = name.lower().removeprefix("mls_")
+    if key not in MLS_LANGUAGES:
+        raise LwasrError(f"unknown MLS language {name!r}; MLS has: {', '.join(MLS_LANGUAGES)}")
+    return MLS_LANGUAGES[key]
+
+
+def commonvoice_to_whisper(locale: str) -> str:
+    """Common Voice locale (``pl``, ``zh-CN``, ``pt``) -> Whisper code."""
+    return check_whisper_code(COMMONVOICE_EXCEPTIONS.get(locale, locale.split("-")[0]))
+
+
+def uses_cer(lang: str) -> bool:
+    """True for languages scored by CER (no word boundaries): zh, ja, th, lo, my, yue."""
+    return lang in CER_LANGUAGES
+
+
+def parse_langs(spec: str | list[str]) -> list[str]:
+    """Split a ``pl,pt,zh`` option into a list of validated Whisper codes (order kept, duplicates removed)."""
+    items = spec.split(",") if isinstance(spec, str) else spec
+    out: list[str] = []
+    for item in (s.strip() for s in items):
+        if item and item not in out:
+            out.append(check_whisper_code(item))
+    if not out:
+        raise LwasrError("no language given")
+    return out

@@ -1,0 +1,89 @@
+"""Self-describing model units.
+
+Every model directory lwasr writes (an expert, the shared LoRA, a full fine-tune, later fused,
+distilled and expanded models) carries ``lwasr.json``: what kind it is, which base model it needs,
+a fingerprint of that base, the languages it was trained on, and how it must be decoded. ``decode``,
+``fuse``, ``distill`` and ``expand`` read it instead of guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lwasr.atomic import write_json
+from lwasr.errors import LwasrError
+
+META_FILE = "lwasr.json"
+KINDS = ("lora", "full", "moe")
+
+
+@dataclass
+class ModelMeta:
+    """Contents of ``lwasr.json``.
+
+    kind: ``lora`` (a PEFT adapter over ``base_model``), ``full`` (a whole HF model directory) or
+    ``moe`` (a mixture unit written by ``expand``). ``lang_token``: whether the decoder prompt carried
+    the language token in training. ``trim_encoder_input``: whether it was trained on trimmed input
+    (decoding follows it by default).
+    """
+
+    kind: str
+    base_model: str
+    base_fingerprint: str
+    languages: list[str]
+    lang_token: bool = True
+    trim_encoder_input: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, unit_dir: str | Path) -> None:
+        """Write ``lwasr.json`` into ``unit_dir`` (atomically)."""
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown model kind {self.kind!r}")
+        write_json(Path(unit_dir) / META_FILE, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, unit_dir: str | Path) -> ModelMeta:
+        """Read ``lwasr.json`` from ``unit_dir``; a clear error when it is missing or malformed."""
+        path = Path(unit_dir) / META_FILE
+        if not path.is_file():
+            raise LwasrError(f"{unit_dir} is not an lwasr model (no {META_FILE}); was its training finished?")
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (TypeError, json.JSONDecodeError) as e:
+            raise LwasrError(f"{path} is malformed: {e}") from e
+
+
+def base_fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of a base model's config and weights, recorded at training time.
+
+    Hashes the config plus every parameter's shape and a strided sample of its values, so that it is
+    cheap (well under a second for large-v3) yet differs between checkpoints of the same architecture.
+    """
+    h = hashlib.sha256()
+    config = getattr(model, "config", None)
+    if config is not None:
+        keys = ("d_model", "encoder_layers", "decoder_layers", "vocab_size", "num_mel_bins")
+        h.update(json.dumps({k: getattr(config, k, None) for k in keys}, sort_keys=True).encode())
+    for name, p in sorted(model.state_dict().items()):
+        if "lora_" in name:
+            continue
+        name = name.replace("base_model.model.", "").replace(".base_layer", "")
+        flat = p.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 64)][:64].float().cpu()
+        h.update(name.encode() + str(tuple(p.shape)).encode() + sample.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_same_base(fingerprints: dict[str, str]) -> None:
+    """Raise LwasrError naming the units whose base model differs from the others'."""
+    distinct = set(fingerprints.values())
+    if len(distinct) > 1:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(fingerprints.items()))
+        raise LwasrError(f"these models were trained from different base models (fingerprints: {detail})")
