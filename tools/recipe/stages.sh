@@ -1,0 +1,47 @@
+# Stage bookkeeping for recipes, sourced by run.sh after parse_options.sh.
+# Needs: $stage, $stop_stage, $exp (experiment dir). Markers live in $exp/.done/.
+#
+#   if stage_begin 3 "Train the experts"; then
+#     lwasr train experts ...
+#     stage_end 3
+#   fi
+#
+# A stage with a completion marker is skipped, saying so. Passing --stage N explicitly re-runs
+# stages N..stop_stage (their markers are cleared); the lwasr commands themselves resume from
+# their own complete outputs and checkpoints, so re-running a finished stage is cheap.
+# shellcheck shell=bash
+_lw_done_dir="$exp/.done"
+mkdir -p "$_lw_done_dir" "$exp/log"
+if [[ " ${_lw_given_options-} " == *" stage "* ]]; then
+  for _m in "$_lw_done_dir"/stage*.done; do
+    [ -e "$_m" ] || continue
+    _n=${_m##*/stage}; _n=${_n%.done}
+    if (( _n >= stage )); then rm -f "$_m"; fi
+  done
+fi
+_lw_t0=$(date +%s)
+
+stage_begin() {
+  local n=$1 desc=$2
+  if (( n < stage || n > stop_stage )); then return 1; fi
+  if [ -f "$_lw_done_dir/stage$n.done" ]; then
+    echo "=== stage $n: $desc -- already done, skipping (rm $_lw_done_dir/stage$n.done or pass --stage $n to redo)"
+    return 1
+  fi
+  echo "=== stage $n: $desc ($(date '+%H:%M:%S'), log: $exp/log/stage$n.log)"
+  _lw_stage_start=$(date +%s)
+  return 0
+}
+
+stage_end() {
+  local n=$1
+  date '+%F %T' > "$_lw_done_dir/stage$n.done"
+  echo "=== stage $n done in $(( $(date +%s) - _lw_stage_start )) s (total $(( $(date +%s) - _lw_t0 )) s)"
+}
+
+# Run a command with its output shown and kept in $exp/log/<name>.log; fails the recipe if it fails.
+logged() {
+  local name=$1; shift
+  echo "+ $*" >> "$exp/log/$name.log"
+  $cmd "$exp/log/$name.log" "$@"
+}
