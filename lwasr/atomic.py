@@ -34,6 +34,7 @@ def atomic_path(target: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
         tmp = Path(name)
     try:
         yield tmp
+        _apply_umask(tmp)
         if is_dir and target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -43,6 +44,13 @@ def atomic_path(target: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _apply_umask(path: Path) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) paths; give them the modes a plain open() would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o777 & ~umask if path.is_dir() else 0o666 & ~umask)
 
 
 def write_text(path: str | Path, text: str) -> None:

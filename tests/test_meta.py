@@ -31,3 +31,17 @@ def test_fingerprint_sees_weight_changes_and_ignores_lora(tiny_whisper):
     assert base_fingerprint(other) != fp
     with pytest.raises(LwasrError, match="different base models"):
         check_same_base({"pl": fp, "pt": base_fingerprint(other)})
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path):
+    import os
+
+    from lwasr.atomic import atomic_path, write_text
+
+    write_text(tmp_path / "a.txt", "x")
+    with atomic_path(tmp_path / "d", is_dir=True) as d:
+        (d / "f").write_text("y")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask
