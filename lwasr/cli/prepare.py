@@ -1,5 +1,201 @@
-"""`lwasr prepare`."""
+"""`lwasr prepare`: write Lhotse manifests (one CutSet per corpus, language and split). See docs/data.md."""
 
-from lwasr.cli._stub import planned_group
+from __future__ import annotations
 
-app = planned_group("prepare", "Write Lhotse manifests (FLEURS, MLS, Common Voice, any folder, offline espeak-ng speech).", issue=3)
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="prepare",
+    help=(
+        "Write Lhotse manifests: data/<corpus>/manifests/<corpus>_<lang>_<split>_cuts.jsonl.gz.\n\n"
+        "Every run writes <out>/report.json (cuts and hours per language and split, every dropped item and"
+        " why) and prints a summary. Complete manifests are not rebuilt; --force rebuilds them. See docs/data.md."
+    ),
+    no_args_is_help=True,
+)
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="Corpus root; manifests go to <out>/manifests/.")]
+Splits = Annotated[str, typer.Option("--splits", help="Comma-separated splits.")]
+Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel processes.")]
+Force = Annotated[bool, typer.Option("--force", help="Rebuild manifests even when complete.")]
+Decode = Annotated[
+    bool,
+    typer.Option(
+        "--check-audio", help="Decode every file while preparing (slow; catches corrupt data, not just bad headers)."
+    ),
+]
+CPUS = os.cpu_count() or 1
+
+
+def _list(spec: str) -> list[str]:
+    return [s.strip() for s in spec.split(",") if s.strip()]
+
+
+def _show(report) -> None:  # noqa: ANN001 - RunReport, imported lazily
+    typer.echo(report.table())
+    typer.echo(f"report: {Path(report.root) / 'report.json'}")
+
+
+@app.command("fleurs")
+def fleurs(
+    langs: Annotated[str, typer.Option("--langs", help="FLEURS codes, e.g. pl_pl,pt_br,cmn_hans_cn.")],
+    out: Out = Path("data/fleurs"),
+    splits: Splits = "train,dev,test",
+    corpus_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--corpus-dir", help="A local copy in the hub layout (data/<lang>/...); the network is never used."
+        ),
+    ] = None,
+    jobs: Jobs = CPUS,
+    force: Force = False,
+    check_audio: Decode = False,
+) -> None:
+    """FLEURS from the Hugging Face dataset repo google/fleurs, downloaded file by file (resumable).
+
+    Downloads land in <out>/download, audio archives are extracted once into <out>/audio. Text is the
+    normalized `transcription`; the raw one is kept in the supervision's custom["orig_text"].
+    """
+    from lwasr.data.fleurs import prepare_fleurs
+
+    _show(
+        prepare_fleurs(
+            _list(langs), out, splits=_list(splits), corpus_dir=corpus_dir, jobs=jobs, force=force, decode=check_audio
+        )
+    )
+
+
+@app.command("mls")
+def mls(
+    langs: Annotated[str, typer.Option("--langs", help="MLS language names, e.g. polish,portuguese,italian.")],
+    corpus_dir: Annotated[Path, typer.Option("--corpus-dir", help="Folder holding mls_<language>[_opus]/.")],
+    out: Out = Path("data/mls"),
+    splits: Splits = "train,dev,test",
+    jobs: Jobs = CPUS,
+    force: Force = False,
+    check_audio: Decode = False,
+) -> None:
+    """Multilingual LibriSpeech from an extracted copy (FLAC preferred, Opus accepted)."""
+    from lwasr.data.mls import prepare_mls
+
+    _show(prepare_mls(_list(langs), corpus_dir, out, splits=_list(splits), jobs=jobs, force=force, decode=check_audio))
+
+
+@app.command("commonvoice")
+def commonvoice(
+    langs: Annotated[str, typer.Option("--langs", help="Common Voice locales, e.g. pl,pt,zh-CN.")],
+    corpus_dir: Annotated[
+        Path, typer.Option("--corpus-dir", help="Extracted release: <locale>/{train,dev,test}.tsv, clips/.")
+    ],
+    out: Out = Path("data/commonvoice"),
+    splits: Splits = "train,dev,test",
+    jobs: Jobs = CPUS,
+    force: Force = False,
+    check_audio: Decode = False,
+) -> None:
+    """Common Voice from an extracted release (MP3 clips need libsndfile >= 1.1)."""
+    from lwasr.data.commonvoice import prepare_commonvoice
+
+    _show(
+        prepare_commonvoice(
+            _list(langs), corpus_dir, out, splits=_list(splits), jobs=jobs, force=force, decode=check_audio
+        )
+    )
+
+
+@app.command("dir")
+def dir_(
+    src: Annotated[
+        Path, typer.Argument(help="A Kaldi data directory (wav.scp, text, ...) or a TSV file (path, text, lang).")
+    ],
+    out: Out,
+    split: Annotated[
+        str, typer.Option("--split", help="Split these utterances belong to (train, dev, test...).")
+    ] = "train",
+    corpus: Annotated[
+        str | None, typer.Option("--corpus", help="Corpus name in manifest file names [default: name of --out].")
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Whisper code for utterances without one (no utt2lang / empty column).")
+    ] = None,
+    jobs: Jobs = CPUS,
+    force: Force = False,
+    check_audio: Decode = False,
+) -> None:
+    """Any corpus: a Kaldi data directory or a TSV of path<TAB>text<TAB>lang[<TAB>speaker].
+
+    Kaldi: wav.scp and text, optionally utt2spk, spk2gender, segments, utt2lang (or --lang for all).
+    One manifest per language found, for --split. Audio stays where it is; other rates than 16 kHz are
+    resampled on the fly and multi-channel files use channel 0.
+    """
+    from lwasr.data.kaldi_dir import prepare_dir
+
+    _show(prepare_dir(src, out, split=split, corpus=corpus, lang=lang, jobs=jobs, force=force, decode=check_audio))
+
+
+@app.command("synth")
+def synth(
+    langs: Annotated[str, typer.Option("--langs", help="Whisper codes.")] = "pl,pt,it,zh,da,el,cy,ja",
+    out: Out = Path("data/espeak8"),
+    train: Annotated[int, typer.Option("--train", min=0, help="Training utterances per language.")] = 240,
+    dev: Annotated[int, typer.Option("--dev", min=0, help="Dev utterances per language.")] = 24,
+    test: Annotated[int, typer.Option("--test", min=0, help="Test utterances per language.")] = 32,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sentence split and of every voice draw.")] = 0,
+    variants: Annotated[str, typer.Option("--variants", help="espeak-ng voice variants to draw speakers from.")] = (
+        "m1,m2,m3,m4,m5,m6,m7,f1,f2,f3,f4"
+    ),
+    noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Add mild white noise (20-40 dB SNR).")] = True,
+    text_dir: Annotated[
+        Path | None, typer.Option("--text-dir", help="Folder of <lang>.txt sentence lists [default: lwasr/data/text].")
+    ] = None,
+    jobs: Jobs = CPUS,
+    force: Force = False,
+) -> None:
+    """An offline corpus spoken by espeak-ng: disjoint sentences per split, seeded voice/speed/pitch variety.
+
+    Writes 16 kHz mono wavs to <out>/wav/ (reused on a re-run) and manifests to <out>/manifests/.
+    """
+    from lwasr.data.synth import prepare_synth
+
+    sizes = {"train": train, "dev": dev, "test": test}
+    report = prepare_synth(
+        langs,
+        out,
+        sizes=sizes,
+        seed=seed,
+        variants=_list(variants),
+        noise=noise,
+        text_dir=text_dir,
+        jobs=jobs,
+        force=force,
+    )
+    _show(report)
+
+
+@app.command("validate")
+def validate(
+    manifests: Annotated[list[Path], typer.Argument(help="Manifest files (*_cuts.jsonl.gz).")],
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Skip decoding the audio of every cut.")] = False,
+    jobs: Jobs = CPUS,
+    max_lines: Annotated[int, typer.Option("--max-lines", help="Print at most this many problems per manifest.")] = 50,
+) -> None:
+    """Check manifests: lhotse's validation, one supervision, non-empty text, a Whisper language code,
+    at most 30 s, 16 kHz mono, audio readable. Exits 1 if anything is wrong."""
+    from lwasr.data.validate import validate_manifest
+
+    bad = False
+    for path in manifests:
+        n, problems = validate_manifest(path, read_audio=not no_audio, jobs=jobs)
+        for line in problems[:max_lines]:
+            typer.echo(f"{path.name}: {line}")
+        if len(problems) > max_lines:
+            typer.echo(f"{path.name}: ... and {len(problems) - max_lines} more")
+        status = "OK" if not problems else f"{len(problems)} problem(s)"
+        typer.secho(f"{path}: {n} cuts, {status}", fg=typer.colors.GREEN if not problems else typer.colors.RED)
+        bad |= bool(problems)
+    if bad:
+        raise typer.Exit(1)

@@ -1,0 +1,152 @@
+"""Audio probing (is the file there, readable, what rate and channels) and a numpy resampler.
+
+Probing builds a :class:`lhotse.Recording` from the file's header; it never rewrites the audio. A source
+ending in ``|`` is a Kaldi pipe command: it is run once to learn the rate and length.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from lhotse import Recording
+from lhotse.audio import AudioSource
+from tqdm.auto import tqdm
+
+from lwasr.data.report import EMPTY_AUDIO, MISSING_AUDIO, UNREADABLE_AUDIO
+
+#: Sampling rate of every cut lwasr hands to Whisper (other rates are resampled on the fly).
+SAMPLE_RATE = 16000
+#: Whisper's window: longer clips are dropped.
+MAX_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What probing one audio source found: a Recording, or the reason it is unusable."""
+
+    recording: Recording | None
+    reason: str = ""
+    detail: str = ""
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"
+
+
+def _probe_command(recording_id: str, command: str) -> Recording:
+    cmd = command.rstrip().removesuffix("|").strip()
+    out = subprocess.run(cmd, shell=True, check=True, capture_output=True).stdout
+    info = sf.info(io.BytesIO(out))
+    source = AudioSource(type="command", channels=list(range(info.channels)), source=cmd)
+    return Recording(
+        id=recording_id,
+        sources=[source],
+        sampling_rate=info.samplerate,
+        num_samples=info.frames,
+        duration=info.frames / info.samplerate,
+    )
+
+
+def probe(recording_id: str, source: str, opus_rate: int | None = None, decode: bool = False) -> Probe:
+    """Describe ``source`` (a path, or a Kaldi ``cmd |``) as a Recording without converting it.
+
+    ``decode=True`` also reads all samples, which catches files whose header is fine but whose data is not.
+    ``opus_rate`` overrides the 48 kHz that Opus files always report (MLS opus audio was 16 kHz).
+    """
+    try:
+        if source.rstrip().endswith("|"):
+            rec = _probe_command(recording_id, source)
+        else:
+            path = Path(source)
+            if not path.is_file():
+                return Probe(None, MISSING_AUDIO, str(source))
+            force = opus_rate if path.suffix.lower() == ".opus" else None
+            rec = Recording.from_file(path, recording_id=recording_id, force_opus_sampling_rate=force)
+        if rec.num_samples == 0:
+            return Probe(None, EMPTY_AUDIO, str(source))
+        if decode:
+            rec.load_audio()
+    except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"
+        return Probe(None, UNREADABLE_AUDIO, f"{source}: {_first_line(e)}")
+    return Probe(rec)
+
+
+def _probe_star(args: tuple[str, str, int | None, bool]) -> Probe:
+    return probe(*args)
+
+
+def probe_many(
+    sources: Sequence[tuple[str, str]],
+    *,
+    jobs: int = 1,
+    opus_rate: int | None = None,
+    decode: bool = False,
+    desc: str = "probing audio",
+) -> list[Probe]:
+    """Probe ``(recording_id, source)`` pairs, in ``jobs`` processes, with a progress bar; order is kept."""
+    args = [(rid, src, opus_rate, decode) for rid, src in sources]
+    bar = dict(total=len(args), desc=desc, unit="file", leave=False, disable=len(args) < 200)
+    if jobs <= 1 or len(args) < 200:
+        return [probe(*a) for a in tqdm(args, **bar)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(tqdm(pool.map(_probe_star, args, chunksize=64), **bar))
+
+
+def resampling_available() -> bool:
+    """lhotse resamples on the fly with torchaudio or, without it (lwasr's case), scipy."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(m) is not None for m in ("scipy", "torchaudio"))
+
+
+def mp3_supported() -> bool:
+    """True when the installed libsndfile decodes MP3 (libsndfile >= 1.1, i.e. soundfile >= 0.12)."""
+    return "MP3" in sf.available_formats()
+
+
+def _next_smooth(n: int) -> int:
+    """Smallest integer >= n whose only prime factors are 2, 3 and 5 (fast FFT sizes)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p235 = p35
+            while p235 < n:
+                p235 *= 2
+            best = min(best, p235)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Band-limited FFT resampling of a 1-D signal (like ``scipy.signal.resample``), numpy only.
+
+    The clip is zero-padded to ``down * m`` samples (``m`` 5-smooth) so that both FFT sizes are fast, then
+    trimmed. It is treated as periodic, which is harmless for clips that end in silence (speech synthesis).
+    """
+    if sr_in == sr_out:
+        return x.astype(np.float32, copy=False)
+    g = math.gcd(sr_in, sr_out)
+    up, down = sr_out // g, sr_in // g
+    n_in = len(x)
+    n_keep = int(round(n_in * up / down))
+    m = _next_smooth(max(1, -(-n_in // down)))
+    n_pad, n_out = down * m, up * m
+    spec = np.fft.rfft(x.astype(np.float64), n_pad)
+    keep = min(len(spec), n_out // 2 + 1)
+    out_spec = np.zeros(n_out // 2 + 1, dtype=np.complex128)
+    out_spec[:keep] = spec[:keep]
+    if n_out < n_pad and n_out % 2 == 0:  # the new Nyquist bin is real for an even length
+        out_spec[-1] = out_spec[-1].real
+    return (np.fft.irfft(out_spec, n_out)[:n_keep] * (n_out / n_pad)).astype(np.float32)

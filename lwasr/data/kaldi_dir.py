@@ -1,0 +1,184 @@
+"""`lwasr prepare dir`: bring any corpus in, from a Kaldi data directory or a TSV file.
+
+Kaldi data directory: ``wav.scp`` (``<id> <path>`` or ``<id> <command> |``) and ``text`` (``<utt> <words>``),
+optionally ``utt2spk``, ``spk2gender``, ``segments`` (``<utt> <recording> <start> <end>``, seconds) and
+``utt2lang`` (Whisper codes; or ``--lang`` for all). Relative paths are taken from the current directory,
+as Kaldi does, then from the data directory.
+
+TSV: ``path<TAB>text<TAB>lang[<TAB>speaker]`` per line (an empty ``lang`` takes ``--lang``; a header line
+``path text lang ...`` and ``#`` comments are skipped). Relative paths are taken from the TSV's directory.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from lwasr.data.manifests import Preparer, Utterance, input_fingerprint
+from lwasr.data.report import BAD_LINE, EMPTY_TEXT, MISSING_AUDIO, NO_LANGUAGE, Dropped, RunReport
+from lwasr.errors import LwasrError
+from lwasr.langcodes import check_whisper_code
+
+KALDI_FILES = ("wav.scp", "text", "utt2spk", "spk2gender", "segments", "utt2lang")
+
+
+def _table(path: Path) -> list[tuple[str, str]]:
+    """``<key> <rest>`` lines (rest may be empty), in order, duplicates kept."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split(maxsplit=1)
+        if parts:
+            rows.append((parts[0], parts[1].strip() if len(parts) > 1 else ""))
+    return rows
+
+
+def _resolve(audio: str, base: Path) -> str:
+    if audio.rstrip().endswith("|"):
+        return audio
+    p = Path(audio).expanduser()
+    if not p.is_absolute() and not p.exists() and (base / p).exists():
+        p = base / p
+    return str(p.resolve())
+
+
+def _group(
+    utts: list[Utterance], dropped: list[Dropped], lang: str | None
+) -> dict[str, tuple[list[Utterance], list[Dropped]]]:
+    """Items per language; drops whose language is unknown go with ``--lang`` (or the first language)."""
+    groups: dict[str, list[Utterance]] = defaultdict(list)
+    for u in utts:
+        groups[check_whisper_code(u.lang)].append(u)
+    if not groups and lang is None:
+        raise LwasrError("no usable item with a language: nothing to prepare")
+    first = lang or sorted(groups)[0]
+    out = {k: (v, []) for k, v in sorted(groups.items())}
+    out.setdefault(first, ([], []))[1].extend(dropped)
+    return out
+
+
+def read_kaldi_dir(src: Path, lang: str | None) -> tuple[list[Utterance], list[Dropped]]:
+    """Items of a Kaldi data directory (see the module docstring)."""
+    missing = [f for f in ("wav.scp", "text") if not (src / f).is_file()]
+    if missing:
+        raise LwasrError(f"{src}: not a Kaldi data directory (missing {', '.join(missing)})")
+    wav = dict(reversed(_table(src / "wav.scp")))  # the first line of a repeated id wins
+    opt = {name: dict(_table(src / name)) if (src / name).is_file() else {} for name in KALDI_FILES[2:]}
+    if lang is None and not opt["utt2lang"]:
+        raise LwasrError(f"{src}: no utt2lang file; give the language of all utterances with --lang")
+    segments = {}
+    dropped: list[Dropped] = []
+    for utt, rest in _table(src / "segments") if (src / "segments").is_file() else []:
+        fields = rest.split()
+        try:
+            segments[utt] = (fields[0], float(fields[1]), float(fields[2]))
+        except (IndexError, ValueError):
+            dropped.append(Dropped(utt, BAD_LINE, f"segments: cannot parse {rest!r}"))
+    utts: list[Utterance] = []
+    texts = _table(src / "text")
+    with_text = {u for u, _ in texts}
+    for utt in sorted((segments or wav).keys() - with_text):
+        dropped.append(Dropped(utt, EMPTY_TEXT, "no line in text"))
+    for utt, words in texts:
+        reco, start, end = segments.get(utt, (utt, 0.0, None))
+        if segments and utt not in segments:
+            dropped.append(Dropped(utt, BAD_LINE, "no line in segments"))
+            continue
+        if reco not in wav:
+            dropped.append(Dropped(utt, MISSING_AUDIO, f"recording {reco!r} has no line in wav.scp"))
+            continue
+        utt_lang = opt["utt2lang"].get(utt, lang)
+        if not utt_lang:
+            dropped.append(Dropped(utt, NO_LANGUAGE, "no line in utt2lang and no --lang"))
+            continue
+        spk = opt["utt2spk"].get(utt) or None
+        utts.append(
+            Utterance(
+                id=utt,
+                audio=_resolve(wav[reco], src),
+                text=words,
+                lang=utt_lang,
+                speaker=spk,
+                gender=opt["spk2gender"].get(spk) if spk else None,
+                start=start,
+                duration=None if end is None else end - start,
+                recording_id=reco if segments else None,
+            )
+        )
+    return utts, dropped
+
+
+def _tsv_id(path: str, base: Path) -> str:
+    p = Path(path)
+    try:
+        rel = p.relative_to(base) if p.is_absolute() else p
+    except ValueError:
+        rel = Path(*p.parts[1:])
+    return "-".join(rel.with_suffix("").parts).replace(" ", "_")
+
+
+def read_tsv(src: Path, lang: str | None) -> tuple[list[Utterance], list[Dropped]]:
+    """Items of a ``path<TAB>text<TAB>lang[<TAB>speaker]`` file."""
+    utts: list[Utterance] = []
+    dropped: list[Dropped] = []
+    base = src.parent.resolve()
+    for n, line in enumerate(src.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if n == 1 and len(cols) >= 3 and cols[0].strip().lower() == "path" and cols[2].strip().lower() == "lang":
+            continue
+        if len(cols) < 2 or (len(cols) < 3 and lang is None):
+            dropped.append(Dropped(f"{src.name}:{n}", BAD_LINE, "expected path<TAB>text<TAB>lang[<TAB>speaker]"))
+            continue
+        path, text = cols[0].strip(), cols[1]
+        utt_lang = (cols[2].strip() if len(cols) > 2 else "") or lang
+        if not utt_lang:
+            dropped.append(Dropped(f"{src.name}:{n}", NO_LANGUAGE, f"{path}: empty lang column and no --lang"))
+            continue
+        utts.append(
+            Utterance(
+                id=_tsv_id(path, base),
+                audio=_resolve(path, base) if Path(path).is_absolute() else str((base / path).resolve()),
+                text=text,
+                lang=utt_lang,
+                speaker=(cols[3].strip() or None) if len(cols) > 3 else None,
+            )
+        )
+    return utts, dropped
+
+
+def prepare_dir(
+    src: str | Path,
+    out: str | Path,
+    *,
+    split: str,
+    corpus: str | None = None,
+    lang: str | None = None,
+    jobs: int = 1,
+    force: bool = False,
+    decode: bool = False,
+) -> RunReport:
+    """Write ``<out>/manifests/<corpus>_<lang>_<split>_cuts.jsonl.gz`` for every language in ``src``.
+
+    ``src`` is a Kaldi data directory or a TSV file; ``corpus`` defaults to the name of ``out``.
+    """
+    src, out = Path(src), Path(out)
+    if lang is not None:
+        lang = check_whisper_code(lang)
+    corpus = corpus or out.resolve().name
+    if not split or "_" in split or "/" in split:
+        raise LwasrError(f"bad split name {split!r} (no '_' or '/')")
+    if src.is_dir():
+        utts, dropped = read_kaldi_dir(src, lang)
+        inputs = [src / f for f in KALDI_FILES if (src / f).is_file()]
+    elif src.is_file():
+        utts, dropped = read_tsv(src, lang)
+        inputs = [src]
+    else:
+        raise LwasrError(f"no such Kaldi data directory or TSV file: {src}")
+    fingerprint = {"inputs": input_fingerprint(*inputs), "lang": lang}
+    prep = Preparer(out, corpus, jobs=jobs, force=force, decode=decode)
+    for utt_lang, (items, drops) in _group(utts, dropped, lang).items():
+        if not prep.done(utt_lang, split, fingerprint):
+            prep.write(utt_lang, split, items, fingerprint, drops)
+    return prep.finish()
