@@ -1,5 +1,89 @@
-"""`lwasr fuse`."""
+"""`lwasr fuse`: fuse LoRA language experts into one adapter (issue #6)."""
 
-from lwasr.cli._stub import planned_group
+from __future__ import annotations
 
-app = planned_group("fuse", "Fuse LoRA language experts into one adapter (sum, svd, ties, dare, learned).", issue=6)
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lwasr.fusion import METHODS
+
+Method = Enum("Method", {m: m for m in METHODS}, type=str)
+
+app = typer.Typer(
+    name="fuse",
+    subcommand_metavar="",
+    help=(
+        "Fuse LoRA language experts into ONE adapter for a chosen set of target languages (arXiv 2506.21555).\n\n"
+        "Methods (--method):\n\n"
+        "  sum        exact weighted sum of the experts' updates, sum_i w_i*s_i*B_i@A_i (rank = sum of ranks);"
+        " default weights 1/n.\n\n"
+        "  svd        the exact sum truncated to rank --rank per module (best rank-r approximation);"
+        " default rank: the experts' rank.\n\n"
+        "  ties       peft's TIES merge of the A and B factors (trim to --density, sign election, disjoint mean);"
+        " default weights 1. Needs equal ranks and target modules.\n\n"
+        "  dare       peft's dare_linear: random drop to --density, rescale, weighted sum; default weights 1/n."
+        " Needs equal ranks and target modules.\n\n"
+        "  dare_ties  DARE drop followed by TIES sign election; default weights 1.\n\n"
+        "  learned    fusion weights trained on data: planned, not built yet.\n\n"
+        "Writes a PEFT adapter with lwasr.json to --out (atomically); --merge also writes --out/merged, a standalone"
+        " Hugging Face model. See docs/fusion.md."
+    ),
+)
+
+
+def _floats(spec: str | None) -> list[float] | None:
+    if spec is None:
+        return None
+    try:
+        return [float(x) for x in spec.split(",") if x.strip()]
+    except ValueError as e:
+        raise typer.BadParameter(f"expected comma-separated numbers, got {spec!r}") from e
+
+
+@app.callback(invoke_without_command=True)
+def fuse(
+    experts: Annotated[
+        Path, typer.Option("--experts", help="Experts directory: one adapter per language, <dir>/<lang>/.")
+    ],
+    langs: Annotated[str, typer.Option("--langs", help="Target languages, comma-separated Whisper codes: pl,pt,it.")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (replaced if it exists).")],
+    method: Annotated[Method, typer.Option("--method", help="Fusion method (see above).")] = Method.sum,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="One weight per language, comma-separated: 0.5,0.5.")
+    ] = None,
+    rank: Annotated[int | None, typer.Option("--rank", help="svd: rank of the fused adapter.")] = None,
+    density: Annotated[
+        float, typer.Option("--density", help="ties/dare: fraction of factor entries kept, in (0, 1].")
+    ] = 0.5,
+    seed: Annotated[int, typer.Option("--seed", help="dare: seed of the random drops.")] = 0,
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Also write <out>/merged: base + fused adapter as one HF model.")
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Base model (default: the one recorded in the experts' lwasr.json)."),
+    ] = None,
+) -> None:
+    """Fuse the experts for --langs into one adapter (see `lwasr fuse --help` for the methods)."""
+    import logging
+
+    from lwasr.fusion.run import fuse as run_fuse
+    from lwasr.langcodes import parse_langs
+
+    logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
+    result = run_fuse(
+        experts,
+        parse_langs(langs),
+        method.value,
+        out,
+        weights=_floats(weights),
+        rank=rank,
+        density=density,
+        seed=seed,
+        merge=merge,
+        model=model,
+    )
+    typer.echo(result)

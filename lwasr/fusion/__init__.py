@@ -1,0 +1,11 @@
+"""Expert fusion (arXiv 2506.21555): turn per-language LoRA experts into ONE model for a set of target languages.
+
+Modules: experts (find, load and check experts; reused by distill, expand and decode), static (sum, svd, ties,
+dare fusion), merge (a standalone merged Hugging Face model), run (the ``lwasr fuse`` stage). See docs/fusion.md.
+This module imports nothing heavy, so the CLI can read the method names cheaply.
+"""
+
+#: Fusion with fixed weights, implemented in lwasr.fusion.static.
+STATIC_METHODS = ("sum", "svd", "ties", "dare", "dare_ties")
+#: Every method ``lwasr fuse`` offers; "learned" (fusion weights trained on data) is planned, issue #6.
+METHODS = (*STATIC_METHODS, "learned")

@@ -1,0 +1,76 @@
+"""``lwasr fuse``: load the experts for the target languages, fuse them, write the adapter (and merged model)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from lwasr.atomic import atomic_path
+from lwasr.errors import LwasrError
+from lwasr.fusion import METHODS, STATIC_METHODS
+from lwasr.fusion.experts import attach_experts, base_spec, expert_factors, load_base, load_experts
+from lwasr.fusion.merge import merge_adapter
+from lwasr.fusion.static import FUSED, check_weights, fuse_static, save_adapter
+from lwasr.models.meta import ModelMeta, base_fingerprint
+from lwasr.models.resolve import resolve_model
+
+log = logging.getLogger(__name__)
+
+MERGED_DIR = "merged"
+
+
+def fuse(
+    experts_dir: str | Path,
+    langs: list[str],
+    method: str,
+    out: str | Path,
+    *,
+    weights: list[float] | None = None,
+    rank: int | None = None,
+    density: float = 0.5,
+    seed: int = 0,
+    merge: bool = False,
+    model: str | None = None,
+) -> Path:
+    """Fuse the experts for ``langs`` under ``experts_dir`` into one LoRA adapter at ``out`` (atomically).
+
+    ``out`` gets a PEFT adapter dir plus lwasr.json (kind lora, languages = ``langs``); with ``merge`` also
+    ``out/merged``, a standalone Hugging Face model (kind full). ``model`` overrides the experts' base model spec.
+    """
+    if method == "learned":
+        raise LwasrError("method 'learned' is not built yet (issue #6)")
+    if method not in STATIC_METHODS:
+        raise LwasrError(f"unknown fusion method {method!r}; known: {', '.join(METHODS)}")
+    experts = load_experts(experts_dir, langs)
+    weights = check_weights(weights, method, len(experts))
+    spec = base_spec(experts, model)
+    base = load_base(experts, model)
+    fingerprint = base_fingerprint(base)
+    peft_model = attach_experts(base, experts)
+    factors = {e.lang: expert_factors(peft_model, e.lang) for e in experts}
+    log.info("fusing %s with %s (weights %s)", ", ".join(langs), method, weights)
+    fuse_static(peft_model, factors, experts[0].config, method, weights, rank=rank, density=density, seed=seed)
+    fused_rank = peft_model.peft_config[FUSED].r
+    meta = ModelMeta(
+        kind="lora",
+        base_model=spec,
+        base_fingerprint=fingerprint,
+        languages=list(langs),
+        lang_token=experts[0].meta.lang_token,
+        trim_encoder_input=experts[0].meta.trim_encoder_input,
+        extra={
+            "fusion": method,
+            "weights": dict(zip(langs, weights, strict=True)),
+            "rank": fused_rank,
+            **({"density": density, "seed": seed} if method in ("ties", "dare", "dare_ties") else {}),
+            "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in experts},
+        },
+    )
+    out = Path(out)
+    with atomic_path(out, is_dir=True) as tmp:
+        save_adapter(peft_model, tmp, FUSED, base_path=resolve_model(spec))
+        meta.save(tmp)
+        if merge:
+            merge_adapter(tmp, resolve_model(spec), tmp / MERGED_DIR, meta)
+    log.info("wrote %s (rank %d)%s", out, fused_rank, f" and {out / MERGED_DIR}" if merge else "")
+    return out

@@ -1,0 +1,55 @@
+"""`lwasr fuse` from the command line: options reach the library, errors stay clean."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from lwasr.cli import app
+from lwasr.errors import LwasrError
+from lwasr.fusion import METHODS
+from lwasr.models.meta import ModelMeta
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def experts_dir(tiny_whisper, tmp_path_factory):
+    from test_fuse_static import ALL_TARGETS, make_expert
+
+    root = tmp_path_factory.mktemp("cli") / "experts"
+    for seed, lang in enumerate(("pl", "pt")):
+        make_expert(tiny_whisper, root / lang, lang, 4, 8, False, ALL_TARGETS, seed=seed)
+    return root
+
+
+def fuse_args(experts_dir, out, *extra: str) -> list[str]:
+    return ["fuse", "--experts", str(experts_dir), "--out", str(out), *extra]
+
+
+def test_help_documents_every_method():
+    result = runner.invoke(app, ["fuse", "--help"])
+    assert result.exit_code == 0
+    for method in METHODS:
+        assert method in result.output
+
+
+def test_fuse_svd_with_weights(experts_dir, tmp_path):
+    out = tmp_path / "fused_svd"
+    extra = ("--langs", "pl,pt", "--method", "svd", "--weights", "0.25,0.75", "--rank", "6")
+    result = runner.invoke(app, fuse_args(experts_dir, out, *extra))
+    assert result.exit_code == 0, result.output
+    meta = ModelMeta.load(out)
+    assert meta.extra["weights"] == {"pl": 0.25, "pt": 0.75}
+    assert meta.extra["rank"] == 6
+
+
+def test_learned_is_a_choice_but_not_built(experts_dir, tmp_path):
+    result = runner.invoke(app, fuse_args(experts_dir, tmp_path / "x", "--langs", "pl,pt", "--method", "learned"))
+    assert isinstance(result.exception, LwasrError)
+    assert "not built yet" in str(result.exception)
+
+
+def test_unknown_method_is_rejected_by_the_parser(experts_dir, tmp_path):
+    result = runner.invoke(app, fuse_args(experts_dir, tmp_path / "x", "--langs", "pl", "--method", "avg"))
+    assert result.exit_code == 2
