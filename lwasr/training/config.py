@@ -1,0 +1,185 @@
+"""The training configuration: one type-checked dataclass, filled from a YAML file plus overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lwasr.atomic import write_text
+from lwasr.errors import LwasrError
+from lwasr.langcodes import check_whisper_code
+
+MODES = ("expert", "shared", "full")
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; ``config.yaml`` in the run directory is this, resolved.
+
+    Steps are optimizer steps (``accum_grad`` batches each). ``max_steps=0`` means ``num_epochs`` decide.
+    """
+
+    mode: str = "expert"  # expert | shared | full
+    lang: str | None = None  # the expert's language (mode=expert)
+    langs: list[str] | None = None  # shared/full: languages to pool (None: all in the manifests)
+    model: str = "embedded:whisper-base"
+    cuts: list[str] = field(default_factory=list)
+    dev_cuts: list[str] = field(default_factory=list)
+    exp_dir: str = "exp/train"
+    lang_token: bool = True
+    trim_encoder_input: bool = True
+    # LoRA (modes expert and shared); defaults follow LoRA-Whisper, alpha and dropout are our choice
+    lora_rank: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    # optimisation
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "linear"  # linear (warm-up, then linear decay to 0) | constant (after warm-up)
+    warmup_steps: int = 100
+    max_grad_norm: float = 1.0
+    accum_grad: int = 1
+    num_epochs: int = 10
+    max_steps: int = 0
+    seed: int = 42
+    # data
+    max_duration: float = 120.0  # seconds of audio per batch
+    num_buckets: int = 10
+    num_workers: int = 0
+    speed_perturb: list[float] = field(default_factory=list)  # e.g. [0.9, 1.1]: adds perturbed copies
+    spec_augment: bool = False
+    freq_masks: int = 2
+    freq_mask_width: int = 27
+    time_masks: int = 2
+    time_mask_width: int = 40  # frames (10 ms each)
+    # speed
+    bf16: bool = True  # autocast on CUDA only
+    grad_checkpointing: bool = False
+    # checkpoints, validation, logging
+    resume: bool = True
+    save_every: int = 500
+    keep_last: int = 3
+    valid_every: int = 500
+    patience: int = 0  # stop after this many validations without improvement (0: never)
+    final_model: str = "best"  # best (lowest dev loss; last without dev cuts) | last
+    log_every: int = 10
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints()[f.name]))
+        self._validate()
+
+    def _validate(self) -> None:
+        checks = [
+            (self.mode in MODES, f"mode must be one of {', '.join(MODES)}, not {self.mode!r}"),
+            (self.mode != "expert" or bool(self.lang), "mode=expert needs a language (--lang)"),
+            (self.mode == "expert" or not self.lang, f"--lang is for mode=expert; mode={self.mode} uses --langs"),
+            (self.lr_schedule in ("linear", "constant"), f"lr_schedule must be linear or constant: {self.lr_schedule}"),
+            (self.final_model in ("best", "last"), f"final_model must be best or last: {self.final_model}"),
+            (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda: {self.device}"),
+            (
+                self.accum_grad >= 1 and self.save_every >= 1 and self.keep_last >= 1,
+                "accum_grad, save_every and keep_last must be >= 1",
+            ),
+            (self.max_duration > 0, "max_duration must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise LwasrError(message)
+        for code in ([self.lang] if self.lang else []) + (self.langs or []):
+            check_whisper_code(code)
+
+    @property
+    def run_name(self) -> str:
+        """``train_<mode>[_<lang>]``: the run directory's name under ``exp_dir``."""
+        return f"train_{self.mode}" + (f"_{self.lang}" if self.mode == "expert" else "")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.exp_dir) / self.run_name
+
+    @property
+    def unit_dir(self) -> Path:
+        """The final model: ``experts/<lang>``, ``shared`` or ``full`` under ``exp_dir``."""
+        sub = {"expert": f"experts/{self.lang}", "shared": "shared", "full": "full"}[self.mode]
+        return Path(self.exp_dir) / sub
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        write_text(path, self.to_yaml())
+
+
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against the field type ``hint``; ints pass as floats, a comma string as a list."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        return _coerce(name, value, next(a for a in args if a is not type(None)))
+    if typing.get_origin(hint) is list:
+        if isinstance(value, str):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            value = items if args[0] is str else [yaml.safe_load(v) for v in items]
+        if not isinstance(value, (list, tuple)):
+            raise LwasrError(f"config {name}: expected a list, got {value!r}")
+        return [_coerce(name, v, args[0]) for v in value]
+    if hint in (int, float) and isinstance(value, str):
+        try:
+            return hint(value)
+        except ValueError:
+            raise LwasrError(f"config {name}: expected {hint.__name__}, got {value!r}") from None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise LwasrError(f"config {name}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def default_config_file(mode: str) -> Path:
+    """The shipped defaults for ``mode``: ``lwasr/conf/train_<mode>.yaml``."""
+    return Path(str(resources.files("lwasr") / "conf" / f"train_{mode}.yaml"))
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key=value`` (value read as YAML: ``lr=1e-4``, ``speed_perturb=[0.9,1.1]``) -> (key, value)."""
+    if "=" not in item:
+        raise LwasrError(f"override {item!r} is not key=value")
+    key, raw = item.split("=", 1)
+    return key.strip().replace("-", "_"), yaml.safe_load(raw) if raw.strip() else None
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    """YAML file (or the shipped defaults for the override's mode) merged with ``overrides`` (which win)."""
+    if path is None:
+        mode = overrides.get("mode")
+        path = default_config_file(mode if mode in MODES else "expert")
+    path = Path(path)
+    if not path.is_file():
+        raise LwasrError(f"config file not found: {path}")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise LwasrError(f"{path}: expected a mapping of option: value")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise LwasrError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return TrainConfig(**values)

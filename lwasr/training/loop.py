@@ -1,0 +1,434 @@
+"""The trainer: one run of ``lwasr train`` (an expert, the shared LoRA or a full fine-tune).
+
+Run directory ``<exp_dir>/train_<mode>[_<lang>]/``: ``config.yaml`` (the resolved config), ``train.log``,
+``checkpoints/`` (see :mod:`lwasr.training.checkpoint`), ``tensorboard/``. The final model unit goes to
+``<exp_dir>/experts/<lang>/``, ``<exp_dir>/shared/`` or ``<exp_dir>/full/`` with ``lwasr.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+from lwasr.atomic import atomic_path
+from lwasr.errors import LwasrError
+from lwasr.features import LogMel
+from lwasr.models.meta import META_FILE, ModelMeta, base_fingerprint
+from lwasr.models.resolve import resolve_model
+from lwasr.models.trim import set_trimmed_input
+from lwasr.training import checkpoint, ddp
+from lwasr.training import data as D
+from lwasr.training.config import TrainConfig
+from lwasr.training.lora import apply_lora, dir_size_mb, lora_extra
+
+log = logging.getLogger("lwasr.train")
+StepHook = Callable[[int], None]
+
+
+def train(cfg: TrainConfig, on_step: StepHook | None = None) -> Path:
+    """Train (or resume) the run ``cfg`` describes and write its model unit; return the unit's directory.
+
+    A unit that already exists (it has ``lwasr.json``) is not trained again. ``on_step(step)`` is called
+    after each optimizer step (and its checkpoint); tests use it to interrupt a run.
+    """
+    if (cfg.unit_dir / META_FILE).is_file():
+        log.info("%s already exists; skipping (delete it to train again)", cfg.unit_dir)
+        return cfg.unit_dir
+    info = ddp.setup(cfg.device)
+    try:
+        with _file_log(cfg.run_dir / "train.log", info.is_main):
+            return Trainer(cfg, info, on_step).run()
+    finally:
+        ddp.cleanup()
+
+
+@contextlib.contextmanager
+def _file_log(path: Path, enabled: bool) -> Iterator[None]:
+    """Copy the ``lwasr.train`` log into ``path`` (appending, so a resumed run continues the same file)."""
+    if not enabled:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Holds the model, data, optimizer and progress of one run; :meth:`run` trains it to the end."""
+
+    def __init__(self, cfg: TrainConfig, info: ddp.DistInfo, on_step: StepHook | None = None) -> None:
+        self.cfg, self.info, self.on_step = cfg, info, on_step
+        self.ckpt_dir = cfg.run_dir / "checkpoints"
+        self.step = self.epoch = self.batches_done = self.bad_validations = 0
+        self.best_loss = math.inf
+        self.last_saved = self.last_validated = -1
+        seed_everything(cfg.seed)
+        self._build_model()
+        self._build_data()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.total_steps = cfg.max_steps or cfg.num_epochs * math.ceil(self.batches_per_epoch / cfg.accum_grad)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.pending_rng = self._resume()
+        seed_everything(cfg.seed + info.rank)
+        if self.info.is_main:
+            cfg.save(cfg.run_dir / "config.yaml")
+        self.writer = SummaryWriter(str(cfg.run_dir / "tensorboard"), purge_step=self.step) if info.is_main else None
+
+    # -- set-up ------------------------------------------------------------------------------------------
+
+    def _build_model(self) -> None:
+        cfg = self.cfg
+        path = resolve_model(cfg.model)
+        model = WhisperForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa")
+        model.config.use_cache = False
+        self.base_path = path
+        self.fingerprint = base_fingerprint(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if cfg.trim_encoder_input:
+            set_trimmed_input(model)
+        if cfg.mode != "full":
+            model = apply_lora(model, cfg)
+        if cfg.grad_checkpointing:
+            # non-reentrant checkpointing needs no requires-grad input hook on the frozen conv front-end
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.model = model.to(self.info.device)  # the unwrapped model: saving, loading, exporting
+        self.net: nn.Module = self.model
+        if self.info.distributed:
+            ids = [self.info.device.index] if self.info.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        self.logmel = LogMel(model.config.num_mel_bins).to(self.info.device)
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        log.info("model %s (%s), mode %s: %.2fM trainable parameters", cfg.model, path, cfg.mode, n_train / 1e6)
+
+    def _build_data(self) -> None:
+        cfg, info = self.cfg, self.info
+        langs = [cfg.lang] if cfg.mode == "expert" else cfg.langs
+        train_cuts = D.select_languages(D.load_cuts(cfg.cuts), langs)
+        self.languages = sorted(D.language_hours(train_cuts))
+        for lang, hours in D.language_hours(train_cuts).items():
+            log.info("training data: %s %.2f h", lang, hours)
+        train_cuts = D.speed_perturbed(train_cuts, cfg.speed_perturb)
+        kw = dict(num_buckets=cfg.num_buckets, seed=cfg.seed, world_size=info.world_size, rank=info.rank)
+        self.train_cuts = train_cuts
+        self.batches_per_epoch = sum(1 for _ in self._epoch_sampler(0))
+        max_len = self.model.config.max_target_positions
+        self.dataset = D.AsrDataset(self.tokenizer, lang_token=cfg.lang_token, max_target_len=max_len)
+        self.dev_sampler = None
+        if cfg.dev_cuts:
+            dev = D.select_languages(D.load_cuts(cfg.dev_cuts), langs, what="dev")
+            self.dev_sampler = D.make_sampler(dev, cfg.max_duration, shuffle=False, **kw)
+
+    def _epoch_sampler(self, epoch: int) -> D.DynamicBucketingSampler:
+        """A fresh sampler for ``epoch``: a lhotse sampler iterated twice does not repeat its order, a new one does."""
+        c = self.cfg
+        info = self.info
+        sampler = D.make_sampler(
+            self.train_cuts,
+            c.max_duration,
+            num_buckets=c.num_buckets,
+            shuffle=True,
+            seed=c.seed,
+            world_size=info.world_size,
+            rank=info.rank,
+        )
+        sampler.set_epoch(epoch)
+        return sampler
+
+    def _lr_factor(self, step: int) -> float:
+        warmup = self.cfg.warmup_steps
+        if step < warmup:
+            return (step + 1) / warmup
+        if self.cfg.lr_schedule == "constant":
+            return 1.0
+        return max(0.0, (self.total_steps - step) / max(1, self.total_steps - warmup))
+
+    def _resume(self) -> dict[str, Any] | None:
+        """Load the newest checkpoint (resume=True) or clear old ones; return the RNG state to restore."""
+        last = checkpoint.latest(self.ckpt_dir)
+        if last is None:
+            return None
+        if not self.cfg.resume:
+            if self.info.is_main:
+                log.info("--no-resume: removing old checkpoints in %s", self.ckpt_dir)
+                shutil.rmtree(self.ckpt_dir)
+            ddp.barrier(self.info)
+            return None
+        state = checkpoint.load(last, self.model)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        for key in ("step", "epoch", "batches_done", "best_loss", "bad_validations"):
+            setattr(self, key, state[key])
+        self.last_saved = self.step
+        self.last_validated = state["last_validated"]
+        log.info("resumed from %s (step %d, epoch %d)", last, self.step, self.epoch)
+        rngs = state["rng"]
+        if len(rngs) != self.info.world_size:
+            log.warning("checkpoint has %d ranks, now %d: random streams will differ", len(rngs), self.info.world_size)
+        return rngs[self.info.rank % len(rngs)]
+
+    # -- training ----------------------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        """Train until ``total_steps`` (or early stop), then export the model unit."""
+        log.info(
+            "training %d steps (%d batches per epoch, accum_grad %d)",
+            self.total_steps,
+            self.batches_per_epoch,
+            self.cfg.accum_grad,
+        )
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            disable=None if self.info.is_main else True,
+            desc=self.cfg.run_name,
+            dynamic_ncols=True,
+        )
+        self.meter = _Meter()
+        while not self._done():
+            self._train_epoch(bar)
+        bar.close()
+        self._finish()
+        return self.cfg.unit_dir
+
+    def _done(self) -> bool:
+        return self.step >= self.total_steps or self._early_stopped()
+
+    def _early_stopped(self) -> bool:
+        return self.cfg.patience > 0 and self.bad_validations >= self.cfg.patience
+
+    def _train_epoch(self, bar: tqdm) -> None:
+        sampler = D.SkipFirst(self._epoch_sampler(self.epoch), self.batches_done)
+        batches = iter(D.make_loader(self.dataset, sampler, self.cfg.num_workers))
+        if self.pending_rng is not None:  # after the loader drew its seed, as in the uninterrupted run
+            checkpoint.set_rng_state(self.pending_rng)
+            self.pending_rng = None
+        self.net.train()
+        micro = 0
+        for batch in batches:
+            self.batches_done += 1
+            micro += 1
+            self._backward(batch, micro)
+            if micro == self.cfg.accum_grad:
+                micro = 0
+                self._optimizer_step(bar)
+                if self._done():
+                    return
+        if micro:
+            self._optimizer_step(bar)
+        self.epoch += 1
+        self.batches_done = 0
+
+    def _backward(self, batch: dict[str, Any], micro: int) -> None:
+        sync = micro == self.cfg.accum_grad or not self.info.distributed
+        with contextlib.nullcontext() if sync else self.net.no_sync():
+            loss_sum, tokens = self._loss(batch, train=True)
+            if not torch.isfinite(loss_sum):
+                self._nan_stop()
+            (loss_sum / tokens / self.cfg.accum_grad).backward()
+        self.meter.add(loss_sum.item(), tokens, batch["seconds"], len(batch["ids"]))
+
+    def _loss(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, int]:
+        """Summed cross-entropy over text + end tokens, and the number of those tokens."""
+        dev = self.info.device
+        feats = self.logmel(batch["audio"].to(dev), trim=self.cfg.trim_encoder_input)
+        if train and self.cfg.spec_augment:
+            c = self.cfg
+            feats = D.spec_augment(
+                feats,
+                freq_masks=c.freq_masks,
+                freq_width=c.freq_mask_width,
+                time_masks=c.time_masks,
+                time_width=c.time_mask_width,
+            )
+        labels = batch["labels"].to(dev)
+        autocast = dev.type == "cuda" and self.cfg.bf16
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = self.net(input_features=feats, decoder_input_ids=batch["decoder_input_ids"].to(dev)).logits
+        loss = nn.functional.cross_entropy(
+            logits.float().transpose(1, 2), labels, ignore_index=D.IGNORE, reduction="sum"
+        )
+        return loss, int((labels != D.IGNORE).sum())
+
+    def _nan_stop(self) -> None:
+        last = checkpoint.latest(self.ckpt_dir)
+        where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        raise LwasrError(
+            f"loss is not finite at step {self.step + 1} (epoch {self.epoch}); stopping: {where}. Try a lower"
+            " --lr, more warm-up, or check the data; a rerun resumes from that checkpoint"
+        )
+
+    def _optimizer_step(self, bar: tqdm) -> None:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        bar.update(1)
+        self._report(bar)
+        if self.dev_sampler is not None and self.step % self.cfg.valid_every == 0:
+            self._validate()
+        if self.step % self.cfg.save_every == 0:
+            self._save()
+        if self.on_step is not None:
+            self.on_step(self.step)
+
+    def _report(self, bar: tqdm) -> None:
+        m = self.meter
+        lr = self.scheduler.get_last_lr()[0]
+        bar.set_postfix(loss=f"{m.loss:.3f}", lr=f"{lr:.2e}", audio_s_per_s=f"{m.audio_rate:.1f}")
+        if self.step % self.cfg.log_every and self.step != self.total_steps:
+            return
+        log.info(
+            "step %d epoch %d loss %.4f lr %.3e | %.1f audio-s/s %.2f utt/s",
+            self.step,
+            self.epoch,
+            m.loss,
+            lr,
+            m.audio_rate,
+            m.utt_rate,
+        )
+        if self.writer is not None:
+            for key, value in (("loss", m.loss), ("lr", lr), ("audio_s_per_s", m.audio_rate)):
+                self.writer.add_scalar(f"train/{key}", value, self.step)
+        self.meter = _Meter()
+
+    # -- validation, checkpoints, export -----------------------------------------------------------------
+
+    def _validate(self) -> None:
+        """Dev loss per token over all ranks; keep ``best/``; count validations without improvement."""
+        rng = checkpoint.rng_state()  # validation must not shift the training random streams
+        self.net.eval()
+        total = tokens = 0.0
+        with torch.no_grad():
+            for batch in D.make_loader(self.dataset, D.SkipFirst(self.dev_sampler), self.cfg.num_workers):
+                loss_sum, n = self._loss(batch, train=False)
+                total, tokens = total + loss_sum.item(), tokens + n
+        self.net.train()
+        checkpoint.set_rng_state(rng)
+        total, tokens = ddp.all_sum([total, tokens], self.info)
+        dev_loss = total / max(tokens, 1)
+        self.last_validated = self.step
+        improved = dev_loss < self.best_loss
+        self.best_loss = min(self.best_loss, dev_loss)
+        self.bad_validations = 0 if improved else self.bad_validations + 1
+        log.info("step %d dev loss %.4f%s", self.step, dev_loss, " (best)" if improved else "")
+        if self.writer is not None:
+            self.writer.add_scalar("dev/loss", dev_loss, self.step)
+        if improved and self.info.is_main:
+            checkpoint.save_best(self.ckpt_dir, self.model, self.step, dev_loss)
+        ddp.barrier(self.info)
+
+    def _save(self) -> None:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": ddp.gather(checkpoint.rng_state(), self.info),
+            "last_validated": self.last_validated,
+            **{k: getattr(self, k) for k in ("step", "epoch", "batches_done", "best_loss", "bad_validations")},
+        }
+        if self.info.is_main:
+            path = checkpoint.save(self.ckpt_dir, self.step, self.model, state, self.cfg.keep_last)
+            log.info("saved checkpoint %s", path)
+        self.last_saved = self.step
+        ddp.barrier(self.info)
+
+    def _finish(self) -> None:
+        if self._early_stopped():
+            log.info("early stop: %d validations without improvement", self.bad_validations)
+        if self.dev_sampler is not None and self.last_validated != self.step:
+            self._validate()
+        if self.last_saved != self.step:
+            self._save()
+        if self.info.is_main:
+            self._export()
+        ddp.barrier(self.info)
+
+    def _export(self) -> None:
+        """Write the model unit (PEFT adapter or full HF model, plus ``lwasr.json``) atomically."""
+        cfg = self.cfg
+        if cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
+            log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
+        with atomic_path(cfg.unit_dir, is_dir=True) as tmp:
+            self.model.save_pretrained(tmp)
+            if cfg.mode == "full":
+                self.tokenizer.save_pretrained(tmp)
+                WhisperFeatureExtractor.from_pretrained(self.base_path).save_pretrained(tmp)
+            self._meta().save(tmp)
+        what = f"expert {cfg.lang}" if cfg.mode == "expert" else f"{cfg.mode} model"
+        log.info("%s saved to %s (%.1f MB)", what, cfg.unit_dir, dir_size_mb(cfg.unit_dir))
+
+    def _meta(self) -> ModelMeta:
+        cfg = self.cfg
+        extra: dict[str, Any] = {"mode": cfg.mode, "steps": self.step}
+        if math.isfinite(self.best_loss):
+            extra["best_dev_loss"] = self.best_loss
+        if cfg.mode != "full":
+            extra["lora"] = lora_extra(cfg)
+        return ModelMeta(
+            kind="full" if cfg.mode == "full" else "lora",
+            base_model=cfg.model,
+            base_fingerprint=self.fingerprint,
+            languages=self.languages,
+            lang_token=cfg.lang_token,
+            trim_encoder_input=cfg.trim_encoder_input,
+            extra=extra,
+        )
+
+
+class _Meter:
+    """Running loss per token and throughput since the last report."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.loss_sum = self.tokens = self.seconds = self.utts = 0.0
+
+    def add(self, loss_sum: float, tokens: int, seconds: float, utts: int) -> None:
+        self.loss_sum += loss_sum
+        self.tokens += tokens
+        self.seconds += seconds
+        self.utts += utts
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.tokens, 1)
+
+    @property
+    def audio_rate(self) -> float:
+        return self.seconds / max(time.perf_counter() - self.start, 1e-9)
+
+    @property
+    def utt_rate(self) -> float:
+        return self.utts / max(time.perf_counter() - self.start, 1e-9)

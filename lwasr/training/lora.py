@@ -1,0 +1,45 @@
+"""LoRA adapters on Whisper with PEFT: configuration, application, size report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peft import LoraConfig, PeftModel, get_peft_model
+from torch import nn
+
+from lwasr.training.config import TrainConfig
+
+
+def lora_config(cfg: TrainConfig) -> LoraConfig:
+    """The LoRA configuration of a run: ``lora_target_modules`` in every encoder and decoder layer.
+
+    Whisper's module names make the default (q_proj, k_proj, v_proj, out_proj, fc1, fc2) match encoder
+    self-attention, decoder self- and cross-attention and both feed-forward layers.
+    """
+    return LoraConfig(
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.lora_target_modules),
+        bias="none",
+    )
+
+
+def lora_extra(cfg: TrainConfig) -> dict:
+    """The LoRA settings recorded in ``lwasr.json`` (``extra.lora``)."""
+    return {
+        "rank": cfg.lora_rank,
+        "alpha": cfg.lora_alpha,
+        "dropout": cfg.lora_dropout,
+        "target_modules": list(cfg.lora_target_modules),
+    }
+
+
+def apply_lora(model: nn.Module, cfg: TrainConfig) -> PeftModel:
+    """Freeze ``model`` and add one trainable LoRA adapter (named ``default``)."""
+    return get_peft_model(model, lora_config(cfg))
+
+
+def dir_size_mb(path: str | Path) -> float:
+    """Total size of the files under ``path`` in MB."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6

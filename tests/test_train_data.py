@@ -1,0 +1,120 @@
+"""Training data: manifests, language selection, clear errors, targets with the prompt masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from lhotse import CutSet, Recording, SupervisionSegment
+from transformers import AutoTokenizer
+
+from lwasr.errors import LwasrError
+from lwasr.models.prompt import prompt_ids, text_ids
+from lwasr.training import data as D
+
+TEXTS = {"pl": ["ala ma kota", "dzień dobry"], "pt": ["bom dia", "obrigado"], "it": ["buongiorno", "grazie"]}
+
+
+def make_cuts(root: Path, langs=("pl", "pt"), per_lang: int = 4, seconds=(0.6, 1.2), name="cuts_train") -> Path:
+    """Write short sine+noise wavs and a ``<name>.jsonl.gz`` CutSet with texts and languages; return its path."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    cuts = []
+    for lang in langs:
+        for i in range(per_lang):
+            dur = float(rng.uniform(*seconds))
+            t = np.arange(int(dur * 16000)) / 16000
+            audio = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) + 0.05 * rng.standard_normal(t.size)
+            wav = root / f"{lang}_{i}.wav"
+            sf.write(wav, audio.astype("float32"), 16000)
+            rec = Recording.from_file(wav, recording_id=f"{lang}_{i}")
+            cut = rec.to_cut()
+            text = TEXTS[lang][i % len(TEXTS[lang])]
+            cut.supervisions = [SupervisionSegment(f"{lang}_{i}", rec.id, 0.0, rec.duration, text=text, language=lang)]
+            cuts.append(cut)
+    path = root / f"{name}.jsonl.gz"
+    CutSet.from_cuts(cuts).to_file(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cuts_path(tmp_path_factory) -> Path:
+    return make_cuts(tmp_path_factory.mktemp("cuts"))
+
+
+def test_load_from_file_or_dir(cuts_path):
+    assert len(D.load_cuts([cuts_path])) == 8
+    assert len(D.load_cuts([cuts_path.parent])) == 8
+    with pytest.raises(LwasrError, match="not found"):
+        D.load_cuts([cuts_path.parent / "nope.jsonl.gz"])
+
+
+def test_language_selection_names_present_languages(cuts_path):
+    cuts = D.load_cuts([cuts_path])
+    assert {D.cut_lang(c) for c in D.select_languages(cuts, ["pl"])} == {"pl"}
+    with pytest.raises(LwasrError, match="language.*it.*have: pl, pt"):
+        D.select_languages(cuts, ["it"])
+
+
+def test_empty_and_too_long_manifests_are_errors(tmp_path):
+    CutSet.from_cuts([]).to_file(tmp_path / "empty.jsonl.gz")
+    with pytest.raises(LwasrError, match="empty"):
+        D.load_cuts([tmp_path / "empty.jsonl.gz"])
+    long = make_cuts(tmp_path / "long", langs=("pl",), per_lang=1, seconds=(31, 31.5))
+    with pytest.raises(LwasrError, match="lwasr prepare"):
+        D.select_languages(D.load_cuts([long]), ["pl"])
+
+
+def test_unknown_language_code_is_an_error(tmp_path):
+    path = make_cuts(tmp_path, langs=("pl",), per_lang=1)
+    cuts = CutSet.from_file(path)
+    bad = [c for c in cuts]
+    bad[0].supervisions[0].language = "xx"
+    with pytest.raises(LwasrError, match="unknown language code 'xx'"):
+        D.select_languages(CutSet.from_cuts(bad), None)
+
+
+def test_dataset_masks_prompt_and_keeps_eot(cuts_path, tiny_whisper):
+    tok = AutoTokenizer.from_pretrained(tiny_whisper)
+    cuts = D.select_languages(D.load_cuts([cuts_path]), ["pl"])
+    batch = D.AsrDataset(tok, lang_token=True)[cuts.subset(first=2)]
+    assert batch["audio"].shape[0] == 2 and batch["langs"] == ["pl", "pl"]
+    prompt = prompt_ids(tok, "pl")
+    assert tok.convert_ids_to_tokens(prompt) == [
+        "<|startoftranscript|>",
+        "<|pl|>",
+        "<|transcribe|>",
+        "<|notimestamps|>",
+    ]
+    i = 0
+    text = text_ids(tok, batch["texts"][i])
+    inputs, labels = batch["decoder_input_ids"][i].tolist(), batch["labels"][i].tolist()
+    assert inputs[: len(prompt)] == prompt
+    assert labels[: len(prompt) - 1] == [D.IGNORE] * (len(prompt) - 1)
+    assert labels[len(prompt) - 1 : len(prompt) - 1 + len(text) + 1] == text + [tok.eos_token_id]
+    agnostic = D.AsrDataset(tok, lang_token=False)[cuts.subset(first=2)]
+    assert tok.convert_ids_to_tokens(agnostic["decoder_input_ids"][0, :3].tolist())[1] == "<|transcribe|>"
+
+
+def test_speed_perturbation_adds_copies(cuts_path):
+    cuts = D.load_cuts([cuts_path])
+    assert len(D.speed_perturbed(cuts, [0.9, 1.1])) == 3 * len(cuts)
+
+
+def test_skip_first_and_spec_augment(cuts_path):
+    cuts = D.load_cuts([cuts_path])
+
+    def sampler():
+        s = D.make_sampler(cuts, 2.0, num_buckets=2, shuffle=True, seed=1, world_size=1, rank=0)
+        s.set_epoch(1)
+        return s
+
+    full = [list(b.ids) for b in sampler()]
+    assert [list(b.ids) for b in D.SkipFirst(sampler(), 2)] == full[2:]
+    torch.manual_seed(0)
+    feats = torch.randn(2, 80, 100)
+    out = D.spec_augment(feats, freq_masks=2, freq_width=10, time_masks=2, time_width=20)
+    assert out.shape == feats.shape and (out != feats).any()

@@ -1,0 +1,116 @@
+"""The trainer on the tiny Whisper: experts in PEFT format, baselines, exact resume, NaN stop."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from safetensors.torch import load_file
+from test_train_data import make_cuts
+from transformers import WhisperForConditionalGeneration
+
+from lwasr.errors import LwasrError
+from lwasr.models.meta import ModelMeta
+from lwasr.training import checkpoint
+from lwasr.training.config import TrainConfig
+from lwasr.training.loop import Trainer, train
+
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("data")
+    return make_cuts(root / "train", per_lang=6), make_cuts(root / "dev", per_lang=2, name="cuts_dev")
+
+
+def small(tmp: Path, tiny: Path, manifests, **kw) -> TrainConfig:
+    train_cuts, dev_cuts = manifests
+    base = dict(
+        mode="expert",
+        lang="pl",
+        model=str(tiny),
+        cuts=[str(train_cuts)],
+        dev_cuts=[str(dev_cuts)],
+        exp_dir=str(tmp / "exp"),
+        max_duration=2.5,
+        num_buckets=2,
+        lora_rank=4,
+        lora_alpha=8,
+        lr=1e-2,
+        warmup_steps=1,
+        max_steps=4,
+        save_every=2,
+        valid_every=2,
+        log_every=1,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def test_expert_is_saved_in_peft_format_and_reloads(tmp_path, tiny_whisper, manifests):
+    cfg = small(tmp_path, tiny_whisper, manifests, spec_augment=True, speed_perturb=[0.9])
+    unit = train(cfg)
+    assert unit == tmp_path / "exp" / "experts" / "pl"
+    meta = ModelMeta.load(unit)
+    assert (meta.kind, meta.languages, meta.base_model, meta.lang_token) == ("lora", ["pl"], str(tiny_whisper), True)
+    assert meta.extra["lora"]["rank"] == 4 and meta.trim_encoder_input
+    run = tmp_path / "exp" / "train_expert_pl"
+    assert (run / "config.yaml").is_file() and "dev loss" in (run / "train.log").read_text()
+    assert (run / "checkpoints" / "best" / "model.pt").is_file() and any((run / "tensorboard").iterdir())
+    assert [p.name for p in checkpoint.step_dirs(run / "checkpoints")] == ["step-00000002", "step-00000004"]
+    peft = PeftModel.from_pretrained(WhisperForConditionalGeneration.from_pretrained(tiny_whisper), unit)
+    saved = load_file(unit / "adapter_model.safetensors")
+    assert saved and all("lora_" in k for k in saved)
+    assert any(n.endswith("lora_B.default.weight") and p.abs().sum() > 0 for n, p in peft.named_parameters())
+    assert train(cfg) == unit  # a finished unit is skipped
+
+
+def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, tiny_whisper, manifests):
+    kw = dict(
+        max_steps=6, accum_grad=2, lora_dropout=0.1, spec_augment=True, save_every=3, valid_every=2, final_model="last"
+    )
+    train(small(tmp_path / "a", tiny_whisper, manifests, **kw))
+
+    def kill(step: int) -> None:
+        if step == 4:  # the last checkpoint (step 3) lies in the middle of the second epoch
+            raise KeyboardInterrupt
+
+    cfg_b = small(tmp_path / "b", tiny_whisper, manifests, **kw)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg_b, on_step=kill)
+    last = checkpoint.latest(cfg_b.run_dir / "checkpoints")
+    state = torch.load(last / "trainer.pt", weights_only=False)
+    assert last.name == "step-00000003" and state["epoch"] >= 1 and state["batches_done"] > 0
+    train(cfg_b)
+    assert "resumed from" in (cfg_b.run_dir / "train.log").read_text()
+    a = load_file(tmp_path / "a" / "exp" / "experts" / "pl" / "adapter_model.safetensors")
+    b = load_file(cfg_b.unit_dir / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_whisper, manifests, monkeypatch):
+    loss = Trainer._loss
+
+    def poisoned(self, batch, train):
+        value, tokens = loss(self, batch, train)
+        return (value * math.nan if train and self.step >= 2 else value), tokens
+
+    monkeypatch.setattr(Trainer, "_loss", poisoned)
+    cfg = small(tmp_path, tiny_whisper, manifests)
+    with pytest.raises(LwasrError, match="not finite.*step-00000002"):
+        train(cfg)
+    assert not cfg.unit_dir.exists()
+
+
+def test_shared_and_full_baselines(tmp_path, tiny_whisper, manifests):
+    shared = train(small(tmp_path, tiny_whisper, manifests, mode="shared", lang=None, max_steps=2, lang_token=False))
+    assert shared.name == "shared" and ModelMeta.load(shared).languages == ["pl", "pt"]
+    assert not ModelMeta.load(shared).lang_token
+    full = train(small(tmp_path, tiny_whisper, manifests, mode="full", lang=None, langs=["pt"], max_steps=2, lr=1e-4))
+    assert full.name == "full" and ModelMeta.load(full).kind == "full"
+    assert {"preprocessor_config.json", "tokenizer.json", "generation_config.json"} <= {p.name for p in full.iterdir()}
+    model = WhisperForConditionalGeneration.from_pretrained(full)
+    base = WhisperForConditionalGeneration.from_pretrained(tiny_whisper)
+    assert not torch.equal(model.model.encoder.layers[0].fc1.weight, base.model.encoder.layers[0].fc1.weight)
+    assert ModelMeta.load(full).base_fingerprint == ModelMeta.load(shared).base_fingerprint
