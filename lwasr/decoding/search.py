@@ -1,0 +1,286 @@
+"""The decode loop: batching by duration, features on the device, language routing, greedy or beam search.
+
+Scenarios:
+
+- ``aware``: each utterance's given language is its prompt token and picks its expert.
+- ``agnostic``: language ID picks the language. Expert systems run LID on the base model
+  (adapters disabled), then route to the expert; single models detect the language themselves.
+
+Routing of experts (``routing``):
+
+- ``group``: batches hold one language (aware) or are split by detected language (agnostic); the
+  expert is switched with ``set_adapter`` between batches. Default: it was faster on CPU
+  (docs/performance.md).
+- ``per-sample``: mixed-language batches with peft's per-sample ``adapter_names``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+from transformers.modeling_outputs import BaseModelOutput
+
+from lwasr.decoding.io import HypWriter, is_complete, load_cuts
+from lwasr.decoding.lid import LanguageSet, detect, language_probs
+from lwasr.decoding.systems import BASE_ADAPTER, System
+from lwasr.errors import LwasrError
+from lwasr.features import CHUNK_SAMPLES, SAMPLE_RATE, LogMel
+from lwasr.models.prompt import prompt_ids
+from lwasr.models.trim import set_trimmed_input
+
+log = logging.getLogger(__name__)
+
+SCENARIOS = ("aware", "agnostic")
+ROUTINGS = ("group", "per-sample")
+MAX_SECONDS = CHUNK_SAMPLES / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Everything that changes the hypotheses (recorded in settings.json; a resume must match it)."""
+
+    scenario: str = "aware"
+    beam_size: int = 1
+    trim: bool | None = None  # None: follow the model's lwasr.json
+    max_duration: float | None = 120.0  # seconds of (padded) encoder input per batch
+    batch_size: int | None = None  # fixed batch size instead of max_duration
+    lid_langs: tuple[str, ...] | None = None
+    routing: str = "group"
+    max_new_tokens: int = 224  # Whisper's own cap (half the decoder context)
+    max_tokens_per_second: float = 25.0  # per batch, from its longest clip: stops repetition loops early
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise LwasrError(f"unknown scenario {self.scenario!r}; use one of {', '.join(SCENARIOS)}")
+        if self.routing not in ROUTINGS:
+            raise LwasrError(f"unknown routing {self.routing!r}; use one of {', '.join(ROUTINGS)}")
+        if self.beam_size < 1:
+            raise LwasrError("--beam-size must be at least 1")
+
+
+@dataclass
+class Utt:
+    """One utterance to decode."""
+
+    id: str
+    lang: str | None
+    ref: str
+    duration: float
+    cut: Any
+
+
+def utterances(cuts) -> list[Utt]:
+    """Cuts -> :class:`Utt`; LwasrError for a cut longer than 30 s (Whisper's window)."""
+    out = []
+    for cut in cuts:
+        if cut.duration > MAX_SECONDS + 1e-3:
+            raise LwasrError(
+                f"utterance {cut.id} is {cut.duration:.1f} s long; Whisper decodes at most 30 s."
+                " Split long recordings into segments with `lwasr prepare` first."
+            )
+        sups = cut.supervisions
+        lang = sups[0].language if sups else None
+        ref = " ".join(s.text or "" for s in sups).strip()
+        out.append(Utt(cut.id, lang, ref, float(cut.duration), cut))
+    return out
+
+
+def make_batches(utts: Sequence[Utt], opts: DecodeOptions, *, by_language: bool) -> list[list[Utt]]:
+    """Sort by duration (longest first) and cut into batches by ``batch_size`` or padded ``max_duration``.
+
+    With ``by_language`` every batch holds one language. Padded duration is what the encoder sees:
+    the longest clip times the batch size when trimmed, 30 s per clip otherwise.
+    """
+    groups: dict[str | None, list[Utt]] = defaultdict(list)
+    for u in utts:
+        groups[u.lang if by_language else None].append(u)
+    trim = bool(opts.trim)
+    batches: list[list[Utt]] = []
+    for key in sorted(groups, key=str):
+        batch: list[Utt] = []
+        for u in sorted(groups[key], key=lambda u: -u.duration):
+            longest = batch[0].duration if batch else u.duration
+            cost = (len(batch) + 1) * (longest if trim else MAX_SECONDS)
+            full = len(batch) >= opts.batch_size if opts.batch_size else cost > (opts.max_duration or MAX_SECONDS)
+            if batch and full:
+                batches.append(batch)
+                batch = []
+            batch.append(u)
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+def load_audio(batch: Sequence[Utt]) -> torch.Tensor:
+    """``[batch, samples]`` float32 16 kHz audio, zero-padded to the longest clip (first channel)."""
+    clips = []
+    for u in batch:
+        cut = u.cut if u.cut.sampling_rate == SAMPLE_RATE else u.cut.resample(SAMPLE_RATE)
+        clips.append(torch.from_numpy(cut.load_audio()[0]))
+    out = torch.zeros(len(clips), max(len(c) for c in clips))
+    for i, c in enumerate(clips):
+        out[i, : len(c)] = c
+    return out[:, :CHUNK_SAMPLES]
+
+
+def token_budget(seconds: float, opts: DecodeOptions) -> int:
+    """New tokens a batch may generate: ``max_tokens_per_second`` x longest clip + 10, at most ``max_new_tokens``."""
+    return min(opts.max_new_tokens, int(opts.max_tokens_per_second * seconds) + 10)
+
+
+class Decoder:
+    """Decodes batches of utterances with one system under fixed :class:`DecodeOptions`."""
+
+    def __init__(self, system: System, opts: DecodeOptions, device: torch.device) -> None:
+        self.system = system
+        self.opts = opts
+        self.device = device
+        self.model = system.model.to(device)
+        self.tok = system.tokenizer
+        self.mel = LogMel(n_mels=system.model.config.num_mel_bins).to(device)
+        set_trimmed_input(self.model, bool(opts.trim))
+        self.lid_langs = LanguageSet.build(self.model.generation_config.lang_to_id, opts.lid_langs)
+        self.sot = self.tok.convert_tokens_to_ids("<|startoftranscript|>")
+        self._max_new = opts.max_new_tokens
+
+    def __call__(self, batch: Sequence[Utt]) -> list[dict[str, Any]]:
+        feats = self.mel(load_audio(batch).to(self.device), trim=bool(self.opts.trim))
+        self._max_new = token_budget(max(u.duration for u in batch), self.opts)
+        detected: list[tuple[str | None, float | None]] = [(None, None)] * len(batch)
+        encoder_outputs = None
+        if self.opts.scenario == "agnostic":
+            if self.system.routes_by_language:
+                with self.system.lid_context():
+                    probs = language_probs(self.model, self.sot, self.lid_langs, input_features=feats)
+            else:  # a single model detects the language itself; its encoder output is reused for decoding
+                encoder_outputs = BaseModelOutput(last_hidden_state=self.model.get_encoder()(feats).last_hidden_state)
+                probs = language_probs(self.model, self.sot, self.lid_langs, encoder_outputs=encoder_outputs)
+            detected = detect(probs, self.lid_langs)
+            langs = [d[0] for d in detected]
+        else:
+            langs = [u.lang for u in batch]
+        hyps = self._route(feats, encoder_outputs, langs)
+        return [
+            {
+                "id": u.id,
+                "lang": u.lang,
+                "ref": u.ref,
+                "hyp": h,
+                "detected_lang": d[0],
+                "lid_prob": d[1],
+                "duration": round(u.duration, 3),
+            }
+            for u, h, d in zip(batch, hyps, detected, strict=True)
+        ]
+
+    def _route(self, feats: torch.Tensor, encoder_outputs: BaseModelOutput | None, langs: list[str]) -> list[str]:
+        """Decode with the adapter each language needs: one call per adapter group, or per-sample names."""
+        if not self.system.routes_by_language:
+            return self._generate(feats, encoder_outputs, langs)
+        adapters = [self.system.adapter_for(lang) for lang in langs]
+        if self.opts.routing == "per-sample":
+            names = [a or BASE_ADAPTER for a in adapters]
+            return self._generate(feats, None, langs, adapter_names=names)
+        hyps: list[str] = [""] * len(langs)
+        for adapter in dict.fromkeys(adapters):
+            idx = [i for i, a in enumerate(adapters) if a == adapter]
+            with self.system.activate(adapter):
+                out = self._generate(feats[idx], None, [langs[i] for i in idx])
+            for i, h in zip(idx, out, strict=True):
+                hyps[i] = h
+        return hyps
+
+    def _generate(
+        self, feats: torch.Tensor, encoder_outputs: BaseModelOutput | None, langs: list[str], **kwargs: Any
+    ) -> list[str]:
+        """Greedy or beam search with the prompt ``<|sot|><|lang|><|transcribe|><|notimestamps|>``."""
+        inputs = {"encoder_outputs": encoder_outputs} if encoder_outputs is not None else {"input_features": feats}
+        prompt = self._prompt_kwargs(langs)
+        out = self.model.generate(
+            **inputs,
+            **prompt,
+            **kwargs,
+            num_beams=self.opts.beam_size,
+            do_sample=False,
+            max_new_tokens=self._max_new,
+            return_timestamps=False,
+        )
+        return [t.strip() for t in self.tok.batch_decode(out, skip_special_tokens=True)]
+
+    def _prompt_kwargs(self, langs: list[str]) -> dict[str, Any]:
+        """generate() arguments for the decoder prompt; without a language token when the model has none."""
+        kwargs: dict[str, Any] = {"language": langs, "task": "transcribe"}
+        if not self.system.lang_token:  # language given only to stop generate's own language detection
+            kwargs["decoder_input_ids"] = torch.tensor([prompt_ids(self.tok, None)] * len(langs), device=self.device)
+        return kwargs
+
+
+def settings_for(system: System, cuts_paths: Sequence[str | Path], opts: DecodeOptions) -> dict[str, Any]:
+    """The JSON-normalised settings recorded in settings.json."""
+    settings = {"system": system.describe(), "cuts": [str(Path(p).resolve()) for p in cuts_paths], **asdict(opts)}
+    return json.loads(json.dumps(settings))
+
+
+def decode_cuts(
+    system: System,
+    cuts_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    opts: DecodeOptions,
+    *,
+    device: str | torch.device = "cpu",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Decode manifests into ``out_dir`` (resuming a matching partial decode); return the summary."""
+    if opts.trim is None:
+        opts = DecodeOptions(**{**asdict(opts), "trim": system.trim_default})
+    settings = settings_for(system, cuts_paths, opts)
+    if is_complete(out_dir, settings) and not overwrite:
+        log.info("%s is already decoded with these settings", out_dir)
+        return json.loads((Path(out_dir) / "summary.json").read_text())
+    utts = utterances(load_cuts(cuts_paths))
+    if opts.scenario == "aware":
+        if any(u.lang is None for u in utts):
+            raise LwasrError("the aware scenario needs a language on every supervision; use --scenario agnostic")
+        system.check_languages(sorted({u.lang for u in utts}))
+    writer = HypWriter(out_dir, settings, overwrite=overwrite)
+    try:
+        todo = [u for u in utts if u.id not in writer.done]
+        by_language = opts.scenario == "aware" and system.routes_by_language and opts.routing == "group"
+        batches = make_batches(todo, opts, by_language=by_language)
+        decoder = Decoder(system, opts, torch.device(device))
+        start = time.perf_counter()
+        with torch.inference_mode(), tqdm(total=len(todo), unit="utt", disable=not progress, desc="decode") as bar:
+            for batch in batches:
+                writer.append(decoder(batch))
+                bar.update(len(batch))
+        elapsed = time.perf_counter() - start
+        summary = _summary(settings, todo, elapsed, len(writer.records), str(device))
+        writer.finish(summary)
+    finally:
+        writer.close()
+    return summary
+
+
+def _summary(settings: dict[str, Any], decoded: Sequence[Utt], elapsed: float, total: int, device: str) -> dict:
+    audio = sum(u.duration for u in decoded)
+    return {
+        "utterances": total,
+        "decoded_this_run": len(decoded),
+        "audio_seconds": round(audio, 2),
+        "decode_seconds": round(elapsed, 2),
+        "utterances_per_second": round(len(decoded) / elapsed, 3) if elapsed else None,
+        "real_time_factor": round(elapsed / audio, 4) if audio else None,
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "settings": settings,
+    }

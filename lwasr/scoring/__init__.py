@@ -1,0 +1,1 @@
+"""Scoring: per-language WER/CER with Whisper's normalizer, results tables and plots (``lwasr score``)."""

@@ -1,0 +1,162 @@
+"""`lwasr decode` on a tiny random Whisper with peft-made experts and generated audio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+from peft import LoraConfig, get_peft_model
+from transformers import WhisperForConditionalGeneration
+
+from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, read_hyps
+from lwasr.decoding.search import DecodeOptions, decode_cuts
+from lwasr.decoding.systems import ExpertSystem, load_experts, load_system
+from lwasr.errors import LwasrError
+from lwasr.models.meta import ModelMeta, base_fingerprint
+
+LANGS = ("pl", "pt")
+OPTS = DecodeOptions(max_new_tokens=6, batch_size=3)
+
+
+def write_cuts(out: Path, specs: list[tuple[str, str, float]]) -> Path:
+    """A manifest of noise-and-tone clips: (id, lang, seconds)."""
+    rng = np.random.default_rng(0)
+    cuts = []
+    for uid, lang, dur in specs:
+        t = np.arange(int(dur * 16000)) / 16000
+        audio = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 800) * t) + 0.05 * rng.standard_normal(len(t))
+        wav = out / f"{uid}.wav"
+        sf.write(wav, audio.astype(np.float32), 16000)
+        rec = Recording.from_file(wav, recording_id=uid)
+        sup = SupervisionSegment(uid, uid, 0.0, rec.duration, text=f"ref {uid}", language=lang)
+        cuts.append(MonoCut(uid, 0.0, rec.duration, 0, recording=rec, supervisions=[sup]))
+    path = out / "cuts.jsonl.gz"
+    CutSet.from_cuts(cuts).to_file(path)
+    return path
+
+
+def make_expert(base_dir: Path, out: Path, seed: int, lang: str) -> Path:
+    """A LoRA expert made with peft directly: random init, then perturbed so experts clearly differ."""
+    base = WhisperForConditionalGeneration.from_pretrained(base_dir)
+    fingerprint = base_fingerprint(base)
+    torch.manual_seed(seed)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "fc1"], init_lora_weights=False)
+    model = get_peft_model(base, config)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_" in name:
+                p.add_(torch.randn_like(p) * 0.5)
+    model.save_pretrained(out)
+    ModelMeta("lora", str(base_dir), fingerprint, [lang], trim_encoder_input=True).save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cuts")
+    specs = [(f"{lang}_{i}", lang, 0.6 + 0.3 * i) for lang in LANGS for i in range(3)]
+    return write_cuts(out, specs)
+
+
+@pytest.fixture(scope="module")
+def experts(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("exp") / "experts"
+    for seed, lang in enumerate(LANGS):
+        make_expert(tiny_whisper, root / lang, seed + 1, lang)
+    return root
+
+
+def hyps_by_id(out: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in read_hyps(out / HYP_FILE)}
+
+
+def test_aware_routes_each_language_to_its_expert(experts: Path, data: Path, tmp_path: Path) -> None:
+    system = load_system(str(experts))
+    assert isinstance(system, ExpertSystem) and system.languages == LANGS
+    assert system.trim_default  # trained trimmed -> decodes trimmed
+    summary = decode_cuts(system, [data], tmp_path / "all", OPTS, progress=False)
+    assert summary["utterances"] == 6 and summary["real_time_factor"] > 0
+    got = hyps_by_id(tmp_path / "all")
+    assert set(got) == {f"{lang}_{i}" for lang in LANGS for i in range(3)}
+    for lang in LANGS:  # the same utterances decoded by a system holding only that language's expert
+        single = load_experts(experts, languages=[lang])
+        out = tmp_path / f"only_{lang}"
+        decode_cuts(
+            single,
+            [data],
+            out,
+            DecodeOptions(**{**OPTS.__dict__, "scenario": "agnostic", "lid_langs": (lang,)}),
+            progress=False,
+        )
+        ref = hyps_by_id(out)
+        for uid, rec in got.items():
+            if rec["lang"] == lang:
+                assert rec["hyp"] == ref[uid]["hyp"], uid
+    # routing matters: the two experts disagree somewhere
+    other = hyps_by_id(tmp_path / "only_pt")
+    assert any(other[u]["hyp"] != got[u]["hyp"] for u in got if got[u]["lang"] == "pl")
+    text = (tmp_path / "all" / "text").read_text().splitlines()
+    assert len(text) == 6 and text[0].startswith("pl_0")
+
+
+def test_per_sample_routing_matches_group(experts: Path, data: Path, tmp_path: Path) -> None:
+    system = load_system(str(experts))
+    decode_cuts(system, [data], tmp_path / "g", OPTS, progress=False)
+    opts = DecodeOptions(**{**OPTS.__dict__, "routing": "per-sample"})
+    decode_cuts(system, [data], tmp_path / "p", opts, progress=False)
+    g, p = hyps_by_id(tmp_path / "g"), hyps_by_id(tmp_path / "p")
+    assert {k: v["hyp"] for k, v in g.items()} == {k: v["hyp"] for k, v in p.items()}
+
+
+def test_agnostic_writes_detected_language(experts: Path, tiny_whisper: Path, data: Path, tmp_path: Path) -> None:
+    opts = DecodeOptions(**{**OPTS.__dict__, "scenario": "agnostic", "lid_langs": LANGS})
+    for name, spec in (("experts", str(experts)), ("base", str(tiny_whisper))):
+        decode_cuts(load_system(spec), [data], tmp_path / name, opts, progress=False)
+        for rec in hyps_by_id(tmp_path / name).values():
+            assert rec["detected_lang"] in LANGS
+            assert 0.5 <= rec["lid_prob"] <= 1.0  # two languages: the best has at least half
+
+
+def test_resume_after_truncated_hyp(tiny_whisper: Path, data: Path, tmp_path: Path) -> None:
+    system = load_system(str(tiny_whisper))
+    assert not system.trim_default  # a base model decodes untrimmed by default
+    full = tmp_path / "full"
+    decode_cuts(system, [data], full, OPTS, progress=False)
+    lines = (full / HYP_FILE).read_text().splitlines(keepends=True)
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / SETTINGS_FILE).write_text((full / SETTINGS_FILE).read_text())
+    (part / HYP_FILE).write_text("".join(lines[:3]) + lines[3][:10])  # killed mid-write
+    summary = decode_cuts(system, [data], part, OPTS, progress=False)
+    assert summary["decoded_this_run"] == 3
+    assert sorted((part / HYP_FILE).read_text().splitlines()) == sorted(x.rstrip("\n") for x in lines)
+    # other settings: refused unless --overwrite
+    with pytest.raises(LwasrError, match="other settings"):
+        decode_cuts(system, [data], part, DecodeOptions(**{**OPTS.__dict__, "beam_size": 2}), progress=False)
+    summary = decode_cuts(
+        system, [data], part, DecodeOptions(**{**OPTS.__dict__, "beam_size": 2}), overwrite=True, progress=False
+    )
+    assert summary["decoded_this_run"] == 6
+    assert json.loads((part / SETTINGS_FILE).read_text())["beam_size"] == 2
+
+
+def test_missing_expert_names_existing_ones(experts: Path, tmp_path: Path) -> None:
+    cuts = write_cuts(tmp_path, [("el_0", "el", 0.5), ("pl_0", "pl", 0.5)])
+    with pytest.raises(LwasrError, match=r"no expert for language\(s\) el.*experts exist for: pl, pt"):
+        decode_cuts(load_system(str(experts)), [cuts], tmp_path / "out", OPTS, progress=False)
+
+
+def test_input_errors(tiny_whisper: Path, tmp_path: Path) -> None:
+    system = load_system(str(tiny_whisper))
+    long = write_cuts(tmp_path, [("pl_long", "pl", 31.0)])
+    with pytest.raises(LwasrError, match="lwasr prepare"):
+        decode_cuts(system, [long], tmp_path / "o1", OPTS, progress=False)
+    empty = tmp_path / "empty.jsonl.gz"
+    CutSet.from_cuts([]).to_file(empty)
+    with pytest.raises(LwasrError, match="empty|no utterances"):
+        decode_cuts(system, [empty], tmp_path / "o2", OPTS, progress=False)
