@@ -22,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("env")(env.env)
+app.command("lid-similarity")(expand.lid_similarity)
 for module in (prepare, train, fuse, distill, expand, decode, score, model):
     app.add_typer(module.app)
 

@@ -1,5 +1,195 @@
-"""`lwasr expand`."""
+"""`lwasr expand` and `lwasr lid-similarity`: add a language without forgetting (issue #7)."""
 
-from lwasr.cli._stub import planned_group
+from __future__ import annotations
 
-app = planned_group("expand", "Add a new language as a new expert (random, warm start, LoRA-MoE).", issue=7)
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+HELP = (
+    "Add a new language to a set of language experts (base experts stay byte-identical), or to a forgetting"
+    " baseline.\n\n"
+    "lwasr expand --experts exp/<tag>/experts --new-lang it --cuts data/train --dev-cuts data/dev --init warm\n\n"
+    "Inits (--init):\n\n"
+    "  random           a fresh LoRA with the experts' settings (new expert from scratch).\n\n"
+    "  warm             copy the expert of the most similar base language (base Whisper LID on the new audio,"
+    " or --similarity), then train it on the new language.\n\n"
+    "  moe              a fresh LoRA mixed with the --moe-k most similar base experts (frozen); --moe-gate fixed"
+    " (similarity weights) or learned (per-module softmax over new + base_1..k). Writes a unit of kind moe.\n\n"
+    "  continue-full    forgetting baseline: fine-tune exp/<tag>/full on the new language.\n\n"
+    "  continue-shared  forgetting baseline: keep training exp/<tag>/shared on the new language.\n\n"
+    "Output: --out (default exp/<tag>/expand_<init>/<lang>), a unit with lwasr.json that `lwasr decode --system`"
+    " takes; working files in <out>/../train_<lang>/. A finished unit is skipped; an interrupted one resumes."
+    " A language outside Whisper's list borrows a language token (--lang-token-from), recorded in lwasr.json"
+    " (extra.prompt_lang) and used by decode. See docs/expansion.md."
+)
+
+app = typer.Typer(name="expand", help=HELP, subcommand_metavar="")
+
+
+@app.callback(invoke_without_command=True)
+def expand(
+    experts: Annotated[
+        Path,
+        typer.Option("--experts", help="The base experts, exp/<tag>/experts (never modified)."),
+    ],
+    new_lang: Annotated[
+        str, typer.Option("--new-lang", help="Code of the new language (Whisper's or not: it, szl, ...).")
+    ],
+    cuts: Annotated[
+        list[Path],
+        typer.Option("--cuts", help="Training manifest(s) or dirs; only the new language's cuts are used."),
+    ],
+    init: Annotated[
+        str, typer.Option("--init", help="random | warm | moe | continue-full | continue-shared (see above).")
+    ] = "random",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Unit directory (default: exp/<tag>/expand_<init>/<lang>)."),
+    ] = None,
+    dev_cuts: Annotated[
+        list[Path] | None, typer.Option("--dev-cuts", help="Dev manifest(s): dev loss, best checkpoint.")
+    ] = None,
+    similarity: Annotated[
+        Path | None,
+        typer.Option(
+            "--similarity",
+            help="similarity.json from `lwasr lid-similarity` (default: computed on the fly into the run dir).",
+        ),
+    ] = None,
+    moe_k: Annotated[int, typer.Option("--moe-k", help="moe: number of similar base experts mixed in.")] = 2,
+    moe_gate: Annotated[
+        str,
+        typer.Option("--moe-gate", help="moe: fixed (renormalised similarity) or learned (per-module softmax gate)."),
+    ] = "fixed",
+    lang_token_from: Annotated[
+        str | None,
+        typer.Option(
+            "--lang-token-from",
+            help="Prompt token of the new language: most-similar (the most similar base language's token) or a"
+            " Whisper code. Default: its own token if Whisper knows the language, else most-similar.",
+        ),
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="continue-*: the unit to continue (default exp/<tag>/full or /shared)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Base Whisper (default: the one in the experts' lwasr.json); also runs LID."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML training config (conf/*.yaml).")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Optimizer steps (0: epochs).")] = None,
+    num_epochs: Annotated[int | None, typer.Option("--num-epochs", help="Epochs when --max-steps is 0.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    max_duration: Annotated[float | None, typer.Option("--max-duration", help="Seconds of audio per batch.")] = None,
+    sim_max_utts: Annotated[
+        int, typer.Option("--sim-max-utts", help="Utterances of the new language used for LID similarity.")
+    ] = 100,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Train even if an expert of --new-lang exists (replacing --out)."),
+    ] = False,
+    set_items: Annotated[
+        list[str] | None, typer.Option("--set", help="Any other training setting as key=value; repeatable.")
+    ] = None,
+) -> None:
+    """Train the new language's unit (see `lwasr expand --help`)."""
+    import logging
+
+    from lwasr.cli.train import _overrides
+    from lwasr.expansion.expand import expand as run_expand
+
+    logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
+    over = _overrides(set_items, max_steps=max_steps, num_epochs=num_epochs, lr=lr, max_duration=max_duration)
+    unit = run_expand(
+        experts=experts,
+        new_lang=new_lang,
+        cuts=cuts,
+        init=init,
+        out=out,
+        dev_cuts=dev_cuts or (),
+        similarity=similarity,
+        moe_k=moe_k,
+        moe_gate=moe_gate,
+        lang_token_from=lang_token_from,
+        source=source,
+        model=model,
+        config=config,
+        overrides=over,
+        similarity_max_utts=sim_max_utts,
+        overwrite=overwrite,
+    )
+    typer.echo(unit)
+
+
+def lid_similarity(
+    lang: Annotated[str, typer.Option("--lang", help="The (new) language whose audio is analysed.")],
+    cuts: Annotated[list[Path], typer.Option("--cuts", help="Manifest(s) or dirs holding that language's audio.")],
+    out: Annotated[Path, typer.Option("--out", help="similarity.json path (or a directory to write it in).")],
+    experts: Annotated[
+        Path | None,
+        typer.Option("--experts", help="Rank only these experts' languages (and use their base model)."),
+    ] = None,
+    candidates: Annotated[
+        str | None,
+        typer.Option("--candidates", help="Rank only these Whisper codes (default: the experts', else all)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Base Whisper (default: the experts' base, else embedded:whisper-base)."),
+    ] = None,
+    heatmap: Annotated[
+        Path | None,
+        typer.Option("--heatmap", help="Also write a PNG of the LID matrix over --matrix-langs (+ --lang)."),
+    ] = None,
+    matrix_langs: Annotated[
+        str | None,
+        typer.Option("--matrix-langs", help="Audio languages of the matrix, e.g. pl,pt,it (default: candidates)."),
+    ] = None,
+    max_utts: Annotated[int, typer.Option("--max-utts", help="Utterances per language.")] = 100,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Utterances per LID batch.")] = 8,
+    trim: Annotated[
+        bool,
+        typer.Option("--trim/--no-trim", help="Trimmed encoder input (default: padded to 30 s, as Whisper)."),
+    ] = False,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, ...")] = "cpu",
+) -> None:
+    """Rank base languages by the base Whisper's LID probability on a language's audio (similarity.json)."""
+    import logging
+
+    from lwasr.atomic import write_json
+    from lwasr.expansion import similarity as S
+    from lwasr.fusion.experts import discover_experts
+    from lwasr.langcodes import parse_langs
+    from lwasr.models.meta import ModelMeta
+
+    logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
+    base = None
+    if experts is not None:
+        found = discover_experts(experts)
+        base = list(found)
+        model = model or (ModelMeta.load(next(iter(found.values()))).base_model if found else None)
+    if candidates:
+        base = parse_langs(candidates)
+    rows = parse_langs(matrix_langs) if matrix_langs else ([c for c in base if c != lang] if base else [])
+    if heatmap is not None and not rows:
+        raise typer.BadParameter("--heatmap needs --matrix-langs (or --experts/--candidates)")
+    record, matrix = S.lid_similarity(
+        model or "embedded:whisper-base",
+        cuts,
+        lang,
+        base_langs=base,
+        matrix_langs=rows if heatmap is not None else None,
+        max_utts=max_utts,
+        batch_size=batch_size,
+        trim=trim,
+        device=device,
+    )
+    path = S.write_similarity(record, out)
+    top = ", ".join(f"{r['lang']} {r['prob']:.3f}" for r in record["ranking"][:5])
+    typer.echo(f"{path}: most similar to {lang}: {top}")
+    if heatmap is not None and matrix is not None:
+        write_json(heatmap.with_suffix(".json"), matrix)
+        typer.echo(S.plot_heatmap(matrix["matrix"], matrix["rows"], matrix["cols"], heatmap))

@@ -76,7 +76,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints()[f.name]))
+            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints(type(self))[f.name]))
         self._validate()
 
     def _validate(self) -> None:
@@ -121,8 +121,34 @@ class TrainConfig:
         write_text(path, self.to_yaml())
 
 
-def _hints() -> dict[str, Any]:
-    return typing.get_type_hints(TrainConfig)
+@dataclass
+class UnitConfig(TrainConfig):
+    """A run on pooled languages that writes one named unit, ``<exp_dir>/<name>`` (run dir ``train_<name>``).
+
+    Base of the configs of ``lwasr fuse --method learned`` and ``lwasr distill``; ``mode`` is shared or full.
+    """
+
+    mode: str = "shared"
+    name: str = "model"
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.mode not in ("shared", "full"):
+            raise LwasrError(f"{type(self).__name__}: mode must be shared (a LoRA) or full, not {self.mode!r}")
+        if not self.name or "/" in self.name:
+            raise LwasrError(f"the unit name must be a plain directory name, not {self.name!r}")
+
+    @property
+    def run_name(self) -> str:
+        return f"train_{self.name}"
+
+    @property
+    def unit_dir(self) -> Path:
+        return Path(self.exp_dir) / self.name
+
+
+def _hints(cls: type = TrainConfig) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
@@ -166,8 +192,13 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), yaml.safe_load(raw) if raw.strip() else None
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
-    """YAML file (or the shipped defaults for the override's mode) merged with ``overrides`` (which win)."""
+def load_config(
+    path: str | Path | None, overrides: dict[str, Any], cls: type[TrainConfig] = TrainConfig
+) -> TrainConfig:
+    """YAML file (or the shipped defaults for the override's mode) merged with ``overrides`` (which win).
+
+    ``cls``: a TrainConfig subclass with more fields (:class:`UnitConfig` stages: learned fusion, distill).
+    """
     if path is None:
         mode = overrides.get("mode")
         path = default_config_file(mode if mode in MODES else "expert")
@@ -178,8 +209,8 @@ def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConf
     if not isinstance(values, dict):
         raise LwasrError(f"{path}: expected a mapping of option: value")
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise LwasrError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return TrainConfig(**values)
+    return cls(**values)

@@ -38,11 +38,12 @@ log = logging.getLogger("lwasr.train")
 StepHook = Callable[[int], None]
 
 
-def train(cfg: TrainConfig, on_step: StepHook | None = None) -> Path:
+def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Trainer] | None = None) -> Path:
     """Train (or resume) the run ``cfg`` describes and write its model unit; return the unit's directory.
 
     A unit that already exists (it has ``lwasr.json``) is not trained again. ``on_step(step)`` is called
-    after each optimizer step (and its checkpoint); tests use it to interrupt a run.
+    after each optimizer step (and its checkpoint); tests use it to interrupt a run. ``trainer``: a
+    :class:`Trainer` subclass to run instead (distillation, learned fusion).
     """
     if (cfg.unit_dir / META_FILE).is_file():
         log.info("%s already exists; skipping (delete it to train again)", cfg.unit_dir)
@@ -50,7 +51,7 @@ def train(cfg: TrainConfig, on_step: StepHook | None = None) -> Path:
     info = ddp.setup(cfg.device)
     try:
         with _file_log(cfg.run_dir / "train.log", info.is_main):
-            return Trainer(cfg, info, on_step).run()
+            return (trainer or Trainer)(cfg, info, on_step).run()
     finally:
         ddp.cleanup()
 
@@ -117,8 +118,7 @@ class Trainer:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if cfg.trim_encoder_input:
             set_trimmed_input(model)
-        if cfg.mode != "full":
-            model = apply_lora(model, cfg)
+        model = self._adapt(model)
         if cfg.grad_checkpointing:
             # non-reentrant checkpointing needs no requires-grad input hook on the frozen conv front-end
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -130,6 +130,13 @@ class Trainer:
         self.logmel = LogMel(model.config.num_mel_bins).to(self.info.device)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info("model %s (%s), mode %s: %.2fM trainable parameters", cfg.model, path, cfg.mode, n_train / 1e6)
+
+    def _adapt(self, model: nn.Module) -> nn.Module:
+        """The model to train, from the loaded base: a fresh LoRA (modes expert, shared) or the base (full).
+
+        Subclasses override it (distillation: a student initialised from a unit; learned fusion: gated experts).
+        """
+        return model if self.cfg.mode == "full" else apply_lora(model, self.cfg)
 
     def _build_data(self) -> None:
         cfg, info = self.cfg, self.info
@@ -260,6 +267,12 @@ class Trainer:
 
     def _loss(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, int]:
         """Summed cross-entropy over text + end tokens, and the number of those tokens."""
+        logits, labels = self._forward(batch, train)
+        loss = nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=D.IGNORE, reduction="sum")
+        return loss, int((labels != D.IGNORE).sum())
+
+    def _forward(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's float32 logits ``[B, L, V]`` on a batch (SpecAugment when training) and its labels ``[B, L]``."""
         dev = self.info.device
         feats = self.logmel(batch["audio"].to(dev), trim=self.cfg.trim_encoder_input)
         if train and self.cfg.spec_augment:
@@ -275,10 +288,7 @@ class Trainer:
         autocast = dev.type == "cuda" and self.cfg.bf16
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
             logits = self.net(input_features=feats, decoder_input_ids=batch["decoder_input_ids"].to(dev)).logits
-        loss = nn.functional.cross_entropy(
-            logits.float().transpose(1, 2), labels, ignore_index=D.IGNORE, reduction="sum"
-        )
-        return loss, int((labels != D.IGNORE).sum())
+        return logits.float(), labels
 
     def _nan_stop(self) -> None:
         last = checkpoint.latest(self.ckpt_dir)
