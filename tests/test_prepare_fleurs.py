@@ -7,9 +7,8 @@ import tarfile
 from pathlib import Path
 
 import huggingface_hub
-import numpy as np
 import pytest
-import soundfile as sf
+from fleurs_layout import write_fleurs_split
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from lhotse import CutSet
 
@@ -19,37 +18,19 @@ from lwasr.data.manifests import ORIG_TEXT, load_cuts, manifest_path
 from lwasr.errors import LwasrError
 
 
-def _wav(path: Path, seconds: float = 1.0, sr: int = 16000) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, (0.1 * np.sin(np.arange(int(seconds * sr)) * 0.05)).astype(np.float32), sr)
-
-
-def _lang(root: Path, code: str, split: str, rows: list[tuple[str, str, str]], files: list[str]) -> None:
-    """A FLEURS language/split: a TSV (rows: file, raw, normalized) and audio/<split>.tar.gz holding ``files``."""
-    d = root / "data" / code
-    staging = root / "staging" / code / split
-    for name in files:
-        _wav(staging / name)
-    (d / "audio").mkdir(parents=True, exist_ok=True)
-    with tarfile.open(d / "audio" / f"{split}.tar.gz", "w:gz") as tar:
-        tar.add(staging, arcname=split)
-    lines = [f"{i}\t{f}\t{raw}\t{norm}\tp h o n\t16000\tFEMALE" for i, (f, raw, norm) in enumerate(rows)]
-    (d / f"{split}.tsv").write_text("\n".join(lines + ["only\tthree\tcolumns"]) + "\n", encoding="utf-8")
-
-
 @pytest.fixture()
 def hub_copy(tmp_path: Path) -> Path:
     """What google/fleurs holds, for two languages; pl_pl dev has a missing file and an empty transcript."""
     root = tmp_path / "hub"
-    _lang(
+    write_fleurs_split(
         root,
         "pl_pl",
         "dev",
         [("1.wav", "Dzień dobry!", "dzień dobry"), ("2.wav", "Tak.", "   "), ("3.wav", "Nie ma.", "nie ma")],
         ["1.wav", "2.wav"],
     )
-    _lang(root, "pl_pl", "test", [("4.wav", "Raz, dwa.", "raz dwa")], ["4.wav"])
-    _lang(root, "cmn_hans_cn", "dev", [("5.wav", "你好。", "你好")], ["5.wav"])
+    write_fleurs_split(root, "pl_pl", "test", [("4.wav", "Raz, dwa.", "raz dwa")], ["4.wav"])
+    write_fleurs_split(root, "cmn_hans_cn", "dev", [("5.wav", "你好。", "你好")], ["5.wav"])
     return root
 
 

@@ -45,3 +45,11 @@ logged() {
   echo "+ $*" >> "$exp/log/$name.log"
   $cmd "$exp/log/$name.log" "$@"
 }
+
+# Repeated manifest options for a split and a language list, following the manifest contract:
+#   manifest_opts --cuts data/espeak8/manifests synth train pl,pt
+#   -> --cuts data/espeak8/manifests/synth_pl_train_cuts.jsonl.gz --cuts .../synth_pt_train_cuts.jsonl.gz
+manifest_opts() {
+  local opt=$1 dir=$2 corpus=$3 split=$4 langs=$5 l
+  for l in ${langs//,/ }; do printf '%s %s ' "$opt" "$dir/${corpus}_${l}_${split}_cuts.jsonl.gz"; done
+}

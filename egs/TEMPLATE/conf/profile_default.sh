@@ -1,0 +1,4 @@
+# Sizes and steps of the default profile. *_utts are unused by `prepare dir` (your corpus decides).
+: "${train_utts:=0}" "${dev_utts:=0}" "${test_utts:=0}"
+: "${expert_steps:=2000}" "${shared_steps:=8000}"
+: "${max_duration:=200}" "${decode_max_duration:=300}"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# egs/espeak8: LoRA language experts on an offline espeak-ng corpus in the papers' eight languages, with the
+# embedded whisper-base. Runs end to end on a CPU machine with no internet: the README's main job.
+#
+#   bash run.sh                 # default profile (about 30 minutes on 2 CPU cores, see docs/results.md)
+#   bash run.sh --quick         # smoke run of every stage
+#   bash run.sh --full          # more data and steps
+#   bash run.sh --stage 5 --stop-stage 6
+set -euo pipefail
+cd "$(dirname "$0")"
+
+langs=pl,pt,it,zh,da,el,cy,ja
+data=data/espeak8
+corpus=synth
+help_message="Usage: bash run.sh [options]   (egs/espeak8: offline espeak-ng corpus, embedded whisper-base)"
+
+prepare() {  # stage 1: synthesise the corpus with espeak-ng
+  logged stage1 lwasr prepare synth --langs "$langs" --out "$data" \
+    --train "$train_utts" --dev "$dev_utts" --test "$test_utts"
+}
+
+. utils/recipe.sh "$@"

@@ -1,0 +1,4 @@
+# The papers' setup on GPU: FLEURS has about 2,000-3,000 training utterances (~8-10 h) per language.
+: "${train_utts:=0}" "${dev_utts:=0}" "${test_utts:=0}"   # FLEURS decides
+: "${expert_steps:=3000}" "${shared_steps:=12000}"
+: "${max_duration:=400}" "${decode_max_duration:=600}"

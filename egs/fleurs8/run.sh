@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# egs/fleurs8: the papers' setup. FLEURS in pl, pt, it, zh, da, el, cy, ja with whisper-large-v3 on GPU.
+#
+#   bash run.sh --ngpu 1                              # downloads FLEURS from the Hugging Face hub
+#   bash run.sh --corpus-dir /data/fleurs --ngpu 4    # an already-downloaded copy (google/fleurs layout)
+#   bash run.sh --stage 3                             # from the experts on
+# Expected results: docs/recipes/fleurs8.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+fleurs_langs=pl_pl,pt_br,it_it,cmn_hans_cn,da_dk,el_gr,cy_gb,ja_jp
+langs=pl,pt,it,zh,da,el,cy,ja   # the same languages as Whisper codes
+model=openai/whisper-large-v3
+corpus_dir=                     # a local copy of google/fleurs (data/<lang>/{train,dev,test}.tsv, audio/); empty: download
+data=data/fleurs
+corpus=fleurs
+help_message="Usage: bash run.sh [options]   (egs/fleurs8: FLEURS, whisper-large-v3, GPU)"
+
+prepare() {  # stage 1: download (or read --corpus-dir) and write manifests
+  logged stage1 lwasr prepare fleurs --langs "$fleurs_langs" --out "$data" \
+    ${corpus_dir:+--corpus-dir "$corpus_dir"}
+}
+
+. utils/recipe.sh "$@"
