@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,10 @@ def cuts_path(tmp_path_factory) -> Path:
 
 def test_load_from_file_or_dir(cuts_path):
     assert len(D.load_cuts([cuts_path])) == 8
+    named = cuts_path.parent / "toy_pl_train_cuts.jsonl.gz"  # a directory is searched for contract names
+    shutil.copy(cuts_path, named)
     assert len(D.load_cuts([cuts_path.parent])) == 8
-    with pytest.raises(LwasrError, match="not found"):
+    with pytest.raises(LwasrError, match="no such manifest"):
         D.load_cuts([cuts_path.parent / "nope.jsonl.gz"])
 
 

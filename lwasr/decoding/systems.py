@@ -223,12 +223,12 @@ def _load_moe(path: Path, meta: ModelMeta, model_override: str | None) -> System
 
 
 def expert_dirs(path: Path) -> dict[str, Path]:
-    """``<lang> -> unit dir`` for every ``path/<lang>/`` holding a lora unit (empty if none)."""
-    out = {}
-    for sub in sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []:
-        if (sub / META_FILE).is_file() and (sub / "adapter_config.json").is_file():
-            out[sub.name] = sub
-    return out
+    """``<lang> -> unit dir`` for every ``path/<lang>/`` holding a finished lora unit (empty if none)."""
+    from lwasr.fusion.experts import discover_experts
+
+    if not path.is_dir():
+        return {}
+    return {lang: d for lang, d in discover_experts(path).items() if (d / META_FILE).is_file()}
 
 
 def load_experts(path: Path, model_override: str | None = None, languages: Sequence[str] | None = None) -> ExpertSystem:

@@ -20,6 +20,7 @@ from lhotse.dataset import DynamicBucketingSampler
 from lhotse.dataset.collation import collate_audio
 from transformers import PreTrainedTokenizerBase
 
+from lwasr.data import manifests
 from lwasr.errors import LwasrError
 from lwasr.features import SAMPLE_RATE
 from lwasr.langcodes import check_whisper_code
@@ -30,28 +31,10 @@ IGNORE = -100
 
 
 def load_cuts(paths: Sequence[str | Path]) -> CutSet:
-    """Read and combine CutSet manifests; a directory stands for every ``*cuts*.jsonl.gz`` in it.
-
-    The one place that knows how manifests are found (``lwasr.data.manifests`` will take over).
-    """
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(p.glob("*cuts*.jsonl.gz"))
-            if not found:
-                raise LwasrError(f"no *cuts*.jsonl.gz manifest in {p}")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise LwasrError(f"manifest not found: {p}")
-    if not files:
+    """Read and combine CutSet manifests (files, or directories holding them): every split, every language."""
+    if not paths:
         raise LwasrError("no manifest given (--cuts)")
-    sets = [CutSet.from_file(f) for f in files]
-    empty = [str(f) for f, cs in zip(files, sets, strict=True) if cs is None or len(cs) == 0]
-    if empty:
-        raise LwasrError(f"empty manifest(s): {', '.join(empty)}")
-    return sets[0] if len(sets) == 1 else lhotse.combine(sets)
+    return manifests.load_cuts(list(paths), split=None)
 
 
 def cut_lang(cut: lhotse.cut.Cut) -> str:
