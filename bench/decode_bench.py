@@ -4,7 +4,10 @@ Same audio, same weights (the embedded whisper-base, float32, CPU), greedy, lang
 
 Usage:
   python bench/decode_make_data.py /tmp/lwasr_bench_decode        # 40 espeak-ng clips, pl/it/pt/da
-  python bench/decode_bench.py /tmp/lwasr_bench_decode [--threads 2] [--repeats 2]
+  python bench/decode_bench.py /tmp/lwasr_bench_decode [--threads 2] [--repeats 2] [--batch-sizes 16,4]
+
+lwasr runs ``decode_cuts`` (greedy: lwasr/decoding/greedy.py). Configurations run in the order listed, so
+run the script twice (or with --repeats) on a shared machine and compare within one run.
 
 Prints one JSON line per configuration (seconds, utterances/s, RTF, macro WER) and a Markdown table.
 """
@@ -98,6 +101,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2, help="runs per configuration; the fastest counts")
     ap.add_argument("--only", default="", help="comma list of configurations to run (default: all)")
+    ap.add_argument(
+        "--batch-sizes", type=lambda v: [int(x) for x in v.split(",")], default=[16, 4], help="lwasr batch sizes"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cuts = args.data / "cuts.jsonl.gz"
@@ -110,13 +116,20 @@ def main() -> None:
     configs = {
         "ct2 batch 1": lambda: run_ct2(ct2_dir, cuts, args.threads, 1),
         "ct2 batch 8": lambda: run_ct2(ct2_dir, cuts, args.threads, 8),
-        "lwasr untrimmed": lambda: run_lwasr(base, cuts, DecodeOptions(trim=False), tmp),
-        "lwasr trimmed": lambda: run_lwasr(base, cuts, DecodeOptions(trim=True), tmp),
-        "lwasr experts group": lambda: run_lwasr(experts, cuts, DecodeOptions(trim=True), tmp),
-        "lwasr experts per-sample": lambda: run_lwasr(
-            experts, cuts, DecodeOptions(trim=True, routing="per-sample"), tmp
-        ),
+        "ct2 batch 16": lambda: run_ct2(ct2_dir, cuts, args.threads, 16),
     }
+    for size in args.batch_sizes:  # lwasr's defaults (batches of 16) and other batch sizes
+        configs[f"lwasr untrimmed batch {size}"] = lambda n=size: run_lwasr(
+            base, cuts, DecodeOptions(trim=False, batch_size=n), tmp
+        )
+    for size in args.batch_sizes:
+        configs[f"lwasr trimmed batch {size}"] = lambda n=size: run_lwasr(
+            base, cuts, DecodeOptions(trim=True, batch_size=n), tmp
+        )
+    configs["lwasr experts group"] = lambda: run_lwasr(experts, cuts, DecodeOptions(trim=True), tmp)
+    configs["lwasr experts per-sample"] = lambda: run_lwasr(
+        experts, cuts, DecodeOptions(trim=True, routing="per-sample"), tmp
+    )
     only = [c for c in args.only.split(",") if c]
     rows = []
     for name, fn in configs.items():

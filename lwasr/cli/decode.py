@@ -37,11 +37,20 @@ def decode(
         str | None, typer.Option("--model", help="Base model for adapters (default: the one in their lwasr.json).")
     ] = None,
     max_duration: Annotated[
-        float, typer.Option("--max-duration", help="Seconds of padded encoder input per batch.")
-    ] = 300.0,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Fixed utterances per batch (overrides --max-duration).")
+        float | None,
+        typer.Option(
+            "--max-duration",
+            help="At most these seconds of real audio per batch (with --batch-size, whichever fills first).",
+        ),
     ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="At most this many utterances per batch. 16 suits a CPU: a greedy decoder step costs about"
+            " the same for 4 or 16 utterances (docs/performance.md). 0: no limit (then give --max-duration).",
+        ),
+    ] = 16,
     trim: Annotated[
         bool | None,
         typer.Option(
@@ -81,7 +90,7 @@ def decode(
         beam_size=beam_size,
         trim=trim,
         max_duration=max_duration,
-        batch_size=batch_size,
+        batch_size=batch_size or None,
         lid_langs=tuple(parse_langs(lid_langs)) if lid_langs else None,
         routing=routing,
     )

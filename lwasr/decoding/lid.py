@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
+from lwasr.decoding.greedy import WhisperParts
 from lwasr.errors import LwasrError
 
 
@@ -46,15 +47,25 @@ def language_probs(
     *,
     input_features: torch.Tensor | None = None,
     encoder_outputs: BaseModelOutput | None = None,
+    encoder_hidden: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``[batch, len(langs.codes)]`` LID probabilities from one decoder step (features or encoder outputs)."""
-    inputs = {"encoder_outputs": encoder_outputs} if encoder_outputs is not None else {"input_features": input_features}
-    batch = (encoder_outputs.last_hidden_state if encoder_outputs is not None else input_features).shape[0]
-    device = next(model.parameters()).device
-    start = torch.full((batch, 1), sot_id, dtype=torch.long, device=device)
-    logits = model(**inputs, decoder_input_ids=start, use_cache=False).logits[:, -1]
+    """``[batch, len(langs.codes)]`` LID probabilities from one decoder step.
+
+    Give log-mel ``input_features``, or the encoder output (``encoder_hidden``, or ``encoder_outputs``) to
+    share it with decoding (lwasr/decoding/search.py). The step is the decoder call of
+    :class:`lwasr.decoding.greedy.WhisperParts`, the one greedy search makes.
+    """
+    parts = WhisperParts.of(model)
+    if encoder_hidden is None:
+        encoder_hidden = encoder_outputs.last_hidden_state if encoder_outputs is not None else None
+    if encoder_hidden is None:
+        if input_features is None:
+            raise ValueError("give input_features, encoder_hidden or encoder_outputs")
+        encoder_hidden = parts.encode(input_features)
+    start = torch.full((encoder_hidden.shape[0], 1), sot_id, dtype=torch.long, device=encoder_hidden.device)
+    logits, _ = parts.step(start, encoder_hidden)
     ids = torch.tensor(langs.token_ids, device=logits.device)
-    return logits.index_select(-1, ids).float().softmax(-1)
+    return logits.index_select(-1, ids).softmax(-1)
 
 
 def detect(probs: torch.Tensor, langs: LanguageSet) -> list[tuple[str, float]]:

@@ -1,5 +1,8 @@
 """The decode loop: batching by duration, features on the device, language routing, greedy or beam search.
 
+Greedy search (``beam_size == 1``) runs :func:`lwasr.decoding.greedy.greedy_search` (the same tokens as
+transformers' ``generate``, without its per-step overhead); beam search uses ``generate``.
+
 Scenarios:
 
 - ``aware``: each utterance's given language is its prompt token and picks its expert.
@@ -16,6 +19,8 @@ Routing of experts (``routing``):
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import logging
 import time
@@ -29,6 +34,7 @@ import torch
 from tqdm import tqdm
 from transformers.modeling_outputs import BaseModelOutput
 
+from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
 from lwasr.decoding.io import HypWriter, is_complete, load_cuts
 from lwasr.decoding.lid import LanguageSet, detect, language_probs
 from lwasr.decoding.systems import BASE_ADAPTER, System
@@ -51,8 +57,8 @@ class DecodeOptions:
     scenario: str = "aware"
     beam_size: int = 1
     trim: bool | None = None  # None: follow the model's lwasr.json
-    max_duration: float | None = 120.0  # seconds of (padded) encoder input per batch
-    batch_size: int | None = None  # fixed batch size instead of max_duration
+    max_duration: float | None = None  # at most these seconds of real audio per batch (None: no limit)
+    batch_size: int | None = 16  # at most this many utterances per batch (None: no limit)
     lid_langs: tuple[str, ...] | None = None
     routing: str = "group"
     max_new_tokens: int = 224  # Whisper's own cap (half the decoder context)
@@ -65,6 +71,10 @@ class DecodeOptions:
             raise LwasrError(f"unknown routing {self.routing!r}; use one of {', '.join(ROUTINGS)}")
         if self.beam_size < 1:
             raise LwasrError("--beam-size must be at least 1")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise LwasrError("--batch-size must be at least 1")
+        if self.batch_size is None and self.max_duration is None:
+            raise LwasrError("give --batch-size or --max-duration (or both)")
 
 
 @dataclass
@@ -95,26 +105,28 @@ def utterances(cuts) -> list[Utt]:
 
 
 def make_batches(utts: Sequence[Utt], opts: DecodeOptions, *, by_language: bool) -> list[list[Utt]]:
-    """Sort by duration (longest first) and cut into batches by ``batch_size`` or padded ``max_duration``.
+    """Sort by duration (longest first) and cut into batches of at most ``batch_size`` utterances and
+    ``max_duration`` seconds of real audio (whichever fills first; a longer single clip gets its own batch).
 
-    With ``by_language`` every batch holds one language. Padded duration is what the encoder sees:
-    the longest clip times the batch size when trimmed, 30 s per clip otherwise.
+    With ``by_language`` every batch holds one language. Sorting keeps the padding (trimmed input) and the
+    spread of hypothesis lengths in a batch small.
     """
     groups: dict[str | None, list[Utt]] = defaultdict(list)
     for u in utts:
         groups[u.lang if by_language else None].append(u)
-    trim = bool(opts.trim)
     batches: list[list[Utt]] = []
     for key in sorted(groups, key=str):
         batch: list[Utt] = []
+        seconds = 0.0
         for u in sorted(groups[key], key=lambda u: -u.duration):
-            longest = batch[0].duration if batch else u.duration
-            cost = (len(batch) + 1) * (longest if trim else MAX_SECONDS)
-            full = len(batch) >= opts.batch_size if opts.batch_size else cost > (opts.max_duration or MAX_SECONDS)
+            full = (opts.batch_size is not None and len(batch) >= opts.batch_size) or (
+                opts.max_duration is not None and seconds + u.duration > opts.max_duration
+            )
             if batch and full:
                 batches.append(batch)
-                batch = []
+                batch, seconds = [], 0.0
             batch.append(u)
+            seconds += u.duration
         if batch:
             batches.append(batch)
     return batches
@@ -150,25 +162,30 @@ class Decoder:
         set_trimmed_input(self.model, bool(opts.trim))
         self.lid_langs = LanguageSet.build(self.model.generation_config.lang_to_id, opts.lid_langs)
         self.sot = self.tok.convert_tokens_to_ids("<|startoftranscript|>")
+        self.parts = WhisperParts.of(self.model)
+        self.rules = GreedyRules.of(self.model) if opts.beam_size == 1 else None
+        if opts.beam_size == 1 and self.rules is None:
+            log.info("the generation config asks for more than plain greedy search; decoding with generate()")
         self._max_new = opts.max_new_tokens
 
     def __call__(self, batch: Sequence[Utt]) -> list[dict[str, Any]]:
         feats = self.mel(load_audio(batch).to(self.device), trim=bool(self.opts.trim))
         self._max_new = token_budget(max(u.duration for u in batch), self.opts)
         detected: list[tuple[str | None, float | None]] = [(None, None)] * len(batch)
-        encoder_outputs = None
+        hidden = None  # encoder output of the model as it is, shared by LID and decoding
         if self.opts.scenario == "agnostic":
             if self.system.routes_by_language:
                 with self.system.lid_context():
-                    probs = language_probs(self.model, self.sot, self.lid_langs, input_features=feats)
+                    lid_hidden = self.parts.encode(feats)
+                    probs = language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=lid_hidden)
             else:  # a single model detects the language itself; its encoder output is reused for decoding
-                encoder_outputs = BaseModelOutput(last_hidden_state=self.model.get_encoder()(feats).last_hidden_state)
-                probs = language_probs(self.model, self.sot, self.lid_langs, encoder_outputs=encoder_outputs)
+                hidden = self.parts.encode(feats)
+                probs = language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=hidden)
             detected = detect(probs, self.lid_langs)
             langs = [d[0] for d in detected]
         else:
             langs = [u.lang for u in batch]
-        hyps = self._route(feats, encoder_outputs, langs)
+        hyps = self._route(feats, hidden, langs)
         return [
             {
                 "id": u.id,
@@ -182,46 +199,95 @@ class Decoder:
             for u, h, d in zip(batch, hyps, detected, strict=True)
         ]
 
-    def _route(self, feats: torch.Tensor, encoder_outputs: BaseModelOutput | None, langs: list[str]) -> list[str]:
+    def _route(self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str]) -> list[str]:
         """Decode with the adapter each language needs: one call per adapter group, or per-sample names."""
         if not self.system.routes_by_language:
-            return self._generate(feats, encoder_outputs, langs)
+            return self._decode(feats, hidden, langs)
         adapters = [self.system.adapter_for(lang) for lang in langs]
         if self.opts.routing == "per-sample":
-            names = [a or BASE_ADAPTER for a in adapters]
-            return self._generate(feats, None, langs, adapter_names=names)
+            return self._decode(feats, None, langs, adapter_names=[a or BASE_ADAPTER for a in adapters])
         hyps: list[str] = [""] * len(langs)
         for adapter in dict.fromkeys(adapters):
             idx = [i for i, a in enumerate(adapters) if a == adapter]
             with self.system.activate(adapter):
-                out = self._generate(feats[idx], None, [langs[i] for i in idx])
+                out = self._decode(feats[idx], None, [langs[i] for i in idx])
             for i, h in zip(idx, out, strict=True):
                 hyps[i] = h
         return hyps
 
-    def _generate(
-        self, feats: torch.Tensor, encoder_outputs: BaseModelOutput | None, langs: list[str], **kwargs: Any
+    def _decode(
+        self,
+        feats: torch.Tensor,
+        hidden: torch.Tensor | None,
+        langs: list[str],
+        adapter_names: list[str] | None = None,
     ) -> list[str]:
-        """Greedy or beam search with the prompt ``<|sot|><|lang|><|transcribe|><|notimestamps|>``."""
-        inputs = {"encoder_outputs": encoder_outputs} if encoder_outputs is not None else {"input_features": feats}
-        prompt = self._prompt_kwargs(langs)
-        out = self.model.generate(
+        """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known)."""
+        rows = self._row_context(adapter_names)
+        if hidden is None:
+            with rows(range(len(langs))):
+                hidden = self.parts.encode(feats)
+        if self.rules is None:
+            sequences = self._generate(hidden, langs, adapter_names)
+        else:
+            prompts = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
+            sequences = greedy_search(self.parts, hidden, prompts, self.rules, self._max_new, row_context=rows)
+        return [t.strip() for t in self.tok.batch_decode(sequences, skip_special_tokens=True)]
+
+    def _row_context(self, adapter_names: list[str] | None):
+        """Decoder-call context for rows of the batch: peft's per-sample adapters of those rows, or nothing."""
+        if adapter_names is None:
+            return lambda rows: contextlib.nullcontext()
+        peft_hooks = self.model._enable_peft_forward_hooks
+        return lambda rows: peft_hooks(adapter_names=[adapter_names[r] for r in rows])
+
+    def _prompt(self, lang: str) -> list[int]:
+        """``<|sot|><|lang|><|transcribe|><|notimestamps|>``, without the language when the model has none."""
+        if not self.system.lang_token:
+            return prompt_ids(self.tok, None)
+        return forced_prompt(self.model.generation_config, lang)
+
+    def _generate(self, hidden: torch.Tensor, langs: list[str], adapter_names: list[str] | None) -> torch.Tensor:
+        """Beam search (or greedy with an unusual generation config) through transformers' Whisper ``generate``.
+
+        It gets the encoder output, not the features: given trimmed features, ``generate`` would pad them
+        with zeros to 3000 frames (30 s) before the encoder.
+        """
+        inputs: dict[str, Any] = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden)}
+        if adapter_names is not None:
+            inputs["adapter_names"] = adapter_names
+        prompt: dict[str, Any] = {"language": langs, "task": "transcribe"}
+        if not self.system.lang_token:  # language given only to stop generate's own language detection
+            prompt["decoder_input_ids"] = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
+        # a copy with max_length, not max_new_tokens: Whisper's generate counts max_length in new tokens after the
+        # prompt, and with max_new_tokens it always warns "Both max_new_tokens and max_length" (its own copy of
+        # the config gets max_length=20 from the global defaults)
+        config = copy.deepcopy(self.model.generation_config)
+        config.update(num_beams=self.opts.beam_size, do_sample=False, max_new_tokens=None, max_length=self._max_new)
+        return self.model.generate(
             **inputs,
             **prompt,
-            **kwargs,
-            num_beams=self.opts.beam_size,
-            do_sample=False,
-            max_new_tokens=self._max_new,
+            generation_config=config,
+            # the encoder output has no padding to mask; saying so stops "the attention mask is not set"
+            attention_mask=torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device),
             return_timestamps=False,
         )
-        return [t.strip() for t in self.tok.batch_decode(out, skip_special_tokens=True)]
 
-    def _prompt_kwargs(self, langs: list[str]) -> dict[str, Any]:
-        """generate() arguments for the decoder prompt; without a language token when the model has none."""
-        kwargs: dict[str, Any] = {"language": langs, "task": "transcribe"}
-        if not self.system.lang_token:  # language given only to stop generate's own language detection
-            kwargs["decoder_input_ids"] = torch.tensor([prompt_ids(self.tok, None)] * len(langs), device=self.device)
-        return kwargs
+
+class _SuppressTokensWarning(logging.Filter):
+    """Drops one transformers warning that its own Whisper ``generate`` causes, whatever the caller passes.
+
+    Whisper's ``generate`` hands ``generation_config`` together with ``suppress_tokens`` and
+    ``begin_suppress_tokens`` to the generic ``generate``, which then warns "Passing `generation_config`
+    together with generation-related arguments". Only that message is dropped; other warnings pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("Passing `generation_config` together" in msg and "suppress_tokens" in msg)
+
+
+logging.getLogger("transformers.generation.utils").addFilter(_SuppressTokensWarning())
 
 
 def settings_for(system: System, cuts_paths: Sequence[str | Path], opts: DecodeOptions) -> dict[str, Any]:
