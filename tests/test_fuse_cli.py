@@ -44,10 +44,19 @@ def test_fuse_svd_with_weights(experts_dir, tmp_path):
     assert meta.extra["rank"] == 6
 
 
-def test_learned_is_a_choice_but_not_built(experts_dir, tmp_path):
+def test_learned_without_training_data_says_what_it_needs(experts_dir, tmp_path):
     result = runner.invoke(app, fuse_args(experts_dir, tmp_path / "x", "--langs", "pl,pt", "--method", "learned"))
     assert isinstance(result.exception, LwasrError)
-    assert "not built yet" in str(result.exception)
+    assert "--cuts" in str(result.exception)
+    assert not (tmp_path / "x").exists()
+
+
+def test_static_methods_refuse_training_settings(experts_dir, tmp_path):
+    result = runner.invoke(
+        app, fuse_args(experts_dir, tmp_path / "x", "--langs", "pl,pt", "--method", "sum", "--lr", "0.1")
+    )
+    assert isinstance(result.exception, LwasrError)
+    assert "learned" in str(result.exception)
 
 
 def test_unknown_method_is_rejected_by_the_parser(experts_dir, tmp_path):

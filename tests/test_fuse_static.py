@@ -236,11 +236,6 @@ def test_base_model_with_another_fingerprint_is_refused(experts_dir, other_base,
         fuse(experts_dir, ["pl", "pt"], "sum", tmp_path / "x", model=str(other_base))
 
 
-def test_learned_is_not_built_yet(experts_dir, tmp_path):
-    with pytest.raises(LwasrError, match=r"method 'learned' is not built yet \(issue #6\)"):
-        fuse(experts_dir, ["pl", "pt"], "learned", tmp_path / "x")
-
-
 def test_wrong_number_of_weights(experts_dir, tmp_path):
     with pytest.raises(LwasrError, match="2 languages"):
         fuse(experts_dir, ["pl", "pt"], "sum", tmp_path / "x", weights=[1.0])

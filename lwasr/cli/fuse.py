@@ -8,6 +8,19 @@ from typing import Annotated
 
 import typer
 
+from lwasr.cli.train import (
+    ConfigOpt,
+    CutsOpt,
+    DevOpt,
+    EpochsOpt,
+    LangTokOpt,
+    LrOpt,
+    MaxDurOpt,
+    ResumeOpt,
+    SetOpt,
+    StepsOpt,
+    _overrides,
+)
 from lwasr.fusion import METHODS
 
 Method = Enum("Method", {m: m for m in METHODS}, type=str)
@@ -27,9 +40,14 @@ app = typer.Typer(
         "  dare       peft's dare_linear: random drop to --density, rescale, weighted sum; default weights 1/n."
         " Needs equal ranks and target modules.\n\n"
         "  dare_ties  DARE drop followed by TIES sign election; default weights 1.\n\n"
-        "  learned    fusion weights trained on data: planned, not built yet.\n\n"
+        "  learned    experts frozen; one weight per expert and module (--gate) trained on pooled data (--cuts) for"
+        " a short time (defaults: lr 1e-2, 2 epochs), with or without the language token (--no-lang-token). The"
+        " learned weighted sum is folded exactly into one adapter, as sum does. Working files (checkpoints, log):"
+        " <out parent>/train_<out name>/; an interrupted run resumes, a finished one is skipped.\n\n"
         "Writes a PEFT adapter with lwasr.json to --out (atomically); --merge also writes --out/merged, a standalone"
-        " Hugging Face model. See docs/fusion.md."
+        " Hugging Face model. See docs/fusion.md.\n\n"
+        "lwasr fuse --experts exp/t/experts --langs pl,pt --method learned --cuts data/train --dev-cuts data/dev"
+        " --no-lang-token --out exp/t/fused_learned_agnostic"
     ),
 )
 
@@ -66,6 +84,24 @@ def fuse(
         str | None,
         typer.Option("--model", help="Base model (default: the one recorded in the experts' lwasr.json)."),
     ] = None,
+    cuts: CutsOpt = None,
+    dev_cuts: DevOpt = None,
+    gate: Annotated[
+        str | None,
+        typer.Option("--gate", help="learned: one weight per expert and module (default), layer, or global."),
+    ] = None,
+    gate_fn: Annotated[
+        str | None,
+        typer.Option("--gate-fn", help="learned: softmax over experts (default) or linear (unconstrained)."),
+    ] = None,
+    lang_token: LangTokOpt = None,
+    config: ConfigOpt = None,
+    max_duration: MaxDurOpt = None,
+    lr: LrOpt = None,
+    max_steps: StepsOpt = None,
+    num_epochs: EpochsOpt = None,
+    resume: ResumeOpt = None,
+    set_items: SetOpt = None,
 ) -> None:
     """Fuse the experts for --langs into one adapter (see `lwasr fuse --help` for the methods)."""
     import logging
@@ -85,5 +121,19 @@ def fuse(
         seed=seed,
         merge=merge,
         model=model,
+        config=config,
+        train_overrides=_overrides(
+            set_items,
+            cuts=cuts,
+            dev_cuts=dev_cuts,
+            gate=gate,
+            gate_fn=gate_fn,
+            lang_token=lang_token,
+            max_duration=max_duration,
+            lr=lr,
+            max_steps=max_steps,
+            num_epochs=num_epochs,
+            resume=resume,
+        ),
     )
     typer.echo(result)

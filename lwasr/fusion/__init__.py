@@ -7,5 +7,5 @@ This module imports nothing heavy, so the CLI can read the method names cheaply.
 
 #: Fusion with fixed weights, implemented in lwasr.fusion.static.
 STATIC_METHODS = ("sum", "svd", "ties", "dare", "dare_ties")
-#: Every method ``lwasr fuse`` offers; "learned" (fusion weights trained on data) is planned, issue #6.
+#: Every method ``lwasr fuse`` offers; "learned" (fusion weights trained on data) is in lwasr.fusion.learned.
 METHODS = (*STATIC_METHODS, "learned")

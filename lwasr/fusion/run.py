@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
+
+from peft import PeftModel
 
 from lwasr.atomic import atomic_path
 from lwasr.errors import LwasrError
@@ -31,16 +34,27 @@ def fuse(
     seed: int = 0,
     merge: bool = False,
     model: str | None = None,
+    config: str | Path | None = None,
+    train_overrides: dict[str, Any] | None = None,
 ) -> Path:
     """Fuse the experts for ``langs`` under ``experts_dir`` into one LoRA adapter at ``out`` (atomically).
 
     ``out`` gets a PEFT adapter dir plus lwasr.json (kind lora, languages = ``langs``); with ``merge`` also
     ``out/merged``, a standalone Hugging Face model (kind full). ``model`` overrides the experts' base model spec.
+    ``learned`` trains its weights (see :func:`lwasr.fusion.learned.fuse_learned`): ``config`` and
+    ``train_overrides`` (training settings, ``cuts`` among them) are for it only.
     """
     if method == "learned":
-        raise LwasrError("method 'learned' is not built yet (issue #6)")
+        from lwasr.fusion.learned import fuse_learned
+
+        if weights is not None:
+            raise LwasrError("--weights is for the static methods; learned fusion starts from uniform weights")
+        return fuse_learned(experts_dir, langs, out, merge=merge, model=model, config=config, overrides=train_overrides)
     if method not in STATIC_METHODS:
         raise LwasrError(f"unknown fusion method {method!r}; known: {', '.join(METHODS)}")
+    if train_overrides or config is not None:
+        given = ", ".join(sorted(train_overrides or {})) or "config"
+        raise LwasrError(f"training settings ({given}) are for --method learned; {method} fusion uses no data")
     experts = load_experts(experts_dir, langs)
     weights = check_weights(weights, method, len(experts))
     spec = base_spec(experts, model)
@@ -67,10 +81,15 @@ def fuse(
         },
     )
     out = Path(out)
-    with atomic_path(out, is_dir=True) as tmp:
-        save_adapter(peft_model, tmp, FUSED, base_path=resolve_model(spec))
-        meta.save(tmp)
-        if merge:
-            merge_adapter(tmp, resolve_model(spec), tmp / MERGED_DIR, meta)
+    write_unit(peft_model, out, meta, resolve_model(spec), merge)
     log.info("wrote %s (rank %d)%s", out, fused_rank, f" and {out / MERGED_DIR}" if merge else "")
     return out
+
+
+def write_unit(peft_model: PeftModel, out: Path, meta: ModelMeta, base_path: str, merge: bool) -> None:
+    """Write adapter ``fused`` of ``peft_model`` and ``meta`` to ``out`` atomically; ``merge``: also ``out/merged``."""
+    with atomic_path(out, is_dir=True) as tmp:
+        save_adapter(peft_model, tmp, FUSED, base_path=base_path)
+        meta.save(tmp)
+        if merge:
+            merge_adapter(tmp, base_path, tmp / MERGED_DIR, meta)

@@ -1,0 +1,235 @@
+"""Learned fusion (``lwasr fuse --method learned``): frozen experts, small fusion weights trained on pooled data.
+
+The gate is one scalar weight per expert and *group* of LoRA modules. A group is a module (``gate=module``, the
+default), a layer (``gate=layer``: all adapted modules of one encoder or decoder layer) or the whole model
+(``gate=global``). Weights are a softmax over the experts of each group (``gate_fn=softmax``, the default) or
+unconstrained (``gate_fn=linear``); both start uniform at 1/n, which is exactly static ``sum`` fusion.
+
+In module ``m`` of group ``g`` the gated model adds ``sum_i w[g, i] * s_i * B_i @ A_i`` to the frozen weight.
+That is the exact weighted sum of :func:`lwasr.fusion.static.sum_factors` with per-module weights, so after
+training it is folded, without approximation, into one concatenated LoRA adapter: a plain PEFT adapter that
+decodes at the cost of one LoRA. An input-dependent router (weights computed from pooled encoder states) does
+not fold into a static adapter, so it is not offered here (see docs/fusion.md).
+
+Training reuses :class:`lwasr.training.loop.Trainer` (same checkpoints, exact resume, dev loss, best model):
+only :meth:`FusionTrainer._adapt` (the gated experts) and the export differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import PeftModel
+from torch import nn
+
+from lwasr.errors import LwasrError
+from lwasr.fusion.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
+from lwasr.fusion.static import FUSED, add_factors, sum_factors
+from lwasr.models.meta import META_FILE, ModelMeta, check_same_base
+from lwasr.training import checkpoint
+from lwasr.training.config import UnitConfig, load_config
+from lwasr.training.loop import Trainer, train
+
+log = logging.getLogger("lwasr.train")
+
+GATES = ("module", "layer", "global")
+GATE_FNS = ("softmax", "linear")
+#: Training defaults that differ from the shared-LoRA ones (lwasr/conf/train_shared.yaml): a few gate
+#: parameters learn fast, and the method is meant to train briefly.
+DEFAULTS: dict[str, Any] = {"lr": 1e-2, "warmup_steps": 10, "num_epochs": 2}
+
+
+@dataclass
+class FuseConfig(UnitConfig):
+    """A learned-fusion run: ``experts`` (the experts directory), target ``langs``, the gate's form."""
+
+    experts: str = ""
+    gate: str = "module"  # module | layer | global
+    gate_fn: str = "softmax"  # softmax | linear
+    merge: bool = False
+
+    def _validate(self) -> None:
+        super()._validate()
+        checks = [
+            (bool(self.experts), "learned fusion needs the experts directory (--experts)"),
+            (bool(self.langs), "learned fusion needs the target languages (--langs)"),
+            (self.mode == "shared", "learned fusion trains gate weights only (mode shared)"),
+            (self.gate in GATES, f"gate must be one of {', '.join(GATES)}, not {self.gate!r}"),
+            (self.gate_fn in GATE_FNS, f"gate_fn must be one of {', '.join(GATE_FNS)}, not {self.gate_fn!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise LwasrError(message)
+
+
+def group_of(module: str, gate: str) -> str:
+    """The gate group of a LoRA module name (``model.decoder.layers.3.fc1``) under ``gate``."""
+    if gate == "global":
+        return "all"
+    if gate == "layer":
+        m = re.match(r"(.*\.layers\.\d+)\.", module)
+        return m.group(1) if m else module
+    return module
+
+
+class FusionGate(nn.Module):
+    """Fusion weights ``[groups, experts]``: a softmax of free logits over experts, or free weights; 1/n at start."""
+
+    def __init__(self, groups: list[str], n_experts: int, fn: str) -> None:
+        super().__init__()
+        self.groups, self.fn = list(groups), fn
+        start = 0.0 if fn == "softmax" else 1.0 / n_experts
+        self.logits = nn.Parameter(torch.full((len(groups), n_experts), start))
+
+    def weights(self) -> torch.Tensor:
+        return self.logits.softmax(-1) if self.fn == "softmax" else self.logits
+
+
+class GatedExperts(nn.Module):
+    """Base + experts (frozen) where every LoRA module adds its experts' updates weighted by :class:`FusionGate`.
+
+    peft's own adapter sum is switched off in every LoRA layer; a forward hook adds the gated sum instead.
+    Only ``gate.logits`` is trainable.
+    """
+
+    def __init__(self, model: PeftModel, langs: list[str], gate: str, gate_fn: str) -> None:
+        super().__init__()
+        self.peft, self.langs, self.granularity = model, list(langs), gate
+        self.layers = lora_layers(model)
+        groups = list(dict.fromkeys(group_of(name, gate) for name in self.layers))
+        model.requires_grad_(False)
+        self.gate = FusionGate(groups, len(langs), gate_fn)
+        self._weights: torch.Tensor | None = None
+        for name, layer in self.layers.items():
+            layer.enable_adapters(False)
+            layer.register_forward_hook(self._hook(groups.index(group_of(name, gate)), layer))
+
+    @property
+    def config(self) -> Any:
+        return self.peft.config
+
+    def gradient_checkpointing_enable(self, **kwargs: Any) -> None:
+        self.peft.gradient_checkpointing_enable(**kwargs)
+
+    def forward(self, **kwargs: Any) -> Any:
+        self._weights = self.gate.weights()
+        try:
+            return self.peft(**kwargs)
+        finally:
+            self._weights = None
+
+    def _hook(self, group: int, layer: nn.Module) -> Callable[..., torch.Tensor]:
+        present = [(i, lang) for i, lang in enumerate(self.langs) if lang in layer.lora_A]
+
+        def hook(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
+            x, w = args[0], self._weights[group]
+            for i, lang in present:
+                update = layer.lora_B[lang](layer.lora_A[lang](x.to(layer.lora_A[lang].weight.dtype)))
+                output = output + (w[i] * layer.scaling[lang]) * update
+            return output
+
+        return hook
+
+    def module_weights(self) -> dict[str, list[float]]:
+        """Module name -> its weight per expert (in ``langs`` order)."""
+        w = self.gate.weights().detach().double().cpu()
+        index = {g: i for i, g in enumerate(self.gate.groups)}
+        return {name: w[index[group_of(name, self.granularity)]].tolist() for name in self.layers}
+
+    def group_weights(self) -> dict[str, dict[str, float]]:
+        """Gate group -> language -> weight (what lwasr.json records)."""
+        rows = self.gate.weights().detach().double().cpu().tolist()
+        return {g: dict(zip(self.langs, row, strict=True)) for g, row in zip(self.gate.groups, rows, strict=True)}
+
+    def fold(self) -> None:
+        """Add adapter ``fused`` to the PeftModel holding the learned weighted sum exactly (see :func:`fold`)."""
+        factors = {lang: expert_factors(self.peft, lang) for lang in self.langs}
+        same_modules = all(set(f) == set(self.layers) for f in factors.values())
+        add_factors(self.peft, fold(factors, self.module_weights()), self.peft.peft_config[self.langs[0]], same_modules)
+
+
+def fold(factors: dict[str, dict[str, Factors]], weights: dict[str, list[float]]) -> dict[str, Factors]:
+    """Per module ``m``: the exact sum ``sum_i weights[m][i] * s_i * B_i @ A_i`` as concatenated factors.
+
+    ``factors``: language -> module -> Factors, in the order of each ``weights[m]``; static ``sum`` per module.
+    """
+    experts = list(factors.values())
+    out: dict[str, Factors] = {}
+    for name, w in weights.items():
+        out |= sum_factors([{name: f[name]} if name in f else {} for f in experts], w)
+    return out
+
+
+class FusionTrainer(Trainer):
+    """Trains :class:`GatedExperts` with the plain cross-entropy; exports the folded static adapter."""
+
+    cfg: FuseConfig
+    model: GatedExperts
+
+    def _adapt(self, model: nn.Module) -> nn.Module:
+        cfg = self.cfg
+        self.experts = load_experts(cfg.experts, list(cfg.langs or []))
+        check_same_base({**{e.lang: e.meta.base_fingerprint for e in self.experts}, cfg.model: self.fingerprint})
+        return GatedExperts(attach_experts(model, self.experts), [e.lang for e in self.experts], cfg.gate, cfg.gate_fn)
+
+    def _export(self) -> None:
+        from lwasr.fusion.run import write_unit
+
+        cfg = self.cfg
+        if cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
+            log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
+        self.model.fold()
+        write_unit(self.model.peft, cfg.unit_dir, self._meta(), self.base_path, cfg.merge)
+        log.info("learned fusion of %s saved to %s", ", ".join(self.model.langs), cfg.unit_dir)
+
+    def _meta(self) -> ModelMeta:
+        meta = super()._meta()
+        model, cfg = self.model, self.cfg
+        meta.extra = {
+            "fusion": "learned",
+            "gate": cfg.gate,
+            "gate_fn": cfg.gate_fn,
+            "weights": dict(zip(model.langs, model.gate.weights().detach().double().mean(0).tolist(), strict=True)),
+            "gate_weights": model.group_weights(),
+            **({"rank": model.peft.peft_config[FUSED].r} if FUSED in model.peft.peft_config else {}),
+            "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in self.experts},
+            **{k: v for k, v in meta.extra.items() if k in ("steps", "best_dev_loss")},
+        }
+        return meta
+
+
+def fuse_learned(
+    experts_dir: str | Path,
+    langs: list[str],
+    out: str | Path,
+    *,
+    merge: bool = False,
+    model: str | None = None,
+    config: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
+    """Train the fusion weights of the experts for ``langs`` on ``overrides["cuts"]`` and write the folded adapter.
+
+    ``out`` becomes the unit (``<out>/`` adapter + lwasr.json, ``<out>/merged`` with ``merge``); the run's working
+    files go to ``<out.parent>/train_<out.name>/``. Settings: ``config`` (YAML) or the shared-LoRA defaults, then
+    :data:`DEFAULTS`, then ``overrides`` (TrainConfig/FuseConfig fields). A finished unit is not trained again.
+    """
+    over = dict(overrides or {})
+    if not over.get("cuts"):
+        raise LwasrError("--method learned trains the fusion weights on data: give training manifests with --cuts")
+    out = Path(out)
+    experts = load_experts(experts_dir, langs)
+    values = {**(DEFAULTS if config is None else {}), **over}
+    values |= dict(mode="shared", experts=str(experts_dir), langs=langs, exp_dir=str(out.parent), name=out.name)
+    values |= dict(merge=merge, model=model or experts[0].meta.base_model)
+    values.setdefault("trim_encoder_input", experts[0].meta.trim_encoder_input)
+    unit = train(load_config(config, values, cls=FuseConfig), trainer=FusionTrainer)
+    if not (unit / META_FILE).is_file():
+        raise LwasrError(f"learned fusion did not write {unit}")
+    return unit
