@@ -24,6 +24,7 @@ tests/test_decode_greedy.py checks token-for-token equality with ``model.generat
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,9 +32,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import WhisperForConditionalGeneration
+from transformers.models.whisper.modeling_whisper import WhisperDecoder
 from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
 
 from lwasr.errors import LwasrError
+
+#: The decoder's KV-cache argument (and output field): ``cache`` since transformers 5.24, ``past_key_values`` before.
+_CACHE = "cache" if "cache" in inspect.signature(WhisperDecoder.forward).parameters else "past_key_values"
 
 #: A context for a decoder call on the given rows of the original batch (e.g. peft's per-sample adapters).
 RowContext = Callable[[Sequence[int]], AbstractContextManager]
@@ -87,9 +92,9 @@ class WhisperParts:
     def step(self, ids: torch.Tensor, encoder_hidden: torch.Tensor, cache=None) -> tuple[torch.Tensor, object]:
         """Float32 logits ``[batch, vocab]`` after the last of ``ids``, and the updated cache (None: no cache)."""
         out = self.decoder(
-            input_ids=ids, encoder_hidden_states=encoder_hidden, past_key_values=cache, use_cache=cache is not None
+            input_ids=ids, encoder_hidden_states=encoder_hidden, use_cache=cache is not None, **{_CACHE: cache}
         )
-        return self.proj_out(out.last_hidden_state[:, -1]).float(), out.past_key_values
+        return self.proj_out(out.last_hidden_state[:, -1]).float(), getattr(out, _CACHE)
 
 
 @dataclass(frozen=True)
