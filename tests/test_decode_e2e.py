@@ -125,6 +125,28 @@ def test_agnostic_writes_detected_language(experts: Path, tiny_whisper: Path, da
             assert 0.5 <= rec["lid_prob"] <= 1.0  # two languages: the best has at least half
 
 
+def test_both_scenarios_in_one_pass_equal_two_separate_decodes(
+    experts: Path, tiny_whisper: Path, data: Path, tmp_path: Path
+) -> None:
+    both = DecodeOptions(**{**SAME_INPUT.__dict__, "scenario": "both", "lid_langs": LANGS})
+    for name, spec in (("experts", str(experts)), ("base", str(tiny_whisper))):
+        system = load_system(spec)
+        out, agn = tmp_path / name / "aware", tmp_path / name / "agnostic"
+        decode_cuts(system, [data], out, both, agnostic_out=agn, progress=False)
+        for scenario, got in (("aware", out), ("agnostic", agn)):
+            alone = tmp_path / name / f"{scenario}_alone"
+            opts = DecodeOptions(**{**both.__dict__, "scenario": scenario})
+            decode_cuts(system, [data], alone, opts, progress=False)
+            assert hyps_by_id(got) == hyps_by_id(alone), (name, scenario)
+            assert json.loads((got / SETTINGS_FILE).read_text())["part"] == scenario
+        detected = hyps_by_id(agn)
+        assert any(r["detected_lang"] != r["lang"] for r in detected.values())  # some utterances were re-decoded
+        again = decode_cuts(system, [data], out, both, agnostic_out=agn, progress=False)  # complete: nothing to do
+        assert again["decoded_this_run"] == 6
+    with pytest.raises(LwasrError, match="--agnostic-out"):
+        decode_cuts(load_system(str(tiny_whisper)), [data], tmp_path / "x", both, progress=False)
+
+
 def test_resume_after_truncated_hyp(tiny_whisper: Path, data: Path, tmp_path: Path) -> None:
     system = load_system(str(tiny_whisper))
     assert not system.trim_default  # a base model decodes untrimmed by default

@@ -29,9 +29,14 @@ def decode(
         typer.Option(
             "--scenario",
             help="aware: the manifest's language picks prompt and expert. agnostic: language ID picks them"
-            " (experts: the base model's LID; single models detect the language themselves).",
+            " (experts: the base model's LID; single models detect the language themselves). both: the two in"
+            " one pass, aware into --out and agnostic into --agnostic-out; only utterances whose detected"
+            " language changes the prompt or the expert are decoded twice.",
         ),
     ] = "aware",
+    agnostic_out: Annotated[
+        Path | None, typer.Option("--agnostic-out", help="--scenario both: the agnostic decode dir.")
+    ] = None,
     beam_size: Annotated[int, typer.Option("--beam-size", help="1 = greedy search.")] = 1,
     model: Annotated[
         str | None, typer.Option("--model", help="Base model for adapters (default: the one in their lwasr.json).")
@@ -95,8 +100,11 @@ def decode(
         routing=routing,
     )
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    summary = decode_cuts(load_system(system, model), cuts, out, opts, device=dev, overwrite=overwrite)
+    summary = decode_cuts(
+        load_system(system, model), cuts, out, opts, agnostic_out=agnostic_out, device=dev, overwrite=overwrite
+    )
+    where = f"{out}/hyp.jsonl" + (f" and {agnostic_out}/hyp.jsonl" if agnostic_out else "")
     typer.echo(
-        f"{summary['utterances']} utterances -> {out}/hyp.jsonl; RTF {summary['real_time_factor']},"
+        f"{summary['utterances']} utterances -> {where}; RTF {summary['real_time_factor']},"
         f" {summary['utterances_per_second']} utt/s"
     )

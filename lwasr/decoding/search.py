@@ -8,6 +8,10 @@ Scenarios:
 - ``aware``: each utterance's given language is its prompt token and picks its expert.
 - ``agnostic``: language ID picks the language. Expert systems run LID on the base model
   (adapters disabled), then route to the expert; single models detect the language themselves.
+- ``both``: the two in one pass, into two decode dirs. An utterance whose detected language leads to the
+  same prompt and the same adapter as its given one has the same agnostic hypothesis as its aware one, so
+  only the others are decoded a second time; single models also share one encoder pass between LID and
+  decoding. With a good LID this nearly halves the cost of decoding both scenarios.
 
 Routing of experts (``routing``):
 
@@ -35,7 +39,7 @@ from tqdm import tqdm
 from transformers.modeling_outputs import BaseModelOutput
 
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
-from lwasr.decoding.io import HypWriter, is_complete, load_cuts
+from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete, load_cuts
 from lwasr.decoding.lid import LanguageSet, detect, language_probs
 from lwasr.decoding.systems import BASE_ADAPTER, System
 from lwasr.errors import LwasrError
@@ -45,7 +49,7 @@ from lwasr.models.trim import set_trimmed_input
 
 log = logging.getLogger(__name__)
 
-SCENARIOS = ("aware", "agnostic")
+SCENARIOS = ("aware", "agnostic", "both")
 ROUTINGS = ("group", "per-sample")
 MAX_SECONDS = CHUNK_SAMPLES / SAMPLE_RATE
 
@@ -168,36 +172,42 @@ class Decoder:
             log.info("the generation config asks for more than plain greedy search; decoding with generate()")
         self._max_new = opts.max_new_tokens
 
-    def __call__(self, batch: Sequence[Utt]) -> list[dict[str, Any]]:
+    def __call__(self, batch: Sequence[Utt]) -> dict[str, list[dict[str, Any]]]:
+        """Records of one batch per output scenario (``aware`` and/or ``agnostic``)."""
         feats = self.mel(load_audio(batch).to(self.device), trim=bool(self.opts.trim))
         self._max_new = token_budget(max(u.duration for u in batch), self.opts)
-        detected: list[tuple[str | None, float | None]] = [(None, None)] * len(batch)
-        hidden = None  # encoder output of the model as it is, shared by LID and decoding
+        given = [u.lang for u in batch]
+        if self.opts.scenario == "aware":
+            return {"aware": _records(batch, self._route(feats, None, given))}
+        detected, hidden = self._detect(feats)
+        langs = [d[0] for d in detected]
         if self.opts.scenario == "agnostic":
-            if self.system.routes_by_language:
-                with self.system.lid_context():
-                    lid_hidden = self.parts.encode(feats)
-                    probs = language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=lid_hidden)
-            else:  # a single model detects the language itself; its encoder output is reused for decoding
-                hidden = self.parts.encode(feats)
-                probs = language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=hidden)
-            detected = detect(probs, self.lid_langs)
-            langs = [d[0] for d in detected]
-        else:
-            langs = [u.lang for u in batch]
-        hyps = self._route(feats, hidden, langs)
-        return [
-            {
-                "id": u.id,
-                "lang": u.lang,
-                "ref": u.ref,
-                "hyp": h,
-                "detected_lang": d[0],
-                "lid_prob": d[1],
-                "duration": round(u.duration, 3),
-            }
-            for u, h, d in zip(batch, hyps, detected, strict=True)
-        ]
+            return {"agnostic": _records(batch, self._route(feats, hidden, langs), detected)}
+        aware = self._route(feats, hidden, given)
+        agnostic = list(aware)
+        redo = [i for i, (d, g) in enumerate(zip(langs, given, strict=True)) if self._decodes_differently(d, g)]
+        if redo:
+            again = self._route(feats[redo], hidden[redo] if hidden is not None else None, [langs[i] for i in redo])
+            for i, h in zip(redo, again, strict=True):
+                agnostic[i] = h
+        return {"aware": _records(batch, aware), "agnostic": _records(batch, agnostic, detected)}
+
+    def _detect(self, feats: torch.Tensor) -> tuple[list[tuple[str, float]], torch.Tensor | None]:
+        """Language ID of a batch, and the encoder output of the model as it is when LID computed it (else None)."""
+        if self.system.routes_by_language:  # LID on the base model; the experts' encoders differ from it
+            with self.system.lid_context():
+                lid_hidden = self.parts.encode(feats)
+                probs = language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=lid_hidden)
+            return detect(probs, self.lid_langs), None
+        hidden = self.parts.encode(feats)  # a single model detects the language itself and reuses its encoder output
+        probs = language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=hidden)
+        return detect(probs, self.lid_langs), hidden
+
+    def _decodes_differently(self, detected: str, given: str) -> bool:
+        """Whether decoding with ``detected`` instead of ``given`` changes the prompt or the adapter."""
+        if detected == given:
+            return False
+        return self.system.lang_token or self.system.adapter_for(detected) != self.system.adapter_for(given)
 
     def _route(self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str]) -> list[str]:
         """Decode with the adapter each language needs: one call per adapter group, or per-sample names."""
@@ -274,6 +284,25 @@ class Decoder:
         )
 
 
+def _records(
+    batch: Sequence[Utt], hyps: Sequence[str], detected: Sequence[tuple[str | None, float | None]] | None = None
+) -> list[dict[str, Any]]:
+    """``hyp.jsonl`` records of a batch (``detected``: LID language and probability per utterance, agnostic)."""
+    detected = detected or [(None, None)] * len(batch)
+    return [
+        {
+            "id": u.id,
+            "lang": u.lang,
+            "ref": u.ref,
+            "hyp": h,
+            "detected_lang": d[0],
+            "lid_prob": d[1],
+            "duration": round(u.duration, 3),
+        }
+        for u, h, d in zip(batch, hyps, detected, strict=True)
+    ]
+
+
 class _SuppressTokensWarning(logging.Filter):
     """Drops one transformers warning that its own Whisper ``generate`` causes, whatever the caller passes.
 
@@ -290,9 +319,13 @@ class _SuppressTokensWarning(logging.Filter):
 logging.getLogger("transformers.generation.utils").addFilter(_SuppressTokensWarning())
 
 
-def settings_for(system: System, cuts_paths: Sequence[str | Path], opts: DecodeOptions) -> dict[str, Any]:
-    """The JSON-normalised settings recorded in settings.json."""
+def settings_for(
+    system: System, cuts_paths: Sequence[str | Path], opts: DecodeOptions, part: str | None = None
+) -> dict[str, Any]:
+    """The JSON-normalised settings recorded in settings.json (``part``: which output of a ``both`` decode)."""
     settings = {"system": system.describe(), "cuts": [str(Path(p).resolve()) for p in cuts_paths], **asdict(opts)}
+    if part is not None:
+        settings["part"] = part
     return json.loads(json.dumps(settings))
 
 
@@ -302,39 +335,57 @@ def decode_cuts(
     out_dir: str | Path,
     opts: DecodeOptions,
     *,
+    agnostic_out: str | Path | None = None,
     device: str | torch.device = "cpu",
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Decode manifests into ``out_dir`` (resuming a matching partial decode); return the summary."""
+    """Decode manifests into ``out_dir`` (resuming a matching partial decode); return the summary.
+
+    Scenario ``both`` writes the aware decode to ``out_dir`` and the agnostic one to ``agnostic_out``.
+    """
     if opts.trim is None:
         opts = DecodeOptions(**{**asdict(opts), "trim": system.trim_default})
-    settings = settings_for(system, cuts_paths, opts)
-    if is_complete(out_dir, settings) and not overwrite:
-        log.info("%s is already decoded with these settings", out_dir)
-        return json.loads((Path(out_dir) / "summary.json").read_text())
+    if opts.scenario == "both":
+        if agnostic_out is None:
+            raise LwasrError("--scenario both writes two decodes: give --agnostic-out as well as --out")
+        outs = {"aware": Path(out_dir), "agnostic": Path(agnostic_out)}
+    elif agnostic_out is not None:
+        raise LwasrError("--agnostic-out is for --scenario both")
+    else:
+        outs = {opts.scenario: Path(out_dir)}
+    both = len(outs) > 1
+    settings = {part: settings_for(system, cuts_paths, opts, part if both else None) for part in outs}
+    if not overwrite and all(is_complete(d, settings[part]) for part, d in outs.items()):
+        log.info("%s is already decoded with these settings", " and ".join(map(str, outs.values())))
+        return json.loads((Path(out_dir) / SUMMARY_FILE).read_text())
     utts = utterances(load_cuts(cuts_paths))
-    if opts.scenario == "aware":
+    if opts.scenario != "agnostic":
         if any(u.lang is None for u in utts):
             raise LwasrError("the aware scenario needs a language on every supervision; use --scenario agnostic")
         system.check_languages(sorted({u.lang for u in utts}))
-    writer = HypWriter(out_dir, settings, overwrite=overwrite)
+    writers = {part: HypWriter(d, settings[part], overwrite=overwrite) for part, d in outs.items()}
     try:
-        todo = [u for u in utts if u.id not in writer.done]
-        by_language = opts.scenario == "aware" and system.routes_by_language and opts.routing == "group"
+        todo = [u for u in utts if any(u.id not in w.done for w in writers.values())]
+        by_language = opts.scenario != "agnostic" and system.routes_by_language and opts.routing == "group"
         batches = make_batches(todo, opts, by_language=by_language)
         decoder = Decoder(system, opts, torch.device(device))
         start = time.perf_counter()
         with torch.inference_mode(), tqdm(total=len(todo), unit="utt", disable=not progress, desc="decode") as bar:
             for batch in batches:
-                writer.append(decoder(batch))
+                for part, records in decoder(batch).items():
+                    writers[part].append(r for r in records if r["id"] not in writers[part].done)
                 bar.update(len(batch))
         elapsed = time.perf_counter() - start
-        summary = _summary(settings, todo, elapsed, len(writer.records), str(device))
-        writer.finish(summary)
+        summaries = {
+            part: _summary(settings[part], todo, elapsed, len(w.records), str(device)) for part, w in writers.items()
+        }
+        for part, w in writers.items():
+            w.finish(summaries[part])
     finally:
-        writer.close()
-    return summary
+        for w in writers.values():
+            w.close()
+    return summaries["aware" if both else opts.scenario]
 
 
 def _summary(settings: dict[str, Any], decoded: Sequence[Utt], elapsed: float, total: int, device: str) -> dict:
