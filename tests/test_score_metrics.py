@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from lwasr.cli import app
-from lwasr.scoring.metrics import count_errors, normalize, score_records, units
+from lwasr.errors import LwasrError
+from lwasr.scoring.metrics import count_errors, normalize, score_dirs, score_records, units
 from lwasr.scoring.tables import comparison_table, relative_change, system_names
 
 PL_REF, PL_HYP = "Rano zawsze piję kawę z mlekiem.", "rano zawsze pije kawę mlekiem"  # 1 sub, 1 del / 6
@@ -95,3 +96,20 @@ def test_cli_score_and_compare(tmp_path: Path) -> None:
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = runner.invoke(app, ["score", "compare", str(a), "--name", "x", "--name", "y", "--out", str(out)])
     assert res.exit_code != 0
+
+
+def test_compare_pools_dirs_given_one_name(tmp_path: Path) -> None:
+    """One decode per language, named alike, is one system; the pooled scores equal scoring all records at once."""
+    recs = records()
+    pl = write_decode(tmp_path / "x" / "decode_pl", [r for r in recs if r["lang"] == "pl"])
+    zh = write_decode(tmp_path / "x" / "decode_zh", [r for r in recs if r["lang"] == "zh"])
+    both = write_decode(tmp_path / "y" / "decode_all", recs)
+    out = tmp_path / "table.md"
+    names = ["--name", "split", "--name", "split", "--name", "whole"]
+    res = CliRunner().invoke(app, ["score", "compare", str(pl), str(zh), str(both), *names, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in out.read_text().splitlines()[2:]}
+    assert rows["split"] == rows["whole"] and set(rows) == {"split", "whole"}
+    assert score_dirs([pl, zh])["macro_average"] == score_records(recs)["macro_average"]
+    with pytest.raises(LwasrError, match="in both"):
+        score_dirs([pl, both])

@@ -54,7 +54,11 @@ def compare(
         str | None, typer.Option("--baseline", help="Name of the system the relative change is taken against.")
     ] = None,
     names: Annotated[
-        list[str] | None, typer.Option("--name", help="System names, one per decode dir in order (repeat).")
+        list[str] | None, typer.Option(
+            "--name",
+            help="System names, one per decode dir in order (repeat). Dirs given the same name are pooled into one"
+            " system, e.g. one decode per new language.",
+        )
     ] = None,
     title: Annotated[str, typer.Option("--title", help="Title of the table and chart.")] = "",
 ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -113,18 +113,36 @@ def score_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 RESULTS_FILE = "results.json"
 
 
-def score_dir(decode_dir: str | Path) -> dict[str, Any]:
-    """Score a decode dir's ``hyp.jsonl`` and write ``results.json`` beside it (atomically)."""
+def score_dirs(decode_dirs: Sequence[str | Path]) -> dict[str, Any]:
+    """Scores of the ``hyp.jsonl`` of one or several decode dirs, taken as one system (nothing is written).
+
+    Several dirs are pooled (e.g. one decode per language); an utterance id found in two of them is an error,
+    since it would be counted twice. ``incomplete`` is set when a decode is still running or was interrupted.
+    """
     from lwasr.decoding.io import HYP_FILE, SUMMARY_FILE, read_hyps
 
-    decode_dir = Path(decode_dir)
-    records = read_hyps(decode_dir / HYP_FILE)
+    dirs = [Path(d) for d in decode_dirs]
+    records: list[dict[str, Any]] = []
+    seen: dict[str, Path] = {}
+    for d in dirs:
+        for rec in read_hyps(d / HYP_FILE):
+            if rec["id"] in seen:
+                raise LwasrError(f"utterance {rec['id']} is in both {seen[rec['id']]} and {d}: cannot pool them")
+            seen[rec["id"]] = d
+            records.append(rec)
     if not records:
-        raise LwasrError(f"{decode_dir} has no decoded utterances ({HYP_FILE}); run `lwasr decode` first")
+        where = ", ".join(map(str, dirs))
+        raise LwasrError(f"{where} has no decoded utterances ({HYP_FILE}); run `lwasr decode` first")
     results = score_records(records)
-    if not (decode_dir / SUMMARY_FILE).is_file():
-        results["incomplete"] = True  # a decode still running or interrupted
-    write_json(decode_dir / RESULTS_FILE, results)
+    if not all((d / SUMMARY_FILE).is_file() for d in dirs):
+        results["incomplete"] = True
+    return results
+
+
+def score_dir(decode_dir: str | Path) -> dict[str, Any]:
+    """Score a decode dir's ``hyp.jsonl`` and write ``results.json`` beside it (atomically)."""
+    results = score_dirs([decode_dir])
+    write_json(Path(decode_dir) / RESULTS_FILE, results)
     return results
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lwasr.atomic import write_text
-from lwasr.scoring.metrics import load_results, score_dir
+from lwasr.scoring.metrics import load_results, score_dir, score_dirs
 from lwasr.scoring.plot import plot_comparison
 from lwasr.scoring.tables import RESULTS_MD, comparison_table, detail_table, system_names, update_results_md
 
@@ -38,9 +38,15 @@ def compare(
     baseline: str | None = None,
     title: str = "",
 ) -> tuple[Path, Path]:
-    """One Markdown table and one PNG bar chart (``out`` with suffix .png) for several decode dirs."""
+    """One Markdown table and one PNG bar chart (``out`` with suffix .png) for several decode dirs.
+
+    Decode dirs given the same name in ``names`` are pooled into one system (e.g. one decode per language).
+    """
     labels = system_names(decode_dirs, names)
-    results = {label: load_results(d) for label, d in zip(labels, decode_dirs, strict=True)}
+    groups: dict[str, list[Path]] = {}
+    for label, d in zip(labels, decode_dirs, strict=True):
+        groups.setdefault(label, []).append(Path(d))
+    results = {label: load_results(ds[0]) if len(ds) == 1 else score_dirs(ds) for label, ds in groups.items()}
     out = Path(out)
     table = comparison_table(results, baseline)
     write_text(out, (f"# {title}\n\n" if title else "") + table)
