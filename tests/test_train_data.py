@@ -102,6 +102,13 @@ def test_dataset_masks_prompt_and_keeps_eot(cuts_path, tiny_whisper):
     assert tok.convert_ids_to_tokens(agnostic["decoder_input_ids"][0, :3].tolist())[1] == "<|transcribe|>"
 
 
+def test_first_per_language_is_a_low_resource_subset(cuts_path):
+    cuts = D.load_cuts([cuts_path])
+    small = D.first_per_language(cuts, 3)
+    assert [c.id for c in small] == ["pl_0", "pl_1", "pl_2", "pt_0", "pt_1", "pt_2"]
+    assert len(D.first_per_language(cuts, 0)) == len(cuts) == len(D.first_per_language(cuts, 99))
+
+
 def test_speed_perturbation_adds_copies(cuts_path):
     cuts = D.load_cuts([cuts_path])
     assert len(D.speed_perturbed(cuts, [0.9, 1.1])) == 3 * len(cuts)

@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = 42
     # data
     max_duration: float = 120.0  # seconds of audio per batch
+    max_utts: int = 0  # at most this many training utterances per language, the first in manifest order (0: all)
     num_buckets: int = 10
     num_workers: int = 0
     speed_perturb: list[float] = field(default_factory=list)  # e.g. [0.9, 1.1]: adds perturbed copies
@@ -92,6 +93,7 @@ class TrainConfig:
                 "accum_grad, save_every and keep_last must be >= 1",
             ),
             (self.max_duration > 0, "max_duration must be positive"),
+            (self.max_utts >= 0, f"max_utts must be 0 (all) or positive, not {self.max_utts}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -80,6 +80,20 @@ def select_languages(cuts: CutSet, langs: Sequence[str] | None, what: str = "tra
     return CutSet.from_cuts([c for c in cuts if cut_lang(c) in wanted])
 
 
+def first_per_language(cuts: CutSet, n: int) -> CutSet:
+    """The first ``n`` cuts of each language, in manifest order (all when ``n`` is 0): a low-resource subset."""
+    if n <= 0:
+        return cuts
+    taken: Counter[str] = Counter()
+    keep = []
+    for cut in cuts:
+        lang = cut_lang(cut)
+        if taken[lang] < n:
+            taken[lang] += 1
+            keep.append(cut)
+    return CutSet.from_cuts(keep)
+
+
 def speed_perturbed(cuts: CutSet, factors: Sequence[float]) -> CutSet:
     """The cuts plus one speed-perturbed copy per factor (copies longer than 30 s are dropped).
 

@@ -141,7 +141,7 @@ class Trainer:
     def _build_data(self) -> None:
         cfg, info = self.cfg, self.info
         langs = [cfg.lang] if cfg.mode == "expert" else cfg.langs
-        train_cuts = D.select_languages(D.load_cuts(cfg.cuts), langs)
+        train_cuts = D.first_per_language(D.select_languages(D.load_cuts(cfg.cuts), langs), cfg.max_utts)
         self.languages = sorted(D.language_hours(train_cuts))
         for lang, hours in D.language_hours(train_cuts).items():
             log.info("training data: %s %.2f h", lang, hours)
