@@ -111,7 +111,9 @@ class Trainer:
     def _build_model(self) -> None:
         cfg = self.cfg
         path = resolve_model(cfg.model)
-        model = WhisperForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa")
+        # float32 master weights whatever the checkpoint stores (hub Whisper checkpoints are often float16);
+        # on CUDA, bf16 autocast makes the step fast
+        model = WhisperForConditionalGeneration.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
         model.config.use_cache = False
         self.base_path = path
         self.fingerprint = base_fingerprint(model)
