@@ -65,22 +65,42 @@ def test_fleurs8_fixture_mode_runs_every_stage_then_skips_them(tmp_path, fleurs_
     first = run_recipe("fleurs8", *args)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     exp = tmp_path / "exp" / "t"
-    for n in range(1, 7):
+    for n in range(1, 10):
         assert f"=== stage {n} done" in first.stdout
-    for system in ("experts", "shared", "full"):
+    for system in ("experts", "shared", "full", "fused_sum"):
         for scenario in ("aware", "agnostic"):
             assert (exp / f"decode_{system}_{scenario}_test" / "hyp.jsonl").is_file()
     results = (exp / "RESULTS.md").read_text()
-    for name in ("zeroshot_aware", "shared_aware", "experts_agnostic", "full_agnostic"):
+    for name in (
+        "zeroshot_aware",
+        "shared_aware",
+        "experts_agnostic",
+        "full_agnostic",
+        "fused_sum_agnostic",
+        "distilled_aware",
+        "distilled_agnostic",
+    ):
         assert name in results
     assert list(exp.glob("*.png")), "the comparison chart is missing"
     assert (exp / "log" / "stage3.log").is_file()
+    # expansion (quick profile: the last language, zh, is new; pl is the base)
+    xexp = exp / "expansion"
+    assert (xexp / "experts" / "pl").resolve() == (exp / "experts" / "pl").resolve()
+    for init in ("random", "warm", "moe", "continue-shared", "continue-full"):
+        assert (xexp / f"expand_{init}" / "zh" / "lwasr.json").is_file()
+    new = (xexp / "RESULTS_new.md").read_text()
+    assert all(f"| {init} |" in new for init in ("random", "warm", "moe", "continue-shared", "continue-full"))
+    base = (xexp / "RESULTS_base.md").read_text()
+    for name in ("experts_before", "experts_after", "shared_before", "shared_after_zh", "full_after_zh"):
+        assert f"| {name} |" in base
+    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in base.splitlines() if line.startswith("| ")}
+    assert rows["experts_before"][:-2] == rows["experts_after"][:-2]  # the same error rates: nothing forgotten
 
     again = run_recipe("fleurs8", *args)
     assert again.returncode == 0, again.stderr[-3000:]
-    for n in range(1, 7):
+    for n in range(1, 10):
         assert f"=== stage {n}:" in again.stdout and f"stage {n} done" not in again.stdout
-    assert again.stdout.count("already done, skipping") == 6
+    assert again.stdout.count("already done, skipping") == 9
 
 
 def test_espeak8_quick_resumes_after_a_kill_during_training(tmp_path, tiny_whisper):

@@ -14,7 +14,7 @@ corpus_dir=                   # where your corpus lives (passed to local/prepare
 help_message="Usage: bash run.sh [options]   (egs/TEMPLATE: your corpus, see docs/adding-a-corpus.md)"
 
 prepare() {  # stage 1: write the manifests
-  logged stage1 local/prepare.sh "$corpus_dir" "$data" "$corpus" "$langs"
+  logged_cpu stage1 local/prepare.sh "$corpus_dir" "$data" "$corpus" "$langs"
 }
 
 . utils/recipe.sh "$@"

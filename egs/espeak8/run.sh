@@ -10,12 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 langs=pl,pt,it,zh,da,el,cy,ja
-data=data/espeak8
+data=                    # default data/espeak8_<profile>: the corpus size depends on the profile
 corpus=synth
 help_message="Usage: bash run.sh [options]   (egs/espeak8: offline espeak-ng corpus, embedded whisper-base)"
 
 prepare() {  # stage 1: synthesise the corpus with espeak-ng
-  logged stage1 lwasr prepare synth --langs "$langs" --out "$data" \
+  logged_cpu stage1 lwasr prepare synth --langs "$langs" --out "$data" \
     --train "$train_utts" --dev "$dev_utts" --test "$test_utts"
 }
 

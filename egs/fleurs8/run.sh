@@ -17,7 +17,7 @@ corpus=fleurs
 help_message="Usage: bash run.sh [options]   (egs/fleurs8: FLEURS, whisper-large-v3, GPU)"
 
 prepare() {  # stage 1: download (or read --corpus-dir) and write manifests
-  logged stage1 lwasr prepare fleurs --langs "$fleurs_langs" --out "$data" \
+  logged_cpu stage1 lwasr prepare fleurs --langs "$fleurs_langs" --out "$data" \
     ${corpus_dir:+--corpus-dir "$corpus_dir"}
 }
 

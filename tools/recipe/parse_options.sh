@@ -1,7 +1,7 @@
 # Kaldi/ESPnet-style option parsing, sourced by run.sh after it sets its defaults.
 #   --name value     sets the shell variable `name` (dashes become underscores); it must already exist
 #   --flag           for a variable whose value is true/false, sets it to true
-#   --help / -h      prints $help_message and the current values
+#   --help / -h      prints $help_message
 # An unknown option is an error. Positional arguments are left in "$@".
 # shellcheck shell=bash
 while [ $# -gt 0 ]; do

@@ -6,8 +6,8 @@
 #     stage_end 3
 #   fi
 #
-# A stage with a completion marker is skipped, saying so. Passing --stage N explicitly re-runs
-# stages N..stop_stage (their markers are cleared); the lwasr commands themselves resume from
+# A stage with a completion marker is skipped, saying so. Passing --stage N explicitly clears the
+# markers of stages N and above, so stages N..stop_stage run again; the lwasr commands themselves resume from
 # their own complete outputs and checkpoints, so re-running a finished stage is cheap.
 # shellcheck shell=bash
 _lw_done_dir="$exp/.done"
@@ -28,7 +28,7 @@ stage_begin() {
     echo "=== stage $n: $desc -- already done, skipping (rm $_lw_done_dir/stage$n.done or pass --stage $n to redo)"
     return 1
   fi
-  echo "=== stage $n: $desc ($(date '+%H:%M:%S'), log: $exp/log/stage$n.log)"
+  echo "=== stage $n: $desc ($(date '+%H:%M:%S'), logs: $exp/log/)"
   _lw_stage_start=$(date +%s)
   return 0
 }
@@ -40,7 +40,13 @@ stage_end() {
 }
 
 # Run a command with its output shown and kept in $exp/log/<name>.log; fails the recipe if it fails.
+# logged: through $gpu_cmd (training, decoding); logged_cpu: through $cmd (data preparation, scoring).
 logged() {
+  local name=$1; shift
+  echo "+ $*" >> "$exp/log/$name.log"
+  $gpu_cmd "$exp/log/$name.log" "$@"
+}
+logged_cpu() {
   local name=$1; shift
   echo "+ $*" >> "$exp/log/$name.log"
   $cmd "$exp/log/$name.log" "$@"

@@ -2,3 +2,5 @@
 : "${train_utts:=16}" "${dev_utts:=4}" "${test_utts:=4}"
 : "${expert_steps:=2}" "${shared_steps:=4}"
 : "${max_duration:=20}" "${decode_max_duration:=60}"
+: "${fusion_methods:=sum}" "${distill_steps:=4}"
+: "${expand_langs:=${langs##*,}}" "${expand_utts:=8}" "${expand_steps:=2}"   # the last language is the new one

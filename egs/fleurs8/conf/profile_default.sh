@@ -2,3 +2,5 @@
 : "${train_utts:=0}" "${dev_utts:=0}" "${test_utts:=0}"   # FLEURS decides
 : "${expert_steps:=3000}" "${shared_steps:=12000}"
 : "${max_duration:=400}" "${decode_max_duration:=600}"
+: "${fusion_methods:="sum learned"}" "${distill_steps:=12000}"
+: "${expand_langs:=pt,ja}" "${expand_utts:=300}" "${expand_steps:=1000}"   # 6 base + 2 low-resource new languages (~1 h each)
