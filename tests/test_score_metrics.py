@@ -93,6 +93,14 @@ def test_cli_score_and_compare(tmp_path: Path) -> None:
     res = runner.invoke(app, ["score", "compare", str(a), str(b), "--baseline", "zeroshot", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "| zeroshot |" in out.read_text() and "| experts |" in out.read_text()
+    # into an experiment's RESULTS.md: the comparison goes first, the per-decode sections stay; a rerun replaces it
+    md_path = tmp_path / "exp" / "experts" / "RESULTS.md"
+    for _ in range(2):
+        res = runner.invoke(app, ["score", "compare", str(a), str(b), "--title", "T", "--out", str(md_path)])
+        assert res.exit_code == 0, res.output
+    md = md_path.read_text()
+    assert md.count("## T") == 1 and md.index("## T") < md.index("<!-- lwasr score: decode_test -->")
+    assert "| Sub |" in md
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = runner.invoke(app, ["score", "compare", str(a), "--name", "x", "--name", "y", "--out", str(out)])
     assert res.exit_code != 0
@@ -108,7 +116,8 @@ def test_compare_pools_dirs_given_one_name(tmp_path: Path) -> None:
     names = ["--name", "split", "--name", "split", "--name", "whole"]
     res = CliRunner().invoke(app, ["score", "compare", str(pl), str(zh), str(both), *names, "--out", str(out)])
     assert res.exit_code == 0, res.output
-    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in out.read_text().splitlines()[2:]}
+    lines = [line for line in out.read_text().splitlines() if line.startswith("| ") and "System" not in line]
+    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in lines}
     assert rows["split"] == rows["whole"] and set(rows) == {"split", "whole"}
     assert score_dirs([pl, zh])["macro_average"] == score_records(recs)["macro_average"]
     with pytest.raises(LwasrError, match="in both"):

@@ -49,16 +49,24 @@ def score(
 @app.command("compare")
 def compare(
     decode_dirs: Annotated[list[Path], typer.Argument(help="Decode dirs to compare, one system each.")],
-    out: Annotated[Path, typer.Option("--out", help="Markdown table to write; the PNG chart goes beside it.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Markdown file for the table (its comparison section is replaced, or added first; other"
+            " sections, e.g. those of `lwasr score`, stay); the PNG chart goes beside it.",
+        ),
+    ],
     baseline: Annotated[
         str | None, typer.Option("--baseline", help="Name of the system the relative change is taken against.")
     ] = None,
     names: Annotated[
-        list[str] | None, typer.Option(
+        list[str] | None,
+        typer.Option(
             "--name",
             help="System names, one per decode dir in order (repeat). Dirs given the same name are pooled into one"
             " system, e.g. one decode per new language.",
-        )
+        ),
     ] = None,
     title: Annotated[str, typer.Option("--title", help="Title of the table and chart.")] = "",
 ) -> None:
@@ -66,5 +74,5 @@ def compare(
     from lwasr.scoring.report import compare as run_compare
 
     table, png = run_compare(decode_dirs, out, names=names, baseline=baseline, title=title)
-    typer.echo(table.read_text())
-    typer.echo(f"wrote {table} and {png}")
+    typer.echo(table)
+    typer.echo(f"wrote {out} and {png}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lwasr.atomic import write_text
 from lwasr.scoring.metrics import load_results, score_dir, score_dirs
 from lwasr.scoring.plot import plot_comparison
 from lwasr.scoring.tables import RESULTS_MD, comparison_table, detail_table, system_names, update_results_md
@@ -37,8 +36,8 @@ def compare(
     names: Sequence[str] | None = None,
     baseline: str | None = None,
     title: str = "",
-) -> tuple[Path, Path]:
-    """One Markdown table and one PNG bar chart (``out`` with suffix .png) for several decode dirs.
+) -> tuple[str, Path]:
+    """One Markdown table (a section of ``out``; returned) and one PNG bar chart (``out`` with suffix .png).
 
     Decode dirs given the same name in ``names`` are pooled into one system (e.g. one decode per language).
     """
@@ -49,6 +48,7 @@ def compare(
     results = {label: load_results(ds[0]) if len(ds) == 1 else score_dirs(ds) for label, ds in groups.items()}
     out = Path(out)
     table = comparison_table(results, baseline)
-    write_text(out, (f"# {title}\n\n" if title else "") + table)
+    # a section of its own, first in the file: RESULTS.md keeps the per-decode sections `lwasr score` put there
+    update_results_md(out, "comparison", (f"## {title}\n\n" if title else "") + table, top=True)
     png = plot_comparison(results, out.with_suffix(".png"), title)
-    return out, png
+    return table, png

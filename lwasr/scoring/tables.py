@@ -75,8 +75,9 @@ def detail_table(results: dict[str, Any]) -> str:
     return _markdown([header, *rows])
 
 
-def update_results_md(path: str | Path, key: str, body: str) -> Path:
-    """Put ``body`` in ``path`` under a section keyed by ``key``: replaced if present, appended otherwise."""
+def update_results_md(path: str | Path, key: str, body: str, *, top: bool = False) -> Path:
+    """Put ``body`` in ``path`` under a section keyed by ``key``: replaced if present, else appended (or, with
+    ``top``, put right after the file's title line)."""
     path = Path(path)
     start, end = f"<!-- lwasr score: {key} -->", f"<!-- end: {key} -->"
     section = f"{start}\n{body.rstrip()}\n{end}\n"
@@ -84,6 +85,9 @@ def update_results_md(path: str | Path, key: str, body: str) -> Path:
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text)
+    elif top:
+        title, _, rest = text.partition("\n")
+        text = title + "\n\n" + section + ("\n" + rest.lstrip("\n") if rest.strip() else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     write_text(path, text)
