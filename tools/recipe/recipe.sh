@@ -23,10 +23,12 @@ test_utts=${test_utts:-}
 expert_steps=${expert_steps:-}   # optimizer steps per expert
 shared_steps=${shared_steps:-}   # steps of the shared-LoRA and full fine-tuning baselines
 max_duration=${max_duration:-}   # seconds of audio per training batch
-decode_max_duration=${decode_max_duration:-}
+decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding batch
+decode_batch_size=${decode_batch_size:-}      # utterances per decoding batch (whichever limit fills first)
 baseline=${baseline:-shared_aware}  # the system relative changes are taken against
 fusion_methods=${fusion_methods:-}  # stage 6: lwasr fuse methods, space-separated (profile default: sum)
 distill_steps=${distill_steps:-}    # stage 7: student steps (0 skips distillation)
+distill_init=${distill_init:-scratch}  # stage 7: scratch (a fresh rank-r LoRA), or a stage-6 system, e.g. fused_svd
 expand_langs=${expand_langs:-}      # stage 8: new languages (comma-separated); the other langs are the base (empty skips)
 expand_utts=${expand_utts:-}        # stage 8: training utterances per new language (low-resource)
 expand_steps=${expand_steps:-}      # stage 8: steps of each new expert and of each continued baseline
@@ -72,7 +74,8 @@ decode() {  # decode SYSTEM NAME SCENARIO [LANGS [EXPDIR]]: writes EXPDIR/decode
   outs=(--out "$dexp/decode_$2_$3_test")
   [ "$3" = both ] && outs=(--out "$dexp/decode_$2_aware_test" --agnostic-out "$dexp/decode_$2_agnostic_test")
   logged "decode_$2_$3" lwasr decode --system "$1" $(manifest_opts --cuts "$manifests" "$corpus" test "$dlangs") \
-    "${outs[@]}" --scenario "$3" --lid-langs "$dlangs" --max-duration "$decode_max_duration"
+    "${outs[@]}" --scenario "$3" --lid-langs "$dlangs" --max-duration "$decode_max_duration" \
+    --batch-size "$decode_batch_size"
 }
 
 # The expansion experiment (stages 8, 9): $xexp holds it, $new_langs are added to experts of $base_langs.
@@ -128,7 +131,7 @@ fi
 
 if stage_begin 7 "Distill the experts into one student ($distill_steps steps; 0 skips)"; then
   if (( distill_steps > 0 )); then
-    init=scratch; [ -n "$fusion_methods" ] && init="$exp/fused_${fusion_methods%% *}"
+    init=scratch; [ "$distill_init" = scratch ] || init="$exp/$distill_init"
     for scenario in aware agnostic; do
       token=--lang-token; [ $scenario = agnostic ] && token=--no-lang-token
       logged "stage7_$scenario" lwasr distill --teachers "$exp/experts" --langs "$langs" --name "distilled_$scenario" \
