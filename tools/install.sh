@@ -35,7 +35,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing lwasr (editable, with dev extras)"
   "${pip[@]}" -e "$root[dev]"
   if "$venv/bin/python" -c "import torchaudio" 2>/dev/null; then
-    log "removing torchaudio: it breaks 'import transformers' with this torch (see docs/install.md)"
+    log "removing torchaudio: it breaks 'import transformers' with this torch (see docs/development.md)"
     "$venv/bin/python" -m pip uninstall -y -q torchaudio
   fi
   echo "$want" > "$stamp"

@@ -117,7 +117,7 @@ def dir_(
         str, typer.Option("--split", help="Split these utterances belong to (train, dev, test...).")
     ] = "train",
     corpus: Annotated[
-        str | None, typer.Option("--corpus", help="Corpus name in manifest file names [default: name of --out].")
+        str | None, typer.Option("--corpus", help="Corpus name in manifest file names (default: the name of --out).")
     ] = None,
     lang: Annotated[
         str | None, typer.Option("--lang", help="Whisper code for utterances without one (no utt2lang / empty column).")
@@ -150,7 +150,7 @@ def synth(
     ),
     noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Add mild white noise (20-40 dB SNR).")] = True,
     text_dir: Annotated[
-        Path | None, typer.Option("--text-dir", help="Folder of <lang>.txt sentence lists [default: lwasr/data/text].")
+        Path | None, typer.Option("--text-dir", help="Folder of <lang>.txt sentence lists (default: lwasr/data/text).")
     ] = None,
     jobs: Jobs = CPUS,
     force: Force = False,
