@@ -2,7 +2,7 @@
 # egs/espeak8: LoRA language experts on an offline espeak-ng corpus in the papers' eight languages, with the
 # embedded whisper-base. Runs end to end on a CPU machine with no internet: the README's main job.
 #
-#   bash run.sh                 # default profile (about 30 minutes on 2 CPU cores, see docs/results.md)
+#   bash run.sh                 # default profile (28 minutes on 2 CPU cores, see docs/results.md)
 #   bash run.sh --quick         # smoke run of every stage
 #   bash run.sh --full          # more data and steps
 #   bash run.sh --stage 5 --stop-stage 6

@@ -1,4 +1,4 @@
-# Default profile: the whole recipe in about 30 minutes on 2 CPU cores (see README.md).
+# Default profile: the whole recipe in 28 minutes on 2 CPU cores (docs/results.md).
 : "${train_utts:=160}" "${dev_utts:=16}" "${test_utts:=32}"
 : "${expert_steps:=20}" "${shared_steps:=160}"   # equal data passes: 8 experts x 20 = 160 steps
 : "${max_duration:=20}" "${decode_max_duration:=120}" "${decode_batch_size:=16}"
