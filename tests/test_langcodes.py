@@ -6,8 +6,17 @@ from lwasr.errors import LwasrError
 
 @pytest.mark.parametrize(
     "fleurs,whisper",
-    [("pl_pl", "pl"), ("pt_br", "pt"), ("cmn_hans_cn", "zh"), ("nb_no", "no"), ("fil_ph", "tl"),
-     ("jv_id", "jw"), ("yue_hant_hk", "yue"), ("cy_gb", "cy"), ("ja_jp", "ja")],
+    [
+        ("pl_pl", "pl"),
+        ("pt_br", "pt"),
+        ("cmn_hans_cn", "zh"),
+        ("nb_no", "no"),
+        ("fil_ph", "tl"),
+        ("jv_id", "jw"),
+        ("yue_hant_hk", "yue"),
+        ("cy_gb", "cy"),
+        ("ja_jp", "ja"),
+    ],
 )
 def test_fleurs_codes(fleurs, whisper):
     assert langcodes.fleurs_to_whisper(fleurs) == whisper
@@ -29,7 +38,13 @@ def test_unknown_code_lists_known_codes():
 
 def test_cer_languages():
     assert {lang for lang in ("zh", "ja", "th", "lo", "my", "yue", "pl", "el") if langcodes.uses_cer(lang)} == {
-        "zh", "ja", "th", "lo", "my", "yue"}
+        "zh",
+        "ja",
+        "th",
+        "lo",
+        "my",
+        "yue",
+    }
 
 
 def test_parse_langs_keeps_order_and_drops_duplicates():
