@@ -83,7 +83,7 @@ def decode(
 
     import torch
 
-    from lwasr.decoding.search import DecodeOptions, decode_cuts
+    from lwasr.decoding.search import DecodeOptions, decode_cuts, decode_outputs
     from lwasr.decoding.systems import load_system
     from lwasr.langcodes import parse_langs
 
@@ -100,6 +100,7 @@ def decode(
         routing=routing,
     )
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    decode_outputs(scenario, out, agnostic_out)  # before the system is loaded
     summary = decode_cuts(
         load_system(system, model), cuts, out, opts, agnostic_out=agnostic_out, device=dev, overwrite=overwrite
     )

@@ -45,7 +45,8 @@ app = typer.Typer(
         " learned weighted sum is folded exactly into one adapter, as sum does. Working files (checkpoints, log):"
         " <out parent>/train_<out name>/; an interrupted run resumes, a finished one is skipped.\n\n"
         "Writes a PEFT adapter with lwasr.json to --out (atomically); --merge also writes --out/merged, a standalone"
-        " Hugging Face model. See docs/fusion.md.\n\n"
+        " Hugging Face model. --out must be new or an earlier `lwasr fuse` output, which is kept unless --overwrite;"
+        " anything else there is refused. See docs/fusion.md.\n\n"
         "lwasr fuse --experts exp/t/experts --langs pl,pt --method learned --cuts data/train --dev-cuts data/dev"
         " --no-lang-token --out exp/t/fused_learned_agnostic"
     ),
@@ -67,7 +68,9 @@ def fuse(
         Path, typer.Option("--experts", help="Experts directory: one adapter per language, <dir>/<lang>/.")
     ],
     langs: Annotated[str, typer.Option("--langs", help="Target languages, comma-separated Whisper codes: pl,pt,it.")],
-    out: Annotated[Path, typer.Option("--out", help="Output directory (replaced if it exists).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output directory: new, or an earlier fuse output (kept unless --overwrite).")
+    ],
     method: Annotated[Method, typer.Option("--method", help="Fusion method (see above).")] = Method.sum,
     weights: Annotated[
         str | None, typer.Option("--weights", help="One weight per language, comma-separated: 0.5,0.5.")
@@ -102,6 +105,10 @@ def fuse(
     num_epochs: EpochsOpt = None,
     resume: ResumeOpt = None,
     set_items: SetOpt = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an earlier fuse output at --out (once the new one is complete)."),
+    ] = False,
 ) -> None:
     """Fuse the experts for --langs into one adapter (see `lwasr fuse --help` for the methods)."""
     import logging
@@ -135,5 +142,6 @@ def fuse(
             num_epochs=num_epochs,
             resume=resume,
         ),
+        overwrite=overwrite,
     )
     typer.echo(result)

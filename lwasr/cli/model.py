@@ -31,20 +31,26 @@ def import_ct2(
             help="CTranslate2 Whisper directory (faster-whisper format: model.bin, config.json, tokenizer.json)."
         ),
     ],
-    dst: Annotated[Path, typer.Argument(help="Output Hugging Face model directory (replaced if it exists).")],
+    dst: Annotated[
+        Path,
+        typer.Argument(help="Output Hugging Face model dir: new, or an earlier import (kept unless --overwrite)."),
+    ],
     keep_dtype: bool = typer.Option(
         False, "--keep-dtype", help="Keep float16/bfloat16 weights as they are instead of saving float32."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier import at DST (once the new one is complete)."
     ),
 ) -> None:
     """Convert a CTranslate2 Whisper checkpoint into a Hugging Face model directory usable with --model.
 
     Only float checkpoints (float16, bfloat16, float32) can be imported; int8-quantized ones cannot.
-    The output appears complete or not at all.
+    The output appears complete or not at all; a directory there that is not an earlier import is refused.
     """
     from lwasr.models.ct2 import convert_ct2
 
     _progress()
-    typer.echo(convert_ct2(src, dst, keep_dtype=keep_dtype))
+    typer.echo(convert_ct2(src, dst, keep_dtype=keep_dtype, overwrite=overwrite))
 
 
 @app.command("install-embedded")

@@ -28,7 +28,7 @@ import copy
 import json
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -321,6 +321,21 @@ class _SuppressTokensWarning(logging.Filter):
 logging.getLogger("transformers.generation.utils").addFilter(_SuppressTokensWarning())
 
 
+def warn_other_languages(system: System, utts: Sequence[Utt]) -> None:
+    """Warn once, with the counts, when cuts are labelled with a language the system was not trained for."""
+    trained = system.trained_languages
+    other = Counter(u.lang for u in utts if u.lang is not None and u.lang not in trained)
+    if trained and other:
+        counts = ", ".join(f"{n} cuts labelled {lang}" for lang, n in sorted(other.items()))
+        log.warning(
+            "%s (%s, trained on %s) decodes %s: a model used on a language it was not trained for",
+            system.source,
+            system.kind,
+            ",".join(trained),
+            counts,
+        )
+
+
 def settings_for(
     system: System, cuts_paths: Sequence[str | Path], opts: DecodeOptions, part: str | None = None
 ) -> dict[str, Any]:
@@ -329,6 +344,28 @@ def settings_for(
     if part is not None:
         settings["part"] = part
     return json.loads(json.dumps(settings))
+
+
+def decode_outputs(scenario: str, out_dir: str | Path, agnostic_out: str | Path | None) -> dict[str, Path]:
+    """The decode dir of each part of ``scenario``: ``{scenario: out_dir}``, or the aware and agnostic ones of ``both``.
+
+    The two dirs of ``both`` must be separate (neither equal to nor inside the other): one decode would
+    otherwise discard or mix with the other. Cheap; the CLI calls it before loading the system.
+    """
+    if scenario != "both":
+        if agnostic_out is not None:
+            raise LwasrError("--agnostic-out is for --scenario both")
+        return {scenario: Path(out_dir)}
+    if agnostic_out is None:
+        raise LwasrError("--scenario both writes two decodes: give --agnostic-out as well as --out")
+    aware, agnostic = Path(out_dir), Path(agnostic_out)
+    a, b = aware.resolve(), agnostic.resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise LwasrError(
+            f"--out {aware} and --agnostic-out {agnostic} overlap (the same directory, or one inside the other);"
+            f" the two decodes need separate directories, e.g. {aware.parent / (aware.name + '_agnostic')}"
+        )
+    return {"aware": aware, "agnostic": agnostic}
 
 
 def decode_cuts(
@@ -348,14 +385,7 @@ def decode_cuts(
     """
     if opts.trim is None:
         opts = DecodeOptions(**{**asdict(opts), "trim": system.trim_default})
-    if opts.scenario == "both":
-        if agnostic_out is None:
-            raise LwasrError("--scenario both writes two decodes: give --agnostic-out as well as --out")
-        outs = {"aware": Path(out_dir), "agnostic": Path(agnostic_out)}
-    elif agnostic_out is not None:
-        raise LwasrError("--agnostic-out is for --scenario both")
-    else:
-        outs = {opts.scenario: Path(out_dir)}
+    outs = decode_outputs(opts.scenario, out_dir, agnostic_out)
     both = len(outs) > 1
     settings = {part: settings_for(system, cuts_paths, opts, part if both else None) for part in outs}
     if not overwrite and all(is_complete(d, settings[part]) for part, d in outs.items()):
@@ -366,6 +396,7 @@ def decode_cuts(
         if any(u.lang is None for u in utts):
             raise LwasrError("the aware scenario needs a language on every supervision; use --scenario agnostic")
         system.check_languages(sorted({u.lang for u in utts}))
+    warn_other_languages(system, utts)
     writers = {part: HypWriter(d, settings[part], overwrite=overwrite) for part, d in outs.items()}
     try:
         todo = [u for u in utts if any(u.id not in w.done for w in writers.values())]

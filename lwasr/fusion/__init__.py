@@ -9,3 +9,5 @@ This module imports nothing heavy, so the CLI can read the method names cheaply.
 STATIC_METHODS = ("sum", "svd", "ties", "dare", "dare_ties")
 #: Every method ``lwasr fuse`` offers; "learned" (fusion weights trained on data) is in lwasr.fusion.learned.
 METHODS = (*STATIC_METHODS, "learned")
+#: The command that writes (and may replace) fusion outputs (lwasr.atomic.check_output).
+PRODUCER = "lwasr fuse"

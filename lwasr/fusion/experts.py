@@ -50,11 +50,15 @@ class Factors:
 
 
 def discover_experts(experts_dir: str | Path) -> dict[str, Path]:
-    """Map language -> expert directory for every adapter directory under ``experts_dir``."""
+    """Map language -> expert directory for every adapter directory under ``experts_dir``.
+
+    Hidden entries are skipped: ``.<lang>.tmp*`` is the temporary of a write a kill interrupted (lwasr.atomic).
+    """
     root = Path(experts_dir)
     if not root.is_dir():
         raise LwasrError(f"experts directory {root} does not exist; train experts first (`lwasr train`)")
-    return {d.name: d for d in sorted(root.iterdir()) if (d / ADAPTER_CONFIG).is_file()}
+    entries = sorted(d for d in root.iterdir() if not d.name.startswith("."))
+    return {d.name: d for d in entries if (d / ADAPTER_CONFIG).is_file()}
 
 
 def load_experts(experts_dir: str | Path, langs: list[str]) -> list[Expert]:

@@ -29,6 +29,7 @@ from peft import PeftModel
 from torch import nn
 
 from lwasr.errors import LwasrError
+from lwasr.fusion import PRODUCER as FUSE
 from lwasr.fusion.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
 from lwasr.fusion.static import FUSED, add_factors, sum_factors
 from lwasr.models.meta import META_FILE, ModelMeta, check_same_base
@@ -169,6 +170,7 @@ def fold(factors: dict[str, dict[str, Factors]], weights: dict[str, list[float]]
 class FusionTrainer(Trainer):
     """Trains :class:`GatedExperts` with the plain cross-entropy; exports the folded static adapter."""
 
+    PRODUCER = FUSE
     cfg: FuseConfig
     model: GatedExperts
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from peft import PeftModel
 
-from lwasr.atomic import atomic_path
+from lwasr.atomic import atomic_path, check_output
 from lwasr.errors import LwasrError
-from lwasr.fusion import METHODS, STATIC_METHODS
+from lwasr.fusion import METHODS, PRODUCER, STATIC_METHODS
 from lwasr.fusion.experts import attach_experts, base_spec, expert_factors, load_base, load_experts
 from lwasr.fusion.merge import merge_adapter
 from lwasr.fusion.static import FUSED, check_weights, fuse_static, save_adapter
@@ -36,20 +36,28 @@ def fuse(
     model: str | None = None,
     config: str | Path | None = None,
     train_overrides: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Fuse the experts for ``langs`` under ``experts_dir`` into one LoRA adapter at ``out`` (atomically).
 
     ``out`` gets a PEFT adapter dir plus lwasr.json (kind lora, languages = ``langs``); with ``merge`` also
     ``out/merged``, a standalone Hugging Face model (kind full). ``model`` overrides the experts' base model spec.
     ``learned`` trains its weights (see :func:`lwasr.fusion.learned.fuse_learned`): ``config`` and
-    ``train_overrides`` (training settings, ``cuts`` among them) are for it only.
+    ``train_overrides`` (training settings, ``cuts`` among them) are for it only. ``out`` must be new or an
+    earlier ``lwasr fuse`` output, which is kept unless ``overwrite`` (then replaced once the new one is complete).
     """
+    out = Path(out)
+    if check_output(out, PRODUCER) and not overwrite:
+        _check_same_fusion(out, method, langs)
+        log.info("%s is an earlier fusion; kept (pass --overwrite to fuse again)", out)
+        return out
     if method == "learned":
         from lwasr.fusion.learned import fuse_learned
 
         if weights is not None:
             raise LwasrError("--weights is for the static methods; learned fusion starts from uniform weights")
-        return fuse_learned(experts_dir, langs, out, merge=merge, model=model, config=config, overrides=train_overrides)
+        over = dict(train_overrides or {}, overwrite=overwrite)
+        return fuse_learned(experts_dir, langs, out, merge=merge, model=model, config=config, overrides=over)
     if method not in STATIC_METHODS:
         raise LwasrError(f"unknown fusion method {method!r}; known: {', '.join(METHODS)}")
     if train_overrides or config is not None:
@@ -80,15 +88,25 @@ def fuse(
             "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in experts},
         },
     )
-    out = Path(out)
     write_unit(peft_model, out, meta, resolve_model(spec), merge)
     log.info("wrote %s (rank %d)%s", out, fused_rank, f" and {out / MERGED_DIR}" if merge else "")
     return out
 
 
+def _check_same_fusion(out: Path, method: str, langs: list[str]) -> None:
+    """Refuse to keep an earlier fusion at ``out`` made with another method or other languages."""
+    meta = ModelMeta.load(out)
+    made, wanted = (meta.extra.get("fusion"), list(meta.languages)), (method, list(langs))
+    if made != wanted:
+        raise LwasrError(
+            f"{out} holds an earlier fusion made with --method {made[0]} --langs {','.join(made[1])}, not"
+            f" --method {method} --langs {','.join(langs)}: pass --overwrite to replace it, or choose another --out"
+        )
+
+
 def write_unit(peft_model: PeftModel, out: Path, meta: ModelMeta, base_path: str, merge: bool) -> None:
     """Write adapter ``fused`` of ``peft_model`` and ``meta`` to ``out`` atomically; ``merge``: also ``out/merged``."""
-    with atomic_path(out, is_dir=True) as tmp:
+    with atomic_path(out, is_dir=True, producer=PRODUCER) as tmp:
         save_adapter(peft_model, tmp, FUSED, base_path=base_path)
         meta.save(tmp)
         if merge:

