@@ -17,6 +17,7 @@ from lwasr.cli.train import (
     LrOpt,
     MaxDurOpt,
     ModelOpt,
+    OverwriteOpt,
     RankOpt,
     ResumeOpt,
     SetOpt,
@@ -102,6 +103,7 @@ def distill_cmd(
     lora_rank: RankOpt = None,
     num_workers: WorkersOpt = None,
     resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = None,
     set_items: SetOpt = None,
 ) -> None:
     """Distill the experts into one student (see `lwasr distill --help`)."""
@@ -143,5 +145,6 @@ def distill_cmd(
         lora_rank=lora_rank,
         num_workers=num_workers,
         resume=resume,
+        overwrite=overwrite,
     )
     typer.echo(distill(config, over))

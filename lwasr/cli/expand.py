@@ -89,7 +89,10 @@ def expand(
     ] = 100,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Train even if an expert of --new-lang exists (replacing --out)."),
+        typer.Option(
+            "--overwrite",
+            help="Start over: discard the run's checkpoints and train even if --out or an expert of --new-lang exists.",
+        ),
     ] = False,
     set_items: Annotated[
         list[str] | None, typer.Option("--set", help="Any other training setting as key=value; repeatable.")

@@ -19,8 +19,8 @@ HELP = (
     " options below, and --set key=value for any other setting (docs/training.md lists them).\n\n"
     "Outputs: exp/<tag>/experts/<lang>/ (PEFT adapter), exp/<tag>/shared/ (PEFT adapter), exp/<tag>/full/ (HF"
     " model dir), each with lwasr.json. Working files: exp/<tag>/train_<mode>[_<lang>]/ (config.yaml, train.log,"
-    " checkpoints/, tensorboard/). An interrupted run resumes from its last checkpoint; a finished model is"
-    " skipped.\n\n"
+    " checkpoints/, tensorboard/). An interrupted run resumes from its last checkpoint (with the same settings;"
+    " --overwrite starts over); a finished model is skipped (--overwrite trains it again).\n\n"
     "Several GPUs: torchrun --nproc-per-node N -m lwasr train ... (DDP), or `train experts --jobs N`."
 )
 
@@ -66,7 +66,15 @@ ResumeOpt = Annotated[
     bool | None,
     typer.Option(
         "--resume/--no-resume",
-        help="Continue from the last checkpoint (default), or discard checkpoints and start over.",
+        help="Continue from the last checkpoint (default), or discard checkpoints and start over (a finished"
+        " model is still skipped). A resume with other settings than the checkpoint's is refused.",
+    ),
+]
+OverwriteOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--overwrite",
+        help="Start over: discard the checkpoints and train again even if the model is finished (replaced at the end).",
     ),
 ]
 SetOpt = Annotated[
@@ -120,12 +128,13 @@ def train_cmd(
     lora_rank: RankOpt = None,
     num_workers: WorkersOpt = None,
     resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = None,
     set_items: SetOpt = None,
 ) -> None:
     """Train one model: an expert (--mode expert --lang xx), the shared LoRA or a full fine-tune."""
     if ctx.invoked_subcommand is not None:
         return
-    if not cuts and mode is None:
+    if not cuts and mode is None and config is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
     from lwasr.langcodes import parse_langs
@@ -152,6 +161,7 @@ def train_cmd(
         lora_rank=lora_rank,
         num_workers=num_workers,
         resume=resume,
+        overwrite=overwrite,
     )
     typer.echo(train(load_config(config, over)))
 
@@ -174,6 +184,7 @@ def experts_cmd(
     lora_rank: RankOpt = None,
     num_workers: WorkersOpt = None,
     resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = None,
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -213,6 +224,7 @@ def experts_cmd(
         lora_rank=lora_rank,
         num_workers=num_workers,
         resume=resume,
+        overwrite=overwrite,
     )
     jobs = 1 if int(os.environ.get("WORLD_SIZE", "1")) > 1 else (jobs or default_jobs())
     for unit in train_experts(load_config(config, over), codes, jobs=jobs):

@@ -41,6 +41,7 @@ SHARD_UTTS = 2000
 class DistillTrainer(Trainer):
     """Trains one student (a LoRA or the full model) from the language experts; see the module docstring."""
 
+    PRODUCER = "lwasr distill"
     cfg: DistillConfig
 
     # -- student -----------------------------------------------------------------------------------------

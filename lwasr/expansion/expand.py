@@ -32,7 +32,7 @@ from lhotse import CutSet
 from peft import LoraConfig, PeftConfig, PeftModel
 from torch import nn
 
-from lwasr.atomic import atomic_path
+from lwasr.atomic import atomic_path, check_output
 from lwasr.errors import LwasrError
 from lwasr.expansion import INITS
 from lwasr.expansion.moe import GATES, NEW, attach_moe, check_k, expert_refs, fixed_weights, save_gate, sha256_file
@@ -40,7 +40,7 @@ from lwasr.expansion.similarity import SIMILARITY_FILE, lid_similarity, read_ran
 from lwasr.fusion.experts import discover_experts, load_experts
 from lwasr.fusion.static import save_adapter
 from lwasr.langcodes import WHISPER_LANGUAGES
-from lwasr.models.meta import META_FILE, ModelMeta
+from lwasr.models.meta import ModelMeta
 from lwasr.training import checkpoint
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig, load_config
@@ -93,6 +93,7 @@ class ExpandConfig(TrainConfig):
 class ExpandTrainer(Trainer):
     """The training loop with the model initialised for ``cfg.init`` and the unit exported as it needs."""
 
+    PRODUCER = "lwasr expand"
     cfg: ExpandConfig
 
     def _adapt(self, model: nn.Module) -> nn.Module:
@@ -126,7 +127,7 @@ class ExpandTrainer(Trainer):
         cfg = self.cfg
         if cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
             log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
-        with atomic_path(cfg.unit_dir, is_dir=True) as tmp:
+        with atomic_path(cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
             save_adapter(self.model, tmp / NEW, NEW, base_path=self.base_path)
             save_gate(self.mixture, tmp)
             self._meta().save(tmp)
@@ -315,12 +316,11 @@ def expand(
     if any(out.resolve() == d.resolve() for d in base_dirs):
         raise LwasrError(f"--out {out} is a base expert's directory; base experts are never written")
     run_dir = out.parent / f"train_{out.name}"
-    if (out / META_FILE).is_file():
+    if check_output(out, ExpandTrainer.PRODUCER):  # anything but an earlier expand output is refused
         if not overwrite:
             log.info("%s already exists; skipping (pass --overwrite to train it again)", out)
             return out
-        shutil.rmtree(out)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)  # the earlier unit is replaced when the new one is complete
 
     ref_meta = ModelMeta.load(plan.reference) if plan.reference else None
     recorded = ref_meta.base_model if ref_meta else None
@@ -377,6 +377,7 @@ def expand(
         "moe_langs": moe_langs,
         "moe_weights": moe_weights,
         "moe_gate": moe_gate,
+        "overwrite": overwrite,
     }
     cfg = load_config(config, values, cls=ExpandConfig)
     guarded = [d for lang, d in _available(experts).items() if lang != new_lang]

@@ -5,10 +5,13 @@ Layout under ``<run_dir>/checkpoints/``::
     step-00000500/model.pt     trainable parameters (the LoRA adapter, or every weight for mode=full)
     step-00000500/trainer.pt   optimizer, scheduler, step, epoch, batches consumed in the epoch,
                                sampler state, best dev loss, RNG states (python, numpy, torch, cuda) per rank
+    step-00000500/config.yaml  the resolved settings the run was made with (a resume must match them)
     best/model.pt              trainable parameters at the lowest dev loss so far
     best/info.json             its step and dev loss
 
 Only the last ``keep_last`` step directories are kept; ``best/`` is separate and never pruned.
+Everything is stored as tensors and plain Python values and loaded with ``torch.load(weights_only=True)``,
+so a checkpoint cannot run code when it is loaded.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from lwasr.atomic import atomic_path, write_json
@@ -29,6 +33,24 @@ from lwasr.errors import LwasrError
 STEP_DIR = re.compile(r"^step-(\d{8})$")
 MODEL_FILE = "model.pt"
 TRAINER_FILE = "trainer.pt"
+PRODUCER = "lwasr train (checkpoint)"  # marks checkpoint dirs (lwasr.atomic.check_output)
+CONFIG_FILE = "config.yaml"
+START_OVER = "pass --overwrite to discard the checkpoints and start over"
+
+
+def load_file(path: Path) -> Any:
+    """``torch.load`` of tensors and plain values only: anything else (code a pickle would run) is refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:  # unreadable path: the CLI reports it as such
+        raise
+    except Exception as e:  # refused or damaged: UnpicklingError, RuntimeError, KeyError, EOFError... by torch version
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f" (it would call {found.group(1)})" if found else ""
+        raise LwasrError(
+            f"refused to load {path}{what}: a checkpoint may hold only tensors and plain values, and this one was"
+            f" not written by this lwasr, or was altered or damaged; {START_OVER}"
+        ) from None
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -43,7 +65,7 @@ def load_trainable(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         diff = sorted(set(state) ^ expected)[:5]
         raise LwasrError(
             f"checkpoint does not match the model (differing parameters, e.g. {diff}); was the"
-            " configuration changed? Start over with --no-resume"
+            f" configuration changed? {START_OVER}"
         )
     params = dict(model.named_parameters())
     with torch.no_grad():
@@ -52,8 +74,20 @@ def load_trainable(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """This process's random states: python, numpy, torch CPU and (if present) the current CUDA device."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """This process's random states (python, numpy, torch CPU, the current CUDA device) as tensors and numbers."""
+    version, words, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state()
     return state
@@ -61,8 +95,10 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore :func:`rng_state` output."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss"]))
+    keys = npy["keys"].numpy().astype(np.uint32)
+    np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
@@ -82,12 +118,16 @@ def latest(root: Path) -> Path | None:
     return dirs[-1] if dirs else None
 
 
-def save(root: Path, step: int, model: nn.Module, trainer: dict[str, Any], keep_last: int) -> Path:
-    """Write ``step-<step>/`` atomically, then delete all but the newest ``keep_last`` step checkpoints."""
+def save(root: Path, step: int, model: nn.Module, trainer: dict[str, Any], keep_last: int, settings: str) -> Path:
+    """Write ``step-<step>/`` atomically, then delete all but the newest ``keep_last`` step checkpoints.
+
+    ``settings``: the run's resolved config as YAML (:meth:`TrainConfig.to_yaml`).
+    """
     target = root / f"step-{step:08d}"
-    with atomic_path(target, is_dir=True) as tmp:
+    with atomic_path(target, is_dir=True, producer=PRODUCER) as tmp:
         torch.save(trainable_state(model), tmp / MODEL_FILE)
         torch.save(trainer, tmp / TRAINER_FILE)
+        (tmp / CONFIG_FILE).write_text(settings, encoding="utf-8")
     for old in step_dirs(root)[:-keep_last]:
         shutil.rmtree(old)
     return target
@@ -95,13 +135,21 @@ def save(root: Path, step: int, model: nn.Module, trainer: dict[str, Any], keep_
 
 def load(path: Path, model: nn.Module) -> dict[str, Any]:
     """Load a step checkpoint's weights into ``model``; return its trainer state."""
-    load_trainable(model, torch.load(path / MODEL_FILE, map_location="cpu"))
-    return torch.load(path / TRAINER_FILE, map_location="cpu", weights_only=False)
+    load_trainable(model, load_file(path / MODEL_FILE))
+    return load_file(path / TRAINER_FILE)
+
+
+def load_settings(path: Path) -> dict[str, Any]:
+    """The resolved settings a step checkpoint was made with."""
+    file = path / CONFIG_FILE
+    if not file.is_file():
+        raise LwasrError(f"{path} records no settings ({CONFIG_FILE}; written by an older lwasr): {START_OVER}")
+    return yaml.safe_load(file.read_text(encoding="utf-8"))
 
 
 def save_best(root: Path, model: nn.Module, step: int, dev_loss: float) -> None:
     """Replace ``best/`` with the current trainable weights."""
-    with atomic_path(root / "best", is_dir=True) as tmp:
+    with atomic_path(root / "best", is_dir=True, producer=PRODUCER) as tmp:
         torch.save(trainable_state(model), tmp / MODEL_FILE)
         write_json(tmp / "info.json", {"step": step, "dev_loss": dev_loss})
 
@@ -110,5 +158,5 @@ def load_best(root: Path, model: nn.Module) -> bool:
     """Load ``best/`` weights into ``model`` if they exist; return whether they did."""
     path = root / "best" / MODEL_FILE
     if path.is_file():
-        load_trainable(model, torch.load(path, map_location="cpu"))
+        load_trainable(model, load_file(path))
     return path.is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,35 @@ from lwasr.langcodes import check_whisper_code
 
 MODES = ("expert", "shared", "full")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+#: Numeric settings and their lower bound: (bound, whether the bound itself is allowed).
+LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
+    "lr": (0, False),
+    "weight_decay": (0, True),
+    "warmup_steps": (0, True),
+    "max_grad_norm": (0, True),
+    "accum_grad": (1, True),
+    "num_epochs": (1, True),
+    "max_duration": (0, False),
+    "max_utts": (0, True),
+    "num_buckets": (1, True),
+    "num_workers": (0, True),
+    "freq_masks": (0, True),
+    "freq_mask_width": (0, True),
+    "time_masks": (0, True),
+    "time_mask_width": (0, True),
+    "save_every": (1, True),
+    "keep_last": (1, True),
+    "valid_every": (1, True),
+    "patience": (0, True),
+    "log_every": (1, True),
+}
+#: The same for the LoRA settings, checked in the modes that train a LoRA.
+LORA_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {"lora_rank": (1, True), "lora_alpha": (0, False)}
+#: Settings a resumed run may change: they change how often it logs and saves or how fast it runs,
+#: not what it computes. Any other difference from the checkpoint's settings refuses the resume.
+RESUME_SAFE = frozenset(
+    {"exp_dir", "resume", "overwrite", "log_every", "save_every", "keep_last", "num_workers", "grad_checkpointing"}
+)
 
 
 @dataclass
@@ -66,7 +96,8 @@ class TrainConfig:
     bf16: bool = True  # autocast on CUDA only
     grad_checkpointing: bool = False
     # checkpoints, validation, logging
-    resume: bool = True
+    resume: bool = True  # False: discard the run's checkpoints and start over (a finished unit is still skipped)
+    overwrite: bool = False  # start over even if the unit is finished; the new unit replaces it when done
     save_every: int = 500
     keep_last: int = 3
     valid_every: int = 500
@@ -88,18 +119,42 @@ class TrainConfig:
             (self.lr_schedule in ("linear", "constant"), f"lr_schedule must be linear or constant: {self.lr_schedule}"),
             (self.final_model in ("best", "last"), f"final_model must be best or last: {self.final_model}"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda: {self.device}"),
-            (
-                self.accum_grad >= 1 and self.save_every >= 1 and self.keep_last >= 1,
-                "accum_grad, save_every and keep_last must be >= 1",
-            ),
-            (self.max_duration > 0, "max_duration must be positive"),
-            (self.max_utts >= 0, f"max_utts must be 0 (all) or positive, not {self.max_utts}"),
+            (self.max_steps >= 0, f"max_steps must be >= 1, or 0 to let num_epochs decide; got {self.max_steps}"),
+            (all(f > 0 for f in self.speed_perturb), f"speed_perturb factors must be > 0, got {self.speed_perturb}"),
         ]
+        if self.mode != "full":
+            checks += [
+                (0 <= self.lora_dropout < 1, f"lora_dropout must be in [0, 1), got {self.lora_dropout}"),
+                (bool(self.lora_target_modules), "lora_target_modules is empty; name the modules to adapt"),
+            ]
         for ok, message in checks:
             if not ok:
                 raise LwasrError(message)
+        self._check_bounds(LOWER_BOUNDS | (LORA_LOWER_BOUNDS if self.mode != "full" else {}))
         for code in ([self.lang] if self.lang else []) + (self.langs or []):
             check_whisper_code(code)
+
+    def _check_bounds(self, bounds: dict[str, tuple[float, bool]]) -> None:
+        for name, (low, inclusive) in bounds.items():
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise LwasrError(f"{name} must be a finite number, got {value}")
+            if not (value >= low if inclusive else value > low):
+                raise LwasrError(f"{name} must be {'>=' if inclusive else '>'} {low}, got {value}")
+
+    def resume_changes(self, recorded: dict[str, Any]) -> list[str]:
+        """``key: old -> new`` for each setting (outside :data:`RESUME_SAFE`) that differs from ``recorded``.
+
+        ``recorded``: the settings a checkpoint was made with, as read back from :meth:`to_yaml`.
+        """
+        current = yaml.safe_load(self.to_yaml())
+        keys = [k for k in dict.fromkeys([*current, *recorded]) if k not in RESUME_SAFE]
+        missing = "(unset)"
+        return [
+            f"{k}: {recorded.get(k, missing)} -> {current.get(k, missing)}"
+            for k in keys
+            if recorded.get(k, missing) != current.get(k, missing)
+        ]
 
     @property
     def run_name(self) -> str:

@@ -16,8 +16,9 @@ from typing import Any
 import lhotse
 import torch
 from lhotse import CutSet
-from lhotse.dataset import DynamicBucketingSampler
+from lhotse.dataset import DynamicBucketingSampler, DynamicCutSampler
 from lhotse.dataset.collation import collate_audio
+from lhotse.dataset.sampling.base import CutSampler
 from transformers import PreTrainedTokenizerBase
 
 from lwasr.data import manifests
@@ -107,8 +108,11 @@ def speed_perturbed(cuts: CutSet, factors: Sequence[float]) -> CutSet:
 
 def make_sampler(
     cuts: CutSet, max_duration: float, *, num_buckets: int, shuffle: bool, seed: int, world_size: int, rank: int
-) -> DynamicBucketingSampler:
+) -> CutSampler:
     """Duration-bucketed batches of at most ``max_duration`` seconds, this rank's share of them.
+
+    Fewer than 2 buckets (``num_buckets`` 1, or a single cut) means no bucketing: lhotse's bucketing sampler
+    needs at least 2.
 
     CutSets are read eagerly (our corpora fit in memory), so with ``shuffle`` the whole set is permuted
     once (the sampler itself only shuffles within its buffer, which would keep pooled languages in runs).
@@ -123,17 +127,11 @@ def make_sampler(
 
 def _bucketing_sampler(
     cuts: CutSet, max_duration: float, num_buckets: int, shuffle: bool, seed: int, world_size: int, rank: int
-) -> DynamicBucketingSampler:
-    return DynamicBucketingSampler(
-        cuts,
-        max_duration=max_duration,
-        num_buckets=num_buckets,
-        shuffle=shuffle,
-        drop_last=False,
-        seed=seed,
-        world_size=world_size,
-        rank=rank,
-    )
+) -> CutSampler:
+    kw = dict(max_duration=max_duration, shuffle=shuffle, drop_last=False, seed=seed, world_size=world_size, rank=rank)
+    if num_buckets < 2:
+        return DynamicCutSampler(cuts, **kw)
+    return DynamicBucketingSampler(cuts, num_buckets=num_buckets, **kw)
 
 
 class AsrDataset(torch.utils.data.Dataset):
@@ -191,7 +189,7 @@ class SkipFirst(torch.utils.data.Sampler):
     Skipping happens in the sampler, so no audio is read for the skipped batches.
     """
 
-    def __init__(self, sampler: DynamicBucketingSampler, skip: int = 0) -> None:
+    def __init__(self, sampler: CutSampler, skip: int = 0) -> None:
         self.sampler = sampler
         self.skip = skip
 

@@ -23,7 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-from lwasr.atomic import atomic_path
+from lwasr.atomic import atomic_path, check_output
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.meta import META_FILE, ModelMeta, base_fingerprint
@@ -32,7 +32,7 @@ from lwasr.models.trim import set_trimmed_input
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig
-from lwasr.training.lora import apply_lora, dir_size_mb, lora_extra
+from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, lora_extra
 
 log = logging.getLogger("lwasr.train")
 StepHook = Callable[[int], None]
@@ -41,19 +41,35 @@ StepHook = Callable[[int], None]
 def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Trainer] | None = None) -> Path:
     """Train (or resume) the run ``cfg`` describes and write its model unit; return the unit's directory.
 
-    A unit that already exists (it has ``lwasr.json``) is not trained again. ``on_step(step)`` is called
-    after each optimizer step (and its checkpoint); tests use it to interrupt a run. ``trainer``: a
-    :class:`Trainer` subclass to run instead (distillation, learned fusion).
+    A unit that already exists (it has ``lwasr.json``) is not trained again, unless ``cfg.overwrite``.
+    A resume whose settings differ from its checkpoint's is refused before anything is loaded.
+    ``on_step(step)`` is called after each optimizer step (and its checkpoint); tests use it to interrupt a
+    run. ``trainer``: a :class:`Trainer` subclass to run instead (distillation, learned fusion).
     """
-    if (cfg.unit_dir / META_FILE).is_file():
-        log.info("%s already exists; skipping (delete it to train again)", cfg.unit_dir)
+    if (cfg.unit_dir / META_FILE).is_file() and not cfg.overwrite:
+        log.info("%s already exists; skipping (pass --overwrite to train it again)", cfg.unit_dir)
         return cfg.unit_dir
+    check_output(cfg.unit_dir, (trainer or Trainer).PRODUCER)  # before any work: never replace what it did not write
+    check_resume(cfg)
     info = ddp.setup(cfg.device)
     try:
         with _file_log(cfg.run_dir / "train.log", info.is_main):
             return (trainer or Trainer)(cfg, info, on_step).run()
     finally:
         ddp.cleanup()
+
+
+def check_resume(cfg: TrainConfig) -> None:
+    """Refuse to resume a checkpoint made with other settings (outside ``RESUME_SAFE``) than ``cfg``'s."""
+    last = checkpoint.latest(cfg.run_dir / "checkpoints")
+    if last is None or not cfg.resume or cfg.overwrite:
+        return
+    changes = cfg.resume_changes(checkpoint.load_settings(last))
+    if changes:
+        raise LwasrError(
+            f"{last} was made with other settings ({'; '.join(changes)}): rerun with the old settings to resume"
+            f" it, or {checkpoint.START_OVER}"
+        )
 
 
 @contextlib.contextmanager
@@ -87,6 +103,9 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     """Holds the model, data, optimizer and progress of one run; :meth:`run` trains it to the end."""
 
+    #: The command whose outputs the unit directory may replace (see :func:`lwasr.atomic.check_output`).
+    PRODUCER = "lwasr train"
+
     def __init__(self, cfg: TrainConfig, info: ddp.DistInfo, on_step: StepHook | None = None) -> None:
         self.cfg, self.info, self.on_step = cfg, info, on_step
         self.ckpt_dir = cfg.run_dir / "checkpoints"
@@ -118,6 +137,8 @@ class Trainer:
         self.base_path = path
         self.fingerprint = base_fingerprint(model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if cfg.mode != "full":
+            check_target_modules(model, cfg.lora_target_modules)
         if cfg.trim_encoder_input:
             set_trimmed_input(model)
         model = self._adapt(model)
@@ -158,7 +179,7 @@ class Trainer:
             dev = D.select_languages(D.load_cuts(cfg.dev_cuts), langs, what="dev")
             self.dev_sampler = D.make_sampler(dev, cfg.max_duration, shuffle=False, **kw)
 
-    def _epoch_sampler(self, epoch: int) -> D.DynamicBucketingSampler:
+    def _epoch_sampler(self, epoch: int) -> D.CutSampler:
         """A fresh sampler for ``epoch``: a lhotse sampler iterated twice does not repeat its order, a new one does."""
         c = self.cfg
         info = self.info
@@ -183,13 +204,13 @@ class Trainer:
         return max(0.0, (self.total_steps - step) / max(1, self.total_steps - warmup))
 
     def _resume(self) -> dict[str, Any] | None:
-        """Load the newest checkpoint (resume=True) or clear old ones; return the RNG state to restore."""
+        """Load the newest checkpoint (resume, no overwrite) or clear old ones; return the RNG state to restore."""
         last = checkpoint.latest(self.ckpt_dir)
         if last is None:
             return None
-        if not self.cfg.resume:
+        if not self.cfg.resume or self.cfg.overwrite:
             if self.info.is_main:
-                log.info("--no-resume: removing old checkpoints in %s", self.ckpt_dir)
+                log.info("starting over: removing old checkpoints in %s", self.ckpt_dir)
                 shutil.rmtree(self.ckpt_dir)
             ddp.barrier(self.info)
             return None
@@ -372,7 +393,7 @@ class Trainer:
             **{k: getattr(self, k) for k in ("step", "epoch", "batches_done", "best_loss", "bad_validations")},
         }
         if self.info.is_main:
-            path = checkpoint.save(self.ckpt_dir, self.step, self.model, state, self.cfg.keep_last)
+            path = checkpoint.save(self.ckpt_dir, self.step, self.model, state, self.cfg.keep_last, self.cfg.to_yaml())
             log.info("saved checkpoint %s", path)
         self.last_saved = self.step
         ddp.barrier(self.info)
@@ -393,7 +414,7 @@ class Trainer:
         cfg = self.cfg
         if cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
             log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
-        with atomic_path(cfg.unit_dir, is_dir=True) as tmp:
+        with atomic_path(cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
             self.model.save_pretrained(tmp)
             if cfg.mode == "full":
                 self.tokenizer.save_pretrained(tmp)

@@ -7,7 +7,11 @@ from pathlib import Path
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
+from lwasr.errors import LwasrError
 from lwasr.training.config import TrainConfig
+
+#: Module types of a Whisper that peft can put a LoRA on.
+LORA_TYPES = (nn.Linear, nn.Conv1d, nn.Embedding)
 
 
 def lora_config(cfg: TrainConfig) -> LoraConfig:
@@ -33,6 +37,19 @@ def lora_extra(cfg: TrainConfig) -> dict:
         "dropout": cfg.lora_dropout,
         "target_modules": list(cfg.lora_target_modules),
     }
+
+
+def check_target_modules(model: nn.Module, targets: list[str]) -> None:
+    """Refuse a target name that matches no module, or a module LoRA cannot adapt (peft's suffix matching)."""
+    modules = dict(model.named_modules())
+    adaptable = sorted({name.rsplit(".", 1)[-1] for name, m in modules.items() if isinstance(m, LORA_TYPES)})
+    for target in targets:
+        matched = [m for name, m in modules.items() if name == target or name.endswith(f".{target}")]
+        if not matched or not all(isinstance(m, LORA_TYPES) for m in matched):
+            raise LwasrError(
+                f"lora_target_modules: {target!r} names no linear, conv or embedding layer of the model;"
+                f" it has: {', '.join(adaptable)}"
+            )
 
 
 def apply_lora(model: nn.Module, cfg: TrainConfig) -> PeftModel:

@@ -1,0 +1,90 @@
+"""Bad training settings: one line (exit 2) before any work, in `lwasr train` and every config built on TrainConfig."""
+
+# ruff: noqa: F811  (fixtures imported from other test modules are redefined as arguments)
+
+from __future__ import annotations
+
+import pytest
+from test_train_data import make_cuts
+from test_train_loop import manifests, small  # noqa: F401  (manifests: fixture)
+
+from faults.test_cli_errors import one_line_error, run_main
+from lwasr.distill.config import DistillConfig
+from lwasr.errors import LwasrError
+from lwasr.expansion.expand import ExpandConfig
+from lwasr.fusion.learned import FuseConfig
+from lwasr.models.meta import ModelMeta
+from lwasr.training import loop
+from lwasr.training.loop import Trainer, train
+
+
+def no_work(*args, **kwargs):
+    pytest.fail("a bad setting should have been refused before this")
+
+
+def train_args(tmp_path, tiny_whisper, manifests) -> list[str]:
+    cuts, _ = manifests
+    return ["train", "--lang", "pl", "--cuts", str(cuts), "--model", str(tiny_whisper), "--exp-dir", str(tmp_path)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-steps", "-3"], "max_steps must be >= 1, or 0 to let num_epochs decide; got -3"),
+        (["--max-steps", "0", "--num-epochs", "0"], "num_epochs must be >= 1, got 0"),
+        (["--lr", "-0.001"], "lr must be > 0, got -0.001"),
+        (["--set", "lr=.nan"], "lr must be a finite number, got nan"),
+        (["--lora-rank", "0"], "lora_rank must be >= 1, got 0"),
+        (["--set", "lora_alpha=0"], "lora_alpha must be > 0, got 0"),
+        (["--set", "lora_dropout=1.0"], "lora_dropout must be in [0, 1), got 1.0"),
+        (["--set", "warmup_steps=-1"], "warmup_steps must be >= 0, got -1"),
+        (["--set", "log_every=0"], "log_every must be >= 1, got 0"),
+        (["--set", "valid_every=0"], "valid_every must be >= 1, got 0"),
+        (["--set", "num_buckets=0"], "num_buckets must be >= 1, got 0"),
+        (["--set", "speed_perturb=[0.0]"], "speed_perturb factors must be > 0, got [0.0]"),
+    ],
+)
+def test_bad_setting_is_one_line_before_any_work(
+    tmp_path,
+    tiny_whisper,
+    manifests,
+    monkeypatch,
+    capsys,
+    args,
+    message,
+):
+    monkeypatch.setattr(loop, "resolve_model", no_work)
+    status, err = run_main(monkeypatch, capsys, *train_args(tmp_path / "exp", tiny_whisper, manifests), *args)
+    assert status == 2 and one_line_error(err) == f"error: {message}"
+    assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize("target", ["foo_proj", "self_attn"])
+def test_target_modules_must_name_layers_of_the_model(tmp_path, tiny_whisper, manifests, monkeypatch, capsys, target):
+    monkeypatch.setattr(Trainer, "run", no_work)
+    args = [*train_args(tmp_path / "exp", tiny_whisper, manifests), "--set", f"lora_target_modules=[{target}]"]
+    status, err = run_main(monkeypatch, capsys, *args)
+    line = one_line_error(err)
+    assert status == 2 and f"lora_target_modules: {target!r} names no linear, conv or embedding layer" in line
+    assert "fc1" in line and "q_proj" in line and "out_proj" in line
+    assert not (tmp_path / "exp" / "experts").exists()
+
+
+def test_one_bucket_and_a_one_cut_dev_set_train(tmp_path, tiny_whisper, manifests):
+    dev = make_cuts(tmp_path / "dev", langs=("pl",), per_lang=1, name="cuts_dev")
+    unit = train(small(tmp_path, tiny_whisper, (manifests[0], dev), num_buckets=1, max_steps=2))
+    log = (tmp_path / "exp" / "train_expert_pl" / "train.log").read_text()
+    assert ModelMeta.load(unit).extra["steps"] == 2 and "dev loss" in log
+
+
+@pytest.mark.parametrize(
+    ("cls", "values", "message"),
+    [
+        (DistillConfig, {"teachers": "exp/experts", "lr": -1.0}, "lr must be > 0"),
+        (FuseConfig, {"experts": "exp/experts", "langs": ["pl"], "max_steps": -1}, "max_steps must be >= 1"),
+        (ExpandConfig, {"lang": "pl", "new_lang": "pl", "out_dir": "exp/x", "lora_rank": 0}, "lora_rank must be >= 1"),
+    ],
+)
+def test_configs_built_on_train_config_check_the_same(cls, values, message):
+    with pytest.raises(LwasrError, match=message):
+        cls(**values)
