@@ -1,11 +1,18 @@
-"""What ``lwasr env`` reports: package versions, compute devices, and where models and caches live."""
+"""What ``lwasr env`` reports (package versions, compute devices, where models and caches live), and the
+provenance that heads every RESULTS.md section (:func:`provenance`)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
 import platform
+import shlex
 import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
 
 from lwasr import paths
 
@@ -17,6 +24,12 @@ def _version(pkg: str) -> str:
         return importlib.metadata.version(pkg)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+#: A recipe puts its own command line here (e.g. ``export LWASR_RECIPE_CMD="$0 $*"``); RESULTS.md headers show it.
+RECIPE_CMD_ENV = "LWASR_RECIPE_CMD"
+#: The packages whose versions a RESULTS.md header names.
+PROVENANCE_PACKAGES = ("torch", "transformers", "peft")
 
 
 def devices() -> list[str]:
@@ -52,3 +65,48 @@ def report() -> dict[str, object]:
         "hf_home": os.environ.get("HF_HOME", "~/.cache/huggingface"),
         "espeak-ng": shutil.which("espeak-ng") or "not found",
     }
+
+
+def git_commit(source: str | Path | None = None) -> str:
+    """The commit of the git checkout that holds lwasr's source (``source``: that dir, by default the installed
+    package's), with " (dirty)" when files differ from it (ignored files aside); "unknown" outside a checkout."""
+    package = Path(__file__).resolve().parent
+    where = Path(source) if source is not None else package
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(where), *args], capture_output=True, text=True, check=True, timeout=20
+        ).stdout.strip()
+
+    try:
+        top = Path(git("rev-parse", "--show-toplevel"))
+        if source is None and (top / "lwasr" / "__init__.py").resolve() != package / "__init__.py":
+            return "unknown"  # installed into some other checkout (a venv inside a repository)
+        commit, changes = git("rev-parse", "--short=12", "HEAD"), git("status", "--porcelain")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + (" (dirty)" if changes else "")
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command being run (``argv``: by default ``sys.argv``), shell-quoted, starting with ``lwasr``."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and (Path(argv[0]).name == "lwasr" or Path(argv[0]).parts[-2:] == ("lwasr", "__main__.py")):
+        argv[0] = "lwasr"
+    return shlex.join(argv)
+
+
+def provenance(device: str = "unknown") -> dict[str, str]:
+    """What produced a result: lwasr version and commit, torch/transformers/peft versions, ``device``, the date
+    (UTC), this command line and, when the recipe set :data:`RECIPE_CMD_ENV`, the recipe's."""
+    info = {
+        "lwasr": _version("lwasr"),
+        "git": git_commit(),
+        **{pkg: _version(pkg) for pkg in PROVENANCE_PACKAGES},
+        "device": device,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command_line(),
+    }
+    if os.environ.get(RECIPE_CMD_ENV):
+        info["recipe"] = os.environ[RECIPE_CMD_ENV]
+    return info

@@ -9,6 +9,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from lwasr.scoring.normalizers import DEFAULT_NORMALIZER, NORMALIZERS
+
 
 class _ScoreGroup(TyperGroup):
     """`lwasr score DIR` runs the default `dir` command; `lwasr score compare ...` the comparison."""
@@ -23,13 +25,26 @@ app = typer.Typer(
     name="score",
     cls=_ScoreGroup,
     help=(
-        "Score decodes: per-language WER, or CER for zh/ja/th/lo/my/yue, after Whisper's BasicTextNormalizer;"
-        " macro average; LID accuracy for agnostic decodes.\n\n"
+        "Score decodes: per-language WER, or CER for zh/ja/th/lo/my/yue, after a normalizer (by default Whisper's"
+        " BasicTextNormalizer); macro average, and without the worst language; outliers; LID accuracy for"
+        " agnostic decodes.\n\n"
         "`lwasr score exp/<tag>/decode_<set>` writes results.json there and a table to exp/<tag>/RESULTS.md.\n"
-        "`lwasr score compare DIR... --baseline NAME --out table.md` tabulates and plots several systems."
+        "`lwasr score compare DIR... --baseline NAME --out table.md` tabulates and plots several systems, with"
+        " paired bootstrap intervals against the baseline (table.json keeps them).\n"
+        "Only finished decodes are scored: an unfinished one, or a damaged or short hyp.jsonl, is an error."
     ),
     no_args_is_help=True,
 )
+
+Normalizer = Annotated[
+    str,
+    typer.Option(
+        "--normalizer",
+        help=f"Text normalizer: {' | '.join(NORMALIZERS)}. whisper-basic: Whisper's BasicTextNormalizer, what the"
+        " papers use; it turns combining marks into spaces, which splits Devanagari, Thai... words into letters."
+        " basic-keep-marks: the same, marks kept. none: the text as written, whitespace collapsed.",
+    ),
+]
 
 
 @app.command("dir")
@@ -39,11 +54,12 @@ def score(
     baseline: Annotated[
         Path | None, typer.Option("--baseline", help="Decode dir of a baseline to put in the table, with rel. change.")
     ] = None,
+    normalizer: Normalizer = DEFAULT_NORMALIZER,
 ) -> None:
     """Score one decode dir (the default: `lwasr score DIR` is `lwasr score dir DIR`)."""
     from lwasr.scoring.report import score_and_report
 
-    typer.echo(score_and_report(decode_dir, name, baseline))
+    typer.echo(score_and_report(decode_dir, name, baseline, normalizer))
 
 
 @app.command("compare")
@@ -54,25 +70,37 @@ def compare(
         typer.Option(
             "--out",
             help="Markdown file for the table (its comparison section is replaced, or added first; other"
-            " sections, e.g. those of `lwasr score`, stay); the PNG chart goes beside it.",
+            " sections, e.g. those of `lwasr score`, stay); the PNG chart and the JSON (scores and intervals)"
+            " go beside it (table.md -> table.png, table.json).",
         ),
     ],
     baseline: Annotated[
-        str | None, typer.Option("--baseline", help="Name of the system the relative change is taken against.")
+        str | None,
+        typer.Option(
+            "--baseline", help="Name of the system the others are compared with (paired bootstrap intervals)."
+        ),
     ] = None,
     names: Annotated[
         list[str] | None,
         typer.Option(
             "--name",
-            help="System names, one per decode dir in order (repeat). Dirs given the same name are pooled into one"
-            " system, e.g. one decode per new language.",
+            help="System names, one per decode dir in order (repeat). Dirs given the same name make one system:"
+            " dirs with disjoint utterances are its parts (e.g. one decode per new language), dirs with the same"
+            " utterances its seeds (pooled: mean, spread, interval over utterances and seeds).",
         ),
     ] = None,
     title: Annotated[str, typer.Option("--title", help="Title of the table and chart.")] = "",
+    normalizer: Normalizer = DEFAULT_NORMALIZER,
+    resamples: Annotated[
+        int, typer.Option("--resamples", help="Bootstrap resamples for the 95% intervals (fixed seed).")
+    ] = 1000,
 ) -> None:
-    """Put several systems in one table (systems x languages, average, rel. change, LID) and one bar chart."""
+    """Put several systems in one table (systems x languages, average, rel. change with its interval, LID), a
+    table of paired differences and one of outliers, a bar chart with error bars, and a JSON of it all."""
     from lwasr.scoring.report import compare as run_compare
 
-    table, png = run_compare(decode_dirs, out, names=names, baseline=baseline, title=title)
+    table, png, data = run_compare(
+        decode_dirs, out, names=names, baseline=baseline, title=title, normalizer=normalizer, resamples=resamples
+    )
     typer.echo(table)
-    typer.echo(f"wrote {out} and {png}")
+    typer.echo(f"wrote {out}, {png} and {data}")

@@ -7,9 +7,10 @@ A decode directory holds:
   settings are never mixed.
 - ``hyp.jsonl``: one JSON record per utterance (id, lang, ref, hyp, detected_lang, lid_prob,
   duration), appended and flushed per batch. On restart, decoded ids are skipped and a truncated
-  last line (a kill mid-write) is cut off.
+  last line (a kill mid-write) is cut off; any other damaged line is an error naming file:line.
 - ``text`` (Kaldi style, ``id hyp``) and ``summary.json``, written atomically when all is decoded;
-  ``summary.json`` marks the decode complete.
+  ``summary.json`` marks the decode complete. :func:`read_finished` (what ``lwasr score`` reads) accepts
+  only a complete decode whose ``hyp.jsonl`` holds exactly the utterances it counts.
 """
 
 from __future__ import annotations
@@ -40,25 +41,110 @@ def load_cuts(paths: Sequence[str | Path]):
     return cuts
 
 
+#: Fields every ``hyp.jsonl`` record has, and their types (``lang`` is null for cuts without a language).
+RECORD_FIELDS: dict[str, tuple[type, ...]] = {"id": (str,), "lang": (str, type(None)), "ref": (str,), "hyp": (str,)}
+_REDO = "rerun its `lwasr decode` command with --overwrite"  # the way out of a damaged decode dir
+
+
 def read_hyps(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """Records of a ``hyp.jsonl``; a truncated last line is ignored (and cut from the file if ``repair``)."""
+    """Records of a ``hyp.jsonl`` (none if it is missing), each line checked.
+
+    A line that is not a complete record (bad JSON, a missing or mistyped field, an id seen before) is an
+    LwasrError naming file:line. Only with ``repair`` (resuming a decode) is an unterminated last line, a kill
+    mid-write, tolerated: it is cut from the file.
+    """
     path = Path(path)
     if not path.is_file():
         return []
     data = path.read_bytes()
-    records, good_end = [], 0
-    for line in data.splitlines(keepends=True):
-        try:
-            if not line.endswith(b"\n"):
-                raise ValueError("unterminated line")
-            records.append(json.loads(line))
-        except ValueError:
-            break
-        good_end += len(line)
-    if repair and good_end < len(data):
+    lines = data.splitlines(keepends=True)
+    if repair and lines and not lines[-1].endswith(b"\n"):
         with open(path, "r+b") as f:
-            f.truncate(good_end)
+            f.truncate(len(data) - len(lines.pop()))
+    records: list[dict[str, Any]] = []
+    first_seen: dict[str, int] = {}
+    for n, line in enumerate(lines, 1):
+        rec, problem = _parse_record(line)
+        if rec is not None and rec["id"] in first_seen:
+            problem = f"id {rec['id']!r} again (first on line {first_seen[rec['id']]})"
+        if problem:
+            raise LwasrError(f"{path}:{n}: {problem}; this decode output is damaged: {_REDO}")
+        first_seen[rec["id"]] = n
+        records.append(rec)
     return records
+
+
+def _parse_record(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """One ``hyp.jsonl`` line -> (record, None), or (None, what is wrong with it)."""
+    if not line.endswith(b"\n"):
+        return None, "truncated record (no line end)"
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        rec = None
+    if not isinstance(rec, dict):
+        return None, "not a JSON record"
+    for key, types in RECORD_FIELDS.items():
+        if key not in rec:
+            return None, f"no {key!r}"
+        if not isinstance(rec[key], types):
+            return None, f"{key!r} is not a {'string' if types == (str,) else 'string or null'}"
+    return rec, None
+
+
+def read_finished(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Records of a finished decode; LwasrError when it is missing, unfinished, damaged, or holds more or fewer
+    records than the utterances it decoded."""
+    out_dir = Path(out_dir)
+    hyp = out_dir / HYP_FILE
+    if not hyp.is_file():
+        raise LwasrError(f"{out_dir} holds no decode (no {HYP_FILE}); run `lwasr decode --out {out_dir}` first")
+    expected = _expected_utterances(out_dir)
+    if not (out_dir / SUMMARY_FILE).is_file():
+        written = hyp.read_bytes().count(b"\n")
+        of = "" if expected is None else f" of {expected}"
+        raise LwasrError(
+            f"{out_dir} is an unfinished decode (no {SUMMARY_FILE}; {written}{of} utterances written): rerun its"
+            " `lwasr decode` command to finish it (it resumes), then score it"
+        )
+    records = read_hyps(hyp)
+    if expected is not None and len(records) != expected:
+        raise LwasrError(
+            f"{hyp} holds {len(records)} records but the decode finished with {expected} utterances"
+            f" ({SUMMARY_FILE}): it was changed after decoding; {_REDO}"
+        )
+    return records
+
+
+def _expected_utterances(out_dir: str | Path) -> int | None:
+    """Utterances of the decode in ``out_dir``: its summary's count, else the count of the manifests its
+    settings name (None when neither is known)."""
+    out_dir = Path(out_dir)
+    summary = _read_json(out_dir / SUMMARY_FILE)
+    if summary.get("utterances") is not None:
+        return int(summary["utterances"])
+    manifests = _read_json(out_dir / SETTINGS_FILE).get("cuts") or []
+    if manifests and all(Path(m).is_file() for m in manifests):
+        return len(load_cuts(manifests))
+    return None
+
+
+def read_summary(out_dir: str | Path) -> dict[str, Any]:
+    """``summary.json`` of a decode dir ({} when it has none)."""
+    return _read_json(Path(out_dir) / SUMMARY_FILE)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file lwasr wrote ({} when missing); LwasrError when it is not one."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise LwasrError(f"{path} is not valid JSON ({e}); {_REDO}") from e
+    if not isinstance(data, dict):
+        raise LwasrError(f"{path} is not a JSON object; {_REDO}")
+    return data
 
 
 class HypWriter:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,11 @@ class System:
     def routes_by_language(self) -> bool:
         return bool(self.languages)
 
+    @property
+    def trained_languages(self) -> tuple[str, ...]:
+        """Languages the model was trained for (empty: any, e.g. a base model)."""
+        return tuple(self.meta.languages) if self.meta else ()
+
     def adapter_for(self, lang: str) -> str | None:
         """Adapter that decodes ``lang`` (None: the model as it is)."""
         return None
@@ -132,6 +138,10 @@ class ExpertSystem(System):
     def languages(self) -> tuple[str, ...]:
         return self._languages
 
+    @property
+    def trained_languages(self) -> tuple[str, ...]:
+        return self._languages
+
     def adapter_for(self, lang: str) -> str | None:
         return lang if lang in self._languages else None
 
@@ -160,6 +170,15 @@ class ExpertSystem(System):
             yield
         finally:
             self.model.unmerge_adapter()
+
+
+@contextlib.contextmanager
+def _quiet_peft_wrapping() -> Iterator[None]:
+    """Drop the one FutureWarning peft causes whenever it wraps a model: it reads transformers' deprecated
+    ``is_gradient_checkpointing`` (peft's code, not ours); every other warning passes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 Loader = Callable[[Path, ModelMeta, str | None], System]
@@ -246,9 +265,10 @@ def load_experts(path: Path, model_override: str | None = None, languages: Seque
             raise LwasrError(f"expert {dirs[lang]} has kind {meta.kind!r}; experts must be lora units")
     base, tok = _base_for(metas, model_override)
     langs = list(dirs)
-    model = PeftModel.from_pretrained(base, str(dirs[langs[0]]), adapter_name=langs[0])
-    for lang in langs[1:]:
-        model.load_adapter(str(dirs[lang]), adapter_name=lang)
+    with _quiet_peft_wrapping():
+        model = PeftModel.from_pretrained(base, str(dirs[langs[0]]), adapter_name=langs[0])
+        for lang in langs[1:]:
+            model.load_adapter(str(dirs[lang]), adapter_name=lang)
     model.set_adapter(langs[0])
     alias_prompt_languages(model, metas.values())
     return ExpertSystem(model, tok, source=str(path), meta=metas[langs[0]], languages=langs)
@@ -264,7 +284,8 @@ def load_system(spec: str, model_override: str | None = None) -> System:
         meta = ModelMeta.load(path)
         if meta.kind not in _LOADERS:
             raise LwasrError(f"{path}: decoding models of kind {meta.kind!r} is not supported yet")
-        return _LOADERS[meta.kind](path, meta, model_override)
+        with _quiet_peft_wrapping():  # lora and moe units wrap the base model with peft
+            return _LOADERS[meta.kind](path, meta, model_override)
     if expert_dirs(path):
         return load_experts(path, model_override)
     if (path / "config.json").is_file():

@@ -1,42 +1,38 @@
 """Error rates: WER, or CER for languages without word boundaries (zh, ja, th, lo, my, yue).
 
-Both sides go through Whisper's language-independent ``BasicTextNormalizer`` (lower case, punctuation
-and symbols to spaces, whitespace collapsed). For CER, spaces are then removed and the text split
-into characters. jiwer aligns the units and counts substitutions, deletions and insertions.
+Both sides go through a normalizer (:mod:`lwasr.scoring.normalizers`; by default Whisper's
+language-independent ``BasicTextNormalizer``: lower case, marks, punctuation and symbols to spaces, whitespace
+collapsed). For CER, spaces are then removed and the text split into characters. jiwer aligns the units and
+counts substitutions, deletions and insertions, per utterance (:func:`score_utterances`); a language's rate
+pools them (errors / reference units).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jiwer
-from transformers.models.whisper.english_normalizer import BasicTextNormalizer
 
 from lwasr.atomic import write_json
 from lwasr.errors import LwasrError
 from lwasr.langcodes import uses_cer
+from lwasr.scoring.normalizers import DEFAULT_NORMALIZER, get_normalizer
+from lwasr.scoring.outliers import ends_in_loop, without_worst
 
 
-@lru_cache(maxsize=1)
-def _normalizer() -> BasicTextNormalizer:
-    return BasicTextNormalizer()
+def normalize(text: str, normalizer: str = DEFAULT_NORMALIZER) -> str:
+    """``text`` through the normalizer called ``normalizer``."""
+    return get_normalizer(normalizer)(text or "").strip()
 
 
-def normalize(text: str) -> str:
-    """Whisper's BasicTextNormalizer."""
-    return _normalizer()(text or "").strip()
-
-
-def units(text: str, lang: str) -> list[str]:
+def units(text: str, lang: str, normalizer: str = DEFAULT_NORMALIZER) -> list[str]:
     """Normalised scoring units: characters without spaces (CER languages) or words."""
-    norm = normalize(text)
+    norm = normalize(text, normalizer)
     return list(norm.replace(" ", "")) if uses_cer(lang) else norm.split()
 
 
@@ -67,28 +63,59 @@ class ErrorCounts:
         return 100.0 * self.errors / max(self.ref, 1)
 
 
-def count_errors(ref: str, hyp: str, lang: str) -> ErrorCounts:
+def count_errors(ref: str, hyp: str, lang: str, normalizer: str = DEFAULT_NORMALIZER) -> ErrorCounts:
     """Substitutions, deletions and insertions of ``hyp`` against ``ref`` in ``lang``'s units."""
-    r, h = units(ref, lang), units(hyp, lang)
+    return _align(units(ref, lang, normalizer), units(hyp, lang, normalizer))
+
+
+def _align(r: list[str], h: list[str]) -> ErrorCounts:
     if not r or not h:  # jiwer refuses empty references; the alignment is trivial anyway
         return ErrorCounts(0, len(r), len(h), len(r), 1)
     out = jiwer.process_words(" ".join(r), " ".join(h))
     return ErrorCounts(out.substitutions, out.deletions, out.insertions, len(r), 1)
 
 
-def score_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Per-language error rates, their macro average, and LID accuracy when records carry ``detected_lang``.
+@dataclass(frozen=True)
+class UttScore:
+    """One utterance's alignment counts, and whether its hypothesis ends in a repetition loop."""
+
+    id: str
+    lang: str
+    counts: ErrorCounts
+    loop: bool
+
+
+def score_utterances(records: Iterable[dict[str, Any]], normalizer: str = DEFAULT_NORMALIZER) -> list[UttScore]:
+    """Per-utterance scores of ``hyp.jsonl`` records (id, lang, ref, hyp, ...), in record order."""
+    scores = []
+    for rec in records:
+        lang = rec.get("lang") or "unknown"
+        ref, hyp = units(rec.get("ref", ""), lang, normalizer), units(rec.get("hyp", ""), lang, normalizer)
+        scores.append(UttScore(rec["id"], lang, _align(ref, hyp), ends_in_loop(hyp)))
+    return scores
+
+
+def score_records(records: Iterable[dict[str, Any]], normalizer: str = DEFAULT_NORMALIZER) -> dict[str, Any]:
+    """Per-language error rates and outlier counts, their macro average (and without the worst language), and
+    LID accuracy when records carry ``detected_lang``.
 
     Records are ``hyp.jsonl`` lines (id, lang, ref, hyp, detected_lang, ...).
     """
+    records = list(records)
+    return summarize(score_utterances(records, normalizer), records, normalizer)
+
+
+def summarize(scores: Sequence[UttScore], records: Sequence[dict[str, Any]], normalizer: str) -> dict[str, Any]:
+    """:func:`score_records`'s results from the utterances' ``scores`` and their ``records`` (for LID)."""
     per_lang: dict[str, ErrorCounts] = defaultdict(ErrorCounts)
-    lid_hits = lid_total = 0
-    for rec in records:
-        lang = rec.get("lang") or "unknown"
-        per_lang[lang] = per_lang[lang] + count_errors(rec.get("ref", ""), rec.get("hyp", ""), lang)
-        if rec.get("detected_lang") is not None:
-            lid_total += 1
-            lid_hits += rec["detected_lang"] == rec.get("lang")
+    over_100: dict[str, int] = defaultdict(int)
+    loops: dict[str, int] = defaultdict(int)
+    for s in scores:
+        per_lang[s.lang] = per_lang[s.lang] + s.counts
+        over_100[s.lang] += s.counts.rate > 100.0
+        loops[s.lang] += s.loop
+    detected = [rec for rec in records if rec.get("detected_lang") is not None]
+    lid_hits = sum(rec["detected_lang"] == rec.get("lang") for rec in detected)
     langs = {
         lang: {
             "metric": metric_name(lang),
@@ -98,58 +125,69 @@ def score_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "ins": c.ins,
             "ref_units": c.ref,
             "utterances": c.utts,
+            "over_100": over_100[lang],
+            "loops": loops[lang],
         }
         for lang, c in sorted(per_lang.items())
     }
-    rates = [c.rate for c in per_lang.values()]
+    rates = {lang: c.rate for lang, c in per_lang.items()}
+    robust, worst = without_worst(rates)
     return {
         "languages": langs,
-        "macro_average": round(sum(rates) / len(rates), 2) if rates else None,
-        "lid_accuracy": round(100.0 * lid_hits / lid_total, 2) if lid_total else None,
+        "macro_average": round(sum(rates.values()) / len(rates), 2) if rates else None,
+        "macro_without_worst": None if robust is None else round(robust, 2),
+        "worst_language": worst,
+        "lid_accuracy": round(100.0 * lid_hits / len(detected), 2) if detected else None,
         "utterances": sum(c.utts for c in per_lang.values()),
+        "normalizer": normalizer,
     }
 
 
 RESULTS_FILE = "results.json"
 
 
-def score_dirs(decode_dirs: Sequence[str | Path]) -> dict[str, Any]:
-    """Scores of the ``hyp.jsonl`` of one or several decode dirs, taken as one system (nothing is written).
+def read_records(decode_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """The records of one or several finished decode dirs, pooled as one system's disjoint parts.
 
-    Several dirs are pooled (e.g. one decode per language); an utterance id found in two of them is an error,
-    since it would be counted twice. ``incomplete`` is set when a decode is still running or was interrupted.
+    An utterance id found in two of them is an error, since it would be counted twice. A dir that is
+    unfinished, damaged or short of records is an error (:func:`lwasr.decoding.io.read_finished`): a score is
+    never of a silent subset.
     """
-    from lwasr.decoding.io import HYP_FILE, SUMMARY_FILE, read_hyps
+    from lwasr.decoding.io import read_finished
 
     dirs = [Path(d) for d in decode_dirs]
+    check_distinct(dirs)
     records: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     for d in dirs:
-        for rec in read_hyps(d / HYP_FILE):
+        for rec in read_finished(d):
             if rec["id"] in seen:
                 raise LwasrError(f"utterance {rec['id']} is in both {seen[rec['id']]} and {d}: cannot pool them")
             seen[rec["id"]] = d
             records.append(rec)
     if not records:
-        where = ", ".join(map(str, dirs))
-        raise LwasrError(f"{where} has no decoded utterances ({HYP_FILE}); run `lwasr decode` first")
-    results = score_records(records)
-    if not all((d / SUMMARY_FILE).is_file() for d in dirs):
-        results["incomplete"] = True
-    return results
+        raise LwasrError(f"{', '.join(map(str, dirs))} has no decoded utterances; run `lwasr decode` first")
+    return records
 
 
-def score_dir(decode_dir: str | Path) -> dict[str, Any]:
-    """Score a decode dir's ``hyp.jsonl`` and write ``results.json`` beside it (atomically)."""
-    results = score_dirs([decode_dir])
+def score_dirs(decode_dirs: Sequence[str | Path], normalizer: str = DEFAULT_NORMALIZER) -> dict[str, Any]:
+    """Scores of one or several finished decode dirs taken as one system (:func:`read_records`; nothing is
+    written)."""
+    return score_records(read_records(decode_dirs), normalizer)
+
+
+def check_distinct(decode_dirs: Sequence[str | Path]) -> None:
+    """LwasrError when one decode dir is given twice (under any spelling of its path)."""
+    seen: set[Path] = set()
+    for d in decode_dirs:
+        key = Path(d).resolve()
+        if key in seen:
+            raise LwasrError(f"decode dir given twice: {d}")
+        seen.add(key)
+
+
+def score_dir(decode_dir: str | Path, normalizer: str = DEFAULT_NORMALIZER) -> dict[str, Any]:
+    """Score a finished decode dir's ``hyp.jsonl`` and write ``results.json`` beside it (atomically)."""
+    results = score_dirs([decode_dir], normalizer)
     write_json(Path(decode_dir) / RESULTS_FILE, results)
     return results
-
-
-def load_results(decode_dir: str | Path) -> dict[str, Any]:
-    """``results.json`` of a decode dir, scoring it first when missing or older than ``hyp.jsonl``."""
-    decode_dir = Path(decode_dir)
-    path, hyp = decode_dir / RESULTS_FILE, decode_dir / "hyp.jsonl"
-    if path.is_file() and (not hyp.is_file() or path.stat().st_mtime >= hyp.stat().st_mtime):
-        return json.loads(path.read_text())
-    return score_dir(decode_dir)

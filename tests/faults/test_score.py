@@ -1,0 +1,153 @@
+"""Faults in what `lwasr score` reads: a damaged or partial hyp.jsonl is an error, never a clean table of a subset."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_decode_e2e import OPTS, write_cuts
+from typer.testing import CliRunner
+
+from lwasr.cli import app
+from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE
+from lwasr.decoding.search import decode_cuts
+from lwasr.decoding.systems import load_system
+from lwasr.errors import LwasrError
+from lwasr.scoring.metrics import RESULTS_FILE
+
+runner = CliRunner()
+N = 6  # utterances in the decode: pl_0..pl_2, pt_0..pt_2
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete decode of six utterances in two languages, made by `decode_cuts` on the tiny model."""
+    root = tmp_path_factory.mktemp("finished")
+    cuts = write_cuts(root, [(f"{lang}_{i}", lang, 0.5 + 0.2 * i) for lang in ("pl", "pt") for i in range(3)])
+    out = root / "exp" / "tiny" / "decode_test"
+    decode_cuts(load_system(str(tiny_whisper)), [cuts], out, OPTS, progress=False)
+    return out
+
+
+@pytest.fixture
+def decode(finished: Path, tmp_path: Path) -> Path:
+    """A copy of the finished decode to damage."""
+    out = tmp_path / "exp" / "tiny" / "decode_test"
+    shutil.copytree(finished, out)
+    return out
+
+
+def hyp_lines(decode_dir: Path) -> list[str]:
+    return (decode_dir / HYP_FILE).read_text().splitlines(keepends=True)
+
+
+def set_lines(decode_dir: Path, lines: list[str]) -> None:
+    (decode_dir / HYP_FILE).write_text("".join(lines))
+
+
+def score_error(*args: str) -> str:
+    """Run `lwasr score ...`, require a user error, and return its message."""
+    res = runner.invoke(app, ["score", *args])
+    assert isinstance(res.exception, LwasrError), res.output
+    return str(res.exception)
+
+
+def drop_key(line: str, key: str) -> str:
+    rec = json.loads(line)
+    del rec[key]
+    return json.dumps(rec) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda line: line[:25] + "\n", "not a JSON record"),  # the issue's corrupt line in the middle
+        (lambda line: "[1, 2]\n", "not a JSON record"),
+        (lambda line: drop_key(line, "ref"), "no 'ref'"),
+        (lambda line: drop_key(line, "hyp"), "no 'hyp'"),
+        (lambda line: drop_key(line, "lang"), "no 'lang'"),
+        (lambda line: drop_key(line, "id"), "no 'id'"),
+        (lambda line: line.replace('"hyp": "', '"hyp": 7, "x": "', 1), "'hyp' is not a string"),
+    ],
+)
+def test_damaged_record_is_an_error_naming_file_and_line(decode: Path, damage, expected: str) -> None:
+    lines = hyp_lines(decode)
+    lines[2] = damage(lines[2])
+    set_lines(decode, lines)
+    msg = score_error(str(decode))
+    assert f"{decode / HYP_FILE}:3:" in msg and expected in msg
+    assert not (decode / RESULTS_FILE).exists() and not (decode.parent / "RESULTS.md").exists()
+
+
+def test_repeated_record_is_an_error(decode: Path) -> None:
+    lines = hyp_lines(decode)
+    set_lines(decode, [*lines, lines[1]])
+    msg = score_error(str(decode))
+    assert f"{decode / HYP_FILE}:{N + 1}:" in msg and "line 2" in msg
+
+
+def test_truncated_last_line_of_a_finished_decode_is_an_error(decode: Path) -> None:
+    lines = hyp_lines(decode)
+    set_lines(decode, [*lines[:-1], lines[-1][:10]])
+    assert f"{decode / HYP_FILE}:{N}:" in score_error(str(decode))
+
+
+def test_unfinished_decode_is_refused_with_counts(decode: Path) -> None:
+    """A killed decode: no summary.json, 4 of the 6 manifest utterances (settings.json), the 5th half written."""
+    lines = hyp_lines(decode)
+    set_lines(decode, [*lines[:4], lines[4][:10]])
+    (decode / SUMMARY_FILE).unlink()
+    msg = score_error(str(decode))
+    assert "unfinished" in msg and "4 of 6" in msg and "lwasr decode" in msg
+    (decode / SETTINGS_FILE).unlink()  # the count comes from the decode's manifests; without them: what is known
+    assert "4 utterances" in score_error(str(decode))
+
+
+def test_records_missing_from_a_finished_decode_are_refused(decode: Path) -> None:
+    set_lines(decode, hyp_lines(decode)[:4])
+    msg = score_error(str(decode))
+    assert "4 records" in msg and f"{N} utterances" in msg and "--overwrite" in msg
+
+
+def test_compare_refuses_a_partial_decode(decode: Path, finished: Path, tmp_path: Path) -> None:
+    (decode / SUMMARY_FILE).unlink()
+    out = tmp_path / "table.md"
+    assert "unfinished" in score_error("compare", str(finished), str(decode), "--out", str(out))
+    pooled = ["--name", "x", "--name", "x"]  # one system of two dirs: each must be complete
+    assert "unfinished" in score_error("compare", str(finished), str(decode), *pooled, "--out", str(out))
+    assert not out.exists()
+
+
+def test_dir_given_twice(finished: Path, tmp_path: Path) -> None:
+    out = tmp_path / "table.md"
+    same = str(finished.parent / ".." / finished.parent.name / finished.name)  # another spelling of one dir
+    msg = score_error("compare", str(finished), same, "--out", str(out))
+    assert msg == f"decode dir given twice: {same}"
+    assert "given twice" in score_error(
+        "compare", str(finished), str(finished), "--name", "a", "--name", "b", "--out", str(out)
+    )
+    assert not out.exists()
+
+
+def test_finished_decode_still_scores(finished: Path, tmp_path: Path) -> None:
+    decode = tmp_path / "d" / "decode_test"
+    shutil.copytree(finished, decode)
+    res = runner.invoke(app, ["score", str(decode)])
+    assert res.exit_code == 0, res.output
+    results = json.loads((decode / RESULTS_FILE).read_text())
+    assert results["utterances"] == N and set(results["languages"]) == {"pl", "pt"}
+
+
+def test_resume_refuses_a_damaged_middle_line(tiny_whisper: Path, decode: Path) -> None:
+    """Only a truncated last line is a kill mid-write; resuming over other damage would silently drop records."""
+    settings = json.loads((decode / SETTINGS_FILE).read_text())
+    lines = hyp_lines(decode)
+    lines[2] = lines[2][:25] + "\n"
+    set_lines(decode, lines[:5])
+    (decode / SUMMARY_FILE).unlink()
+    before = (decode / HYP_FILE).read_bytes()
+    with pytest.raises(LwasrError, match=rf"{HYP_FILE}:3: .*--overwrite"):
+        decode_cuts(load_system(str(tiny_whisper)), settings["cuts"], decode, OPTS, progress=False)
+    assert (decode / HYP_FILE).read_bytes() == before  # nothing cut off
