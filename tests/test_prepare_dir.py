@@ -106,24 +106,24 @@ def test_tsv_bad_inputs(tmp_path: Path, bad_tsv: Path) -> None:
     out = tmp_path / "out"
     prepare_dir(bad_tsv, out, split="test", corpus="mine", jobs=1)
     pl = CutSet.from_file(manifest_path(out, "mine", "pl", "test"))
-    assert [c.id for c in pl] == ["ok", "stereo44"]
+    assert [c.id for c in pl] == ["ok.wav", "stereo44.wav"]
     stereo = pl[1]
     assert stereo.supervisions[0].text == "stereo file"
     assert (stereo.sampling_rate, stereo.num_channels) == (16000, 1)
     assert stereo.load_audio().shape == (1, 24000)
-    assert load_cuts(out, "it", split="test")[0].id == "sub-ok2"
+    assert load_cuts(out, "it", split="test")[0].id == "sub/ok2.wav"
 
     data = json.loads((out / "report.json").read_text())
     by_id = {d["id"]: d for d in data["dropped"]}
     assert {k: v["reason"] for k, v in by_id.items()} == {
-        "long": "too_long",
-        "empty_text": "empty_text",
-        "corrupt": "unreadable_audio",
-        "missing": "missing_audio",
-        "ok": "duplicate_id",
+        "long.wav": "too_long",
+        "empty_text.wav": "empty_text",
+        "corrupt.wav": "unreadable_audio",
+        "missing.wav": "missing_audio",
+        "ok.wav": "duplicate_id",
         "list.tsv:10": "bad_line",
     }
-    assert "31.0 s > 30 s" in by_id["long"]["detail"]
+    assert "31.0 s > 30 s" in by_id["long.wav"]["detail"]
     pl_m = next(m for m in data["manifests"] if m["lang"] == "pl")
     assert pl_m["notes"] == {
         "2-channel audio, channel 0 used": 1,

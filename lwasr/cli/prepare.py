@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from lwasr.data.limits import CutLimits
+
 app = typer.Typer(
     name="prepare",
     help=(
@@ -25,10 +27,22 @@ Force = Annotated[bool, typer.Option("--force", help="Rebuild manifests even whe
 Decode = Annotated[
     bool,
     typer.Option(
-        "--check-audio", help="Decode every file while preparing (slow; catches corrupt data, not just bad headers)."
+        "--check-audio",
+        help="Decode every file while preparing (slow; catches corrupt data and truncated WAVs, not just bad headers).",
+    ),
+]
+MinSeconds = Annotated[
+    float, typer.Option("--min-seconds", help="Drop (as too_short) cuts shorter than this many seconds.")
+]
+MaxCps = Annotated[
+    float,
+    typer.Option(
+        "--max-chars-per-second",
+        help="Drop (as too_short) cuts whose transcript has more characters (spaces not counted) per second.",
     ),
 ]
 CPUS = os.cpu_count() or 1
+DEFAULT_LIMITS = CutLimits()
 
 
 def _list(spec: str) -> list[str]:
@@ -54,6 +68,8 @@ def fleurs(
     jobs: Jobs = CPUS,
     force: Force = False,
     check_audio: Decode = False,
+    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
+    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
 ) -> None:
     """FLEURS from the Hugging Face dataset repo google/fleurs, downloaded file by file (resumable).
 
@@ -64,7 +80,14 @@ def fleurs(
 
     _show(
         prepare_fleurs(
-            _list(langs), out, splits=_list(splits), corpus_dir=corpus_dir, jobs=jobs, force=force, decode=check_audio
+            _list(langs),
+            out,
+            splits=_list(splits),
+            corpus_dir=corpus_dir,
+            jobs=jobs,
+            force=force,
+            decode=check_audio,
+            limits=CutLimits(min_seconds, max_cps),
         )
     )
 
@@ -78,11 +101,24 @@ def mls(
     jobs: Jobs = CPUS,
     force: Force = False,
     check_audio: Decode = False,
+    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
+    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
 ) -> None:
     """Multilingual LibriSpeech from an extracted copy (FLAC preferred, Opus accepted)."""
     from lwasr.data.mls import prepare_mls
 
-    _show(prepare_mls(_list(langs), corpus_dir, out, splits=_list(splits), jobs=jobs, force=force, decode=check_audio))
+    _show(
+        prepare_mls(
+            _list(langs),
+            corpus_dir,
+            out,
+            splits=_list(splits),
+            jobs=jobs,
+            force=force,
+            decode=check_audio,
+            limits=CutLimits(min_seconds, max_cps),
+        )
+    )
 
 
 @app.command("commonvoice")
@@ -96,13 +132,22 @@ def commonvoice(
     jobs: Jobs = CPUS,
     force: Force = False,
     check_audio: Decode = False,
+    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
+    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
 ) -> None:
     """Common Voice from an extracted release (MP3 clips need libsndfile >= 1.1)."""
     from lwasr.data.commonvoice import prepare_commonvoice
 
     _show(
         prepare_commonvoice(
-            _list(langs), corpus_dir, out, splits=_list(splits), jobs=jobs, force=force, decode=check_audio
+            _list(langs),
+            corpus_dir,
+            out,
+            splits=_list(splits),
+            jobs=jobs,
+            force=force,
+            decode=check_audio,
+            limits=CutLimits(min_seconds, max_cps),
         )
     )
 
@@ -125,16 +170,26 @@ def dir_(
     jobs: Jobs = CPUS,
     force: Force = False,
     check_audio: Decode = False,
+    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
+    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
 ) -> None:
     """Any corpus: a Kaldi data directory or a TSV of path<TAB>text<TAB>lang[<TAB>speaker].
 
     Kaldi: wav.scp and text, optionally utt2spk, spk2gender, segments, utt2lang (or --lang for all).
     One manifest per language found, for --split. Audio stays where it is; other rates than 16 kHz are
-    resampled on the fly and multi-channel files use channel 0.
+    resampled on the fly and multi-channel files use channel 0. A wav.scp `<command> |` entry is run
+    through a shell: a data directory is code, so use only one you trust.
     """
-    from lwasr.data.kaldi_dir import prepare_dir
+    from lwasr.data.kaldi_dir import command_summary, prepare_dir
 
-    _show(prepare_dir(src, out, split=split, corpus=corpus, lang=lang, jobs=jobs, force=force, decode=check_audio))
+    limits = CutLimits(min_seconds, max_cps)
+    if warning := command_summary(src):
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+    _show(
+        prepare_dir(
+            src, out, split=split, corpus=corpus, lang=lang, jobs=jobs, force=force, decode=check_audio, limits=limits
+        )
+    )
 
 
 @app.command("synth")
@@ -145,9 +200,32 @@ def synth(
     dev: Annotated[int, typer.Option("--dev", min=0, help="Dev utterances per language.")] = 24,
     test: Annotated[int, typer.Option("--test", min=0, help="Test utterances per language.")] = 32,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sentence split and of every voice draw.")] = 0,
-    variants: Annotated[str, typer.Option("--variants", help="espeak-ng voice variants to draw speakers from.")] = (
-        "m1,m2,m3,m4,m5,m6,m7,f1,f2,f3,f4"
-    ),
+    variants: Annotated[
+        str, typer.Option("--variants", help="espeak-ng voice variants of the train and dev speakers.")
+    ] = "m1,m2,m3,m4,m5,m6,m7,f1,f2,f3,f4",
+    test_voices: Annotated[
+        str,
+        typer.Option(
+            "--test-voices",
+            help="unseen: test speakers from --test-variants, none of which is in train or dev;"
+            " seen: test speakers from --variants, as train and dev.",
+        ),
+    ] = "unseen",
+    test_variants: Annotated[
+        str | None,
+        typer.Option(
+            "--test-variants",
+            help="--test-voices unseen: the test speakers' variants (default: 12 ordinary voices, see docs/data.md).",
+        ),
+    ] = None,
+    test_seen: Annotated[
+        int,
+        typer.Option(
+            "--test-seen",
+            min=0,
+            help="Also write a test-seen split: this many of the test sentences per language, spoken by --variants.",
+        ),
+    ] = 0,
     noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Add mild white noise (20-40 dB SNR).")] = True,
     text_dir: Annotated[
         Path | None, typer.Option("--text-dir", help="Folder of <lang>.txt sentence lists (default: lwasr/data/text).")
@@ -155,11 +233,12 @@ def synth(
     jobs: Jobs = CPUS,
     force: Force = False,
 ) -> None:
-    """An offline corpus spoken by espeak-ng: disjoint sentences per split, seeded voice/speed/pitch variety.
+    """An offline corpus spoken by espeak-ng: disjoint sentences per split, seeded voice/speed/pitch variety,
+    and test speakers unseen in train and dev (--test-voices).
 
     Writes 16 kHz mono wavs to <out>/wav/ (reused on a re-run) and manifests to <out>/manifests/.
     """
-    from lwasr.data.synth import prepare_synth
+    from lwasr.data.synth import TEST_VARIANTS, prepare_synth
 
     sizes = {"train": train, "dev": dev, "test": test}
     report = prepare_synth(
@@ -168,6 +247,9 @@ def synth(
         sizes=sizes,
         seed=seed,
         variants=_list(variants),
+        test_variants=TEST_VARIANTS if test_variants is None else _list(test_variants),
+        test_voices=test_voices,
+        test_seen=test_seen,
         noise=noise,
         text_dir=text_dir,
         jobs=jobs,
@@ -182,14 +264,18 @@ def validate(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Skip decoding the audio of every cut.")] = False,
     jobs: Jobs = CPUS,
     max_lines: Annotated[int, typer.Option("--max-lines", help="Print at most this many problems per manifest.")] = 50,
+    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
+    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
 ) -> None:
     """Check manifests: lhotse's validation, one supervision, non-empty text, a Whisper language code,
-    at most 30 s, 16 kHz mono, audio readable. Exits 1 if anything is wrong."""
+    at most 30 s, not too short for its text, 16 kHz mono, audio readable and as long as its header says.
+    Exits 1 if anything is wrong."""
     from lwasr.data.validate import validate_manifest
 
+    limits = CutLimits(min_seconds, max_cps)
     bad = False
     for path in manifests:
-        n, problems = validate_manifest(path, read_audio=not no_audio, jobs=jobs)
+        n, problems = validate_manifest(path, read_audio=not no_audio, jobs=jobs, limits=limits)
         for line in problems[:max_lines]:
             typer.echo(f"{path.name}: {line}")
         if len(problems) > max_lines:

@@ -1,13 +1,14 @@
 """Audio probing (is the file there, readable, what rate and channels) and a numpy resampler.
 
 Probing builds a :class:`lhotse.Recording` from the file's header; it never rewrites the audio. A source
-ending in ``|`` is a Kaldi pipe command: it is run once to learn the rate and length.
+ending in ``|`` is a Kaldi pipe command: it is run once, through a shell, to learn the rate and length.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +21,7 @@ from lhotse import Recording
 from lhotse.audio import AudioSource
 from tqdm.auto import tqdm
 
-from lwasr.data.report import EMPTY_AUDIO, MISSING_AUDIO, UNREADABLE_AUDIO
+from lwasr.data.report import EMPTY_AUDIO, MISSING_AUDIO, TRUNCATED_AUDIO, UNREADABLE_AUDIO
 
 #: Sampling rate of every cut lwasr hands to Whisper (other rates are resampled on the fly).
 SAMPLE_RATE = 16000
@@ -37,14 +38,61 @@ class Probe:
     detail: str = ""
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"
+def is_command(source: str) -> bool:
+    """A Kaldi ``wav.scp`` source that is a shell pipe (``<command> |``)."""
+    return source.rstrip().endswith("|")
 
 
-def _probe_command(recording_id: str, command: str) -> Recording:
+def error_text(e: BaseException) -> str:
+    """The whole reason a decoder gave, on one line: lhotse's per-backend details kept, its hints dropped."""
+    text = str(e)
+    if isinstance(e, subprocess.CalledProcessError) and e.stderr:
+        text += " " + e.stderr.decode(errors="replace")
+    lines = [line.strip() for line in text.splitlines()]
+    keep = [line for line in lines if line and not line.startswith(("Set LHOTSE_", "[extra info]"))]
+    return f"{type(e).__name__}: " + re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", " ".join(keep))
+
+
+def wav_data_frames(path: str | Path) -> int | None:
+    """Frames a RIFF/WAVE header declares (``data`` chunk size / block align); None for other files, or a
+    streamed WAV that declares no size (0 or 0xFFFFFFFF)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+            return None
+        align = 0
+        while len(chunk := f.read(8)) == 8:
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                return size // align if align and size not in (0, 0xFFFFFFFF) else None
+            body = size + (size & 1)  # chunks are padded to an even length
+            if chunk[:4] == b"fmt ":
+                align = int.from_bytes(f.read(body)[12:14], "little")
+            else:
+                f.seek(body, io.SEEK_CUR)
+    return None
+
+
+def truncation(path: str | Path, frames: int | None = None) -> str | None:
+    """Why the WAV at ``path`` holds fewer samples than its header declares, or None.
+
+    ``frames`` is how many could be read (default: what libsndfile finds in the file, at its own rate).
+    """
+    declared = wav_data_frames(path)
+    if declared is None:
+        return None
+    frames = sf.info(str(path)).frames if frames is None else frames
+    if frames >= declared:
+        return None
+    return f"{path}: the header declares {declared} samples, only {frames} can be read (truncated file?)"
+
+
+def _probe_command(recording_id: str, command: str) -> Recording | None:
+    """Run ``command`` (a shell pipe) once; None when it writes nothing."""
     cmd = command.rstrip().removesuffix("|").strip()
     out = subprocess.run(cmd, shell=True, check=True, capture_output=True).stdout
+    if not out:
+        return None
     info = sf.info(io.BytesIO(out))
     source = AudioSource(type="command", channels=list(range(info.channels)), source=cmd)
     return Recording(
@@ -59,24 +107,30 @@ def _probe_command(recording_id: str, command: str) -> Recording:
 def probe(recording_id: str, source: str, opus_rate: int | None = None, decode: bool = False) -> Probe:
     """Describe ``source`` (a path, or a Kaldi ``cmd |``) as a Recording without converting it.
 
-    ``decode=True`` also reads all samples, which catches files whose header is fine but whose data is not.
+    ``decode=True`` also reads all samples, which catches files whose header is fine but whose data is not,
+    and WAVs whose header declares more samples than the file holds.
     ``opus_rate`` overrides the 48 kHz that Opus files always report (MLS opus audio was 16 kHz).
     """
+    command = is_command(source)
     try:
-        if source.rstrip().endswith("|"):
+        if command:
             rec = _probe_command(recording_id, source)
         else:
             path = Path(source)
             if not path.is_file():
                 return Probe(None, MISSING_AUDIO, str(source))
+            if path.stat().st_size == 0:
+                return Probe(None, EMPTY_AUDIO, f"{source}: the file is empty (0 bytes)")
             force = opus_rate if path.suffix.lower() == ".opus" else None
             rec = Recording.from_file(path, recording_id=recording_id, force_opus_sampling_rate=force)
-        if rec.num_samples == 0:
-            return Probe(None, EMPTY_AUDIO, str(source))
+        if rec is None or rec.num_samples == 0:
+            return Probe(None, EMPTY_AUDIO, f"{source}: no audio samples")
         if decode:
-            rec.load_audio()
+            frames = rec.load_audio().shape[-1]
+            if not command and (short := truncation(source, frames)):
+                return Probe(None, TRUNCATED_AUDIO, short)
     except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"
-        return Probe(None, UNREADABLE_AUDIO, f"{source}: {_first_line(e)}")
+        return Probe(None, UNREADABLE_AUDIO, f"{source}: {error_text(e)}")
     return Probe(rec)
 
 

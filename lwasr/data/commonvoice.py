@@ -8,12 +8,14 @@ where it cannot be decoded the run stops with a clear error instead of dropping 
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from lwasr.data.audio import mp3_supported, probe
-from lwasr.data.manifests import Preparer, Utterance, input_fingerprint
+from lwasr.data.limits import CutLimits
+from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_text
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import commonvoice_to_whisper
@@ -26,7 +28,7 @@ def read_tsv(tsv: Path, lang: str) -> tuple[list[Utterance], list[Dropped]]:
     clips = (tsv.parent / "clips").resolve()
     utts: list[Utterance] = []
     dropped: list[Dropped] = []
-    with tsv.open(encoding="utf-8", newline="") as f:
+    with io.StringIO(read_text(tsv), newline="") as f:
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         if not reader.fieldnames or not {"path", "sentence"} <= set(reader.fieldnames):
             raise LwasrError(f"{tsv}: not a Common Voice TSV (needs a header with 'path' and 'sentence')")
@@ -73,6 +75,7 @@ def prepare_commonvoice(
     jobs: int = 1,
     force: bool = False,
     decode: bool = False,
+    limits: CutLimits | None = None,
 ) -> RunReport:
     """Write ``<out>/manifests/commonvoice_<lang>_<split>_cuts.jsonl.gz`` for locales ``langs`` (pl, zh-CN, ...).
 
@@ -84,7 +87,7 @@ def prepare_commonvoice(
     by_lang: dict[str, list[str]] = defaultdict(list)
     for locale in langs:
         by_lang[commonvoice_to_whisper(locale)].append(locale)
-    prep = Preparer(out, "commonvoice", jobs=jobs, force=force, decode=decode)
+    prep = Preparer(out, "commonvoice", jobs=jobs, force=force, decode=decode, limits=limits)
     for lang, locales in by_lang.items():
         for split in splits:
             tsvs = [corpus_dir / loc / f"{split}.tsv" for loc in locales]

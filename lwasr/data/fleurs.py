@@ -16,7 +16,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from lwasr.atomic import atomic_path
-from lwasr.data.manifests import Preparer, Utterance, input_fingerprint
+from lwasr.data.limits import CutLimits
+from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_text
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import fleurs_to_whisper
@@ -62,7 +63,7 @@ def extract_once(archive: Path, dest: Path) -> Path:
         return dest
     for stale in dest.parent.glob(f".{dest.name}.tmp*"):
         shutil.rmtree(stale, ignore_errors=True)
-    with atomic_path(dest, is_dir=True) as tmp, tarfile.open(archive) as tar:
+    with atomic_path(dest, is_dir=True, producer="lwasr prepare fleurs") as tmp, tarfile.open(archive) as tar:
         for member in tqdm(tar, desc=f"extracting {archive.name}", unit="file", leave=False):
             if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12: refuse absolute paths, links out, devices
                 tar.extract(member, tmp, filter="data")
@@ -77,7 +78,7 @@ def read_tsv(tsv: Path, lang: str, audio: dict[str, Path], audio_dir: Path) -> t
     """Items of one FLEURS TSV: ``transcription`` as text, ``raw transcription`` kept as the original."""
     utts: list[Utterance] = []
     dropped: list[Dropped] = []
-    for n, line in enumerate(tsv.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(tsv).splitlines(), 1):
         if not line.strip():
             continue
         cols = line.split("\t")
@@ -115,6 +116,7 @@ def prepare_fleurs(
     jobs: int = 1,
     force: bool = False,
     decode: bool = False,
+    limits: CutLimits | None = None,
 ) -> RunReport:
     """Write ``<out>/manifests/fleurs_<lang>_<split>_cuts.jsonl.gz`` for FLEURS codes ``langs`` (pl_pl, ...).
 
@@ -131,7 +133,7 @@ def prepare_fleurs(
     local = Path(corpus_dir) if corpus_dir is not None else None
     if local is not None and not local.is_dir():
         raise LwasrError(f"--corpus-dir {local} is not a directory")
-    prep = Preparer(out, "fleurs", jobs=jobs, force=force, decode=decode)
+    prep = Preparer(out, "fleurs", jobs=jobs, force=force, decode=decode, limits=limits)
     for code, lang in codes.items():
         for split in splits:
             if local is not None:

@@ -3,10 +3,12 @@
 Kaldi data directory: ``wav.scp`` (``<id> <path>`` or ``<id> <command> |``) and ``text`` (``<utt> <words>``),
 optionally ``utt2spk``, ``spk2gender``, ``segments`` (``<utt> <recording> <start> <end>``, seconds) and
 ``utt2lang`` (Whisper codes; or ``--lang`` for all). Relative paths are taken from the current directory,
-as Kaldi does, then from the data directory.
+as Kaldi does, then from the data directory. A ``<command> |`` entry is run through a shell, as in Kaldi.
 
 TSV: ``path<TAB>text<TAB>lang[<TAB>speaker]`` per line (an empty ``lang`` takes ``--lang``; a header line
-``path text lang ...`` and ``#`` comments are skipped). Relative paths are taken from the TSV's directory.
+``path text lang ...`` and ``#`` comments are skipped). Relative paths are taken from the TSV's directory,
+and an item's id is its path relative to that directory (``sub/a.wav``; whitespace becomes ``_``). A TSV
+never runs commands.
 """
 
 from __future__ import annotations
@@ -14,26 +16,61 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from lwasr.data.manifests import Preparer, Utterance, input_fingerprint
-from lwasr.data.report import BAD_LINE, EMPTY_TEXT, MISSING_AUDIO, NO_LANGUAGE, Dropped, RunReport
+from lwasr.data.audio import is_command
+from lwasr.data.limits import CutLimits
+from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_text
+from lwasr.data.report import BAD_LINE, DUPLICATE_ID, EMPTY_TEXT, MISSING_AUDIO, NO_LANGUAGE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
 
 KALDI_FILES = ("wav.scp", "text", "utt2spk", "spk2gender", "segments", "utt2lang")
 
 
-def _table(path: Path) -> list[tuple[str, str]]:
-    """``<key> <rest>`` lines (rest may be empty), in order, duplicates kept."""
+def _rows(path: Path) -> list[tuple[int, str, str]]:
+    """``(line number, key, rest)`` of ``<key> <rest>`` lines (rest may be empty), in order, duplicates kept."""
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         parts = line.strip().split(maxsplit=1)
         if parts:
-            rows.append((parts[0], parts[1].strip() if len(parts) > 1 else ""))
+            rows.append((n, parts[0], parts[1].strip() if len(parts) > 1 else ""))
     return rows
 
 
+def _table(path: Path) -> list[tuple[str, str]]:
+    """``<key> <rest>`` lines, in order, duplicates kept."""
+    return [(key, rest) for _, key, rest in _rows(path)]
+
+
+def _wav_scp(path: Path, dropped: list[Dropped]) -> dict[str, str]:
+    """Recording id -> audio; a repeated id keeps its first line and the others are reported as dropped."""
+    wav: dict[str, tuple[int, str]] = {}
+    for n, reco, audio in _rows(path):
+        if reco in wav:
+            first, kept = wav[reco]
+            detail = f"recording {reco!r} again: {audio} ignored, line {first} ({kept}) used"
+            dropped.append(Dropped(f"wav.scp:{n}", DUPLICATE_ID, detail))
+        else:
+            wav[reco] = (n, audio)
+    return {reco: audio for reco, (_, audio) in wav.items()}
+
+
+def command_summary(src: str | Path) -> str | None:
+    """A warning line when ``src`` is a Kaldi data directory whose ``wav.scp`` holds shell commands."""
+    scp = Path(src) / "wav.scp"
+    if not scp.is_file():
+        return None
+    entries = [audio for _, _, audio in _rows(scp)]
+    n = sum(map(is_command, entries))
+    if not n:
+        return None
+    return (
+        f"{scp}: {n} of {len(entries)} entries are shell commands (`<command> |`); preparing runs them now, and"
+        " training and decoding run them again to read the audio. A data directory is code: use only one you trust"
+    )
+
+
 def _resolve(audio: str, base: Path) -> str:
-    if audio.rstrip().endswith("|"):
+    if is_command(audio):
         return audio
     p = Path(audio).expanduser()
     if not p.is_absolute() and not p.exists() and (base / p).exists():
@@ -61,12 +98,12 @@ def read_kaldi_dir(src: Path, lang: str | None) -> tuple[list[Utterance], list[D
     missing = [f for f in ("wav.scp", "text") if not (src / f).is_file()]
     if missing:
         raise LwasrError(f"{src}: not a Kaldi data directory (missing {', '.join(missing)})")
-    wav = dict(reversed(_table(src / "wav.scp")))  # the first line of a repeated id wins
+    dropped: list[Dropped] = []
+    wav = _wav_scp(src / "wav.scp", dropped)
     opt = {name: dict(_table(src / name)) if (src / name).is_file() else {} for name in KALDI_FILES[2:]}
     if lang is None and not opt["utt2lang"]:
         raise LwasrError(f"{src}: no utt2lang file; give the language of all utterances with --lang")
     segments = {}
-    dropped: list[Dropped] = []
     for utt, rest in _table(src / "segments") if (src / "segments").is_file() else []:
         fields = rest.split()
         try:
@@ -108,12 +145,13 @@ def read_kaldi_dir(src: Path, lang: str | None) -> tuple[list[Utterance], list[D
 
 
 def _tsv_id(path: str, base: Path) -> str:
+    """The path relative to ``base`` (an absolute path elsewhere: without its root), whitespace as ``_``."""
     p = Path(path)
     try:
         rel = p.relative_to(base) if p.is_absolute() else p
     except ValueError:
         rel = Path(*p.parts[1:])
-    return "-".join(rel.with_suffix("").parts).replace(" ", "_")
+    return "_".join(rel.as_posix().split())
 
 
 def read_tsv(src: Path, lang: str | None) -> tuple[list[Utterance], list[Dropped]]:
@@ -121,7 +159,7 @@ def read_tsv(src: Path, lang: str | None) -> tuple[list[Utterance], list[Dropped
     utts: list[Utterance] = []
     dropped: list[Dropped] = []
     base = src.parent.resolve()
-    for n, line in enumerate(src.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(src).splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split("\t")
@@ -131,6 +169,9 @@ def read_tsv(src: Path, lang: str | None) -> tuple[list[Utterance], list[Dropped
             dropped.append(Dropped(f"{src.name}:{n}", BAD_LINE, "expected path<TAB>text<TAB>lang[<TAB>speaker]"))
             continue
         path, text = cols[0].strip(), cols[1]
+        if is_command(path):
+            dropped.append(Dropped(f"{src.name}:{n}", BAD_LINE, f"{path}: a TSV path is a file, not a command"))
+            continue
         utt_lang = (cols[2].strip() if len(cols) > 2 else "") or lang
         if not utt_lang:
             dropped.append(Dropped(f"{src.name}:{n}", NO_LANGUAGE, f"{path}: empty lang column and no --lang"))
@@ -157,6 +198,7 @@ def prepare_dir(
     jobs: int = 1,
     force: bool = False,
     decode: bool = False,
+    limits: CutLimits | None = None,
 ) -> RunReport:
     """Write ``<out>/manifests/<corpus>_<lang>_<split>_cuts.jsonl.gz`` for every language in ``src``.
 
@@ -177,7 +219,7 @@ def prepare_dir(
     else:
         raise LwasrError(f"no such Kaldi data directory or TSV file: {src}")
     fingerprint = {"inputs": input_fingerprint(*inputs), "lang": lang}
-    prep = Preparer(out, corpus, jobs=jobs, force=force, decode=decode)
+    prep = Preparer(out, corpus, jobs=jobs, force=force, decode=decode, limits=limits)
     for utt_lang, (items, drops) in _group(utts, dropped, lang).items():
         if not prep.done(utt_lang, split, fingerprint):
             prep.write(utt_lang, split, items, fingerprint, drops)

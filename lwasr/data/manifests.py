@@ -12,7 +12,7 @@ import gzip
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,13 @@ from lhotse.cut import Cut
 
 from lwasr.atomic import atomic_path
 from lwasr.data.audio import MAX_SECONDS, SAMPLE_RATE, probe_many, resampling_available
+from lwasr.data.limits import CutLimits
 from lwasr.data.report import (
     BAD_SEGMENT,
     DUPLICATE_ID,
     EMPTY_TEXT,
     TOO_LONG,
+    TOO_SHORT,
     Dropped,
     RunReport,
     SplitReport,
@@ -34,10 +36,23 @@ from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
 
 #: Bumped when the way manifests are built changes, so that old manifests are rebuilt.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2
 MANIFEST_SUFFIX = "_cuts.jsonl.gz"
 #: Key of the supervision's ``custom`` holding the corpus's original transcript when ``text`` is normalized.
 ORIG_TEXT = "orig_text"
+
+
+def read_text(path: str | Path) -> str:
+    """A corpus's text file as UTF-8 (a BOM is dropped); anything else is an error naming the file and line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise LwasrError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); convert the file, e.g."
+            f" `iconv -f LATIN2 -t UTF-8 {path} > {path}.utf8` (with the file's real encoding)"
+        ) from None
 
 
 @dataclass
@@ -92,20 +107,22 @@ def make_cuts(
     jobs: int = 1,
     opus_rate: int | None = None,
     decode: bool = False,
+    limits: CutLimits | None = None,
 ) -> list[Cut]:
     """Turn items into checked 16 kHz mono cuts; every item left out is recorded in ``report`` with its reason.
 
     Checks: duplicate id, empty transcript, language is a Whisper code (an error, not a drop), audio present
-    and readable, segment inside the recording, duration <= 30 s. Kept but converted on the fly (noted in
-    the report): other sampling rates (``cut.resample(16000)``) and multi-channel audio (channel 0 is used).
+    and readable, segment inside the recording, duration <= 30 s, ``limits``. Kept but converted on the fly
+    (noted in the report): other sampling rates (``cut.resample(16000)``) and multi-channel audio (channel 0).
     """
+    limits = limits or CutLimits()
     kept: list[Utterance] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for u in utts:
         if u.id in seen:
-            report.drop(u.id, DUPLICATE_ID, f"id {u.id!r} appears more than once")
+            report.drop(u.id, DUPLICATE_ID, f"id {u.id!r} of {u.audio} is already taken by {seen[u.id]} (kept)")
             continue
-        seen.add(u.id)
+        seen[u.id] = u.audio
         check_whisper_code(u.lang)
         text = clean_text(u.text)
         if not text:
@@ -136,6 +153,9 @@ def make_cuts(
         duration = min(duration, rec.duration - u.start)
         if duration > MAX_SECONDS:
             report.drop(u.id, TOO_LONG, f"{duration:.1f} s > {MAX_SECONDS:.0f} s ({u.audio})")
+            continue
+        if short := limits.too_short(duration, u.text):
+            report.drop(u.id, TOO_SHORT, f"{short} ({u.audio})")
             continue
         custom = dict(u.custom or {})
         if u.orig_text is not None:
@@ -190,6 +210,7 @@ class Preparer:
         force: bool = False,
         decode: bool = False,
         opus_rate: int | None = None,
+        limits: CutLimits | None = None,
     ) -> None:
         if not corpus or "/" in corpus or any(c.isspace() for c in corpus):
             raise LwasrError(f"bad corpus name {corpus!r}: use letters, digits, '-' or '_'")
@@ -199,10 +220,15 @@ class Preparer:
         self.force = force
         self.decode = decode
         self.opus_rate = opus_rate
+        self.limits = limits or CutLimits()
         self.report = RunReport(corpus=corpus, root=str(self.root))
 
     def path(self, lang: str, split: str) -> Path:
         return manifest_path(self.root, self.corpus, lang, split)
+
+    def _full(self, fingerprint: dict[str, Any]) -> dict[str, Any]:
+        """What a sidecar records: the inputs, the limits and the version of this code."""
+        return _normalized({"version": PREPARE_VERSION, "limits": asdict(self.limits), **fingerprint})
 
     def done(self, lang: str, split: str, fingerprint: dict[str, Any]) -> bool:
         """True (and the old report is taken over) when this manifest is complete for these inputs."""
@@ -212,8 +238,7 @@ class Preparer:
             return False
         try:
             old = SplitReport.load(side)
-            full = {"version": PREPARE_VERSION, **fingerprint}
-            if _normalized(old.fingerprint) != _normalized(full) or _count_lines(path) != old.cuts:
+            if _normalized(old.fingerprint) != self._full(fingerprint) or _count_lines(path) != old.cuts:
                 return False
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             return False
@@ -232,11 +257,9 @@ class Preparer:
         """Check ``utts``, write the manifest atomically, then its sidecar (the "complete" marker)."""
         check_whisper_code(lang)
         path = self.path(lang, split)
-        rep = SplitReport(
-            self.corpus, lang, split, str(path), fingerprint=_normalized({"version": PREPARE_VERSION, **fingerprint})
-        )
+        rep = SplitReport(self.corpus, lang, split, str(path), fingerprint=self._full(fingerprint))
         rep.dropped.extend(dropped)
-        cuts = make_cuts(utts, rep, jobs=self.jobs, opus_rate=self.opus_rate, decode=self.decode)
+        cuts = make_cuts(utts, rep, jobs=self.jobs, opus_rate=self.opus_rate, decode=self.decode, limits=self.limits)
         side = sidecar_path(path)
         side.unlink(missing_ok=True)
         with atomic_path(path) as tmp:

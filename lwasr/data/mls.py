@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lwasr.data.manifests import Preparer, Utterance, input_fingerprint
+from lwasr.data.limits import CutLimits
+from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_text
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import mls_to_whisper
@@ -34,7 +35,7 @@ def read_genders(lang_dir: Path) -> dict[str, str]:
     out = {}
     meta = lang_dir / "metainfo.txt"
     if meta.is_file():
-        for line in meta.read_text(encoding="utf-8").splitlines():
+        for line in read_text(meta).splitlines():
             fields = [f.strip() for f in line.split("|")]
             if len(fields) >= 2 and fields[0] and fields[0] != "SPEAKER":
                 out[fields[0]] = fields[1].lower()
@@ -46,7 +47,7 @@ def read_split(split_dir: Path, lang: str, genders: dict[str, str]) -> tuple[lis
     ext = ".opus" if split_dir.parent.name.endswith("_opus") else ".flac"
     utts: list[Utterance] = []
     dropped: list[Dropped] = []
-    for n, line in enumerate((split_dir / "transcripts.txt").read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(split_dir / "transcripts.txt").splitlines(), 1):
         if not line.strip():
             continue
         utt, sep, text = line.partition("\t")
@@ -77,13 +78,14 @@ def prepare_mls(
     jobs: int = 1,
     force: bool = False,
     decode: bool = False,
+    limits: CutLimits | None = None,
 ) -> RunReport:
     """Write ``<out>/manifests/mls_<lang>_<split>_cuts.jsonl.gz`` for MLS names ``langs`` (polish, ...)."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise LwasrError(f"--corpus-dir {corpus_dir} is not a directory")
     names = {name.lower().removeprefix("mls_"): mls_to_whisper(name) for name in langs}
-    prep = Preparer(out, "mls", jobs=jobs, force=force, decode=decode, opus_rate=16000)
+    prep = Preparer(out, "mls", jobs=jobs, force=force, decode=decode, opus_rate=16000, limits=limits)
     for name, lang in names.items():
         lang_dir = find_lang_dir(corpus_dir, name)
         genders = read_genders(lang_dir)

@@ -4,7 +4,9 @@ Sentences come from ``lwasr/data/text/<lang>.txt`` (one per line; or ``text_dir`
 de-duplicated, shuffled with the seed and cut into disjoint train/dev/test pools, so no sentence is in two
 splits. Every utterance draws, from a generator seeded by (seed, language, split, index), an espeak-ng voice
 variant (recorded as the speaker), a speed, a pitch and optionally a noise level, so the corpus is the same
-on every run. espeak-ng writes 22050 Hz; the wavs are resampled to 16 kHz mono in numpy. A wav's name holds
+on every run. Train and dev draw their variants from one list and, by default, test from a disjoint one, so
+the test measures unseen speakers (:func:`split_variants`); each split's list is recorded in its manifest's
+sidecar. espeak-ng writes 22050 Hz; the wavs are resampled to 16 kHz mono in numpy. A wav's name holds
 a hash of everything that shaped it, so a re-run reuses it and a changed option makes a new one.
 """
 
@@ -29,7 +31,7 @@ from tqdm.auto import tqdm
 
 from lwasr.atomic import atomic_path
 from lwasr.data.audio import SAMPLE_RATE, resample
-from lwasr.data.manifests import Preparer, Utterance
+from lwasr.data.manifests import Preparer, Utterance, read_text
 from lwasr.data.report import MISSING_AUDIO, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import parse_langs
@@ -46,7 +48,13 @@ ESPEAK_VOICES = {
     "cy": "cy",
     "ja": "ja",
 }
+#: The voice variants of the train and dev speakers (and of test with ``test_voices="seen"``).
 DEFAULT_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4")
+#: The unseen test speakers: none is in DEFAULT_VARIANTS; six male and six female voices of ordinary speech (no
+#: robot, whisper, croak, echo-effect or klatt variants), each checked to change the voice of all eight languages.
+TEST_VARIANTS = tuple("m8 john max norbert pedro grandpa f5 aunty belinda linda steph anika".split())
+#: ``test_voices`` values: the test split's speakers are unseen (TEST_VARIANTS) or seen (the train/dev variants).
+TEST_VOICES = ("unseen", "seen")
 #: Utterances per language and split: small enough for the offline recipe to stay fast.
 DEFAULT_SIZES = {"train": 240, "dev": 24, "test": 32}
 SPEED_WPM = (145, 195)  # espeak-ng's default is 175 words per minute
@@ -84,9 +92,33 @@ def _espeak() -> str:
 
 
 def espeak_variants() -> set[str]:
-    """Voice variants this espeak-ng has (``m1``, ``f3``, ``klatt``...)."""
+    """Voice variants this espeak-ng has (``m1``, ``f3``, ``klatt``...), from the File column of its list (a
+    name may hold a space, as ``Mr serious`` does, and the Other Languages column may be filled)."""
     out = subprocess.run([_espeak(), "--voices=variant"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[-1].split("/")[-1] for line in out.splitlines()[1:] if "!v/" in line}
+    header, *lines = out.splitlines()
+    start, end = header.index("File"), header.index("Other Languages")
+    files = (line[start:end].strip() for line in lines)
+    return {f.split("/", 1)[1] for f in files if f.startswith("!v/")}
+
+
+def split_variants(
+    variants: Sequence[str], test_variants: Sequence[str], test_voices: str = "unseen"
+) -> dict[str, tuple[str, ...]]:
+    """The variants each split draws its speakers from: ``train``, ``dev`` and ``test-seen`` from ``variants``;
+    ``test`` from ``test_variants`` (``test_voices`` "unseen", which needs the two lists disjoint) or from
+    ``variants`` ("seen"). Any other split draws from ``variants``."""
+    if test_voices not in TEST_VOICES:
+        raise LwasrError(f"--test-voices {test_voices!r}: use one of {', '.join(TEST_VOICES)}")
+    seen, unseen = tuple(variants), tuple(test_variants)
+    if not seen or (test_voices == "unseen" and not unseen):
+        raise LwasrError("--variants and --test-variants need at least one espeak-ng voice variant each")
+    shared = sorted(set(seen) & set(unseen)) if test_voices == "unseen" else []
+    if shared:
+        raise LwasrError(
+            f"--test-variants shares {','.join(shared)} with --variants: unseen test speakers need disjoint"
+            " lists (or pass --test-voices seen)"
+        )
+    return {"train": seen, "dev": seen, "test": unseen if test_voices == "unseen" else seen, "test-seen": seen}
 
 
 def espeak_languages() -> set[str]:
@@ -99,7 +131,7 @@ def load_sentences(lang: str, text_dir: str | Path | None = None) -> list[str]:
     """Sentences of ``lang``, stripped, empty lines and repeats removed, order kept."""
     if text_dir is not None:
         path = Path(text_dir) / f"{lang}.txt"
-        text = path.read_text(encoding="utf-8") if path.is_file() else None
+        text = read_text(path) if path.is_file() else None
     else:
         res = resources.files("lwasr.data") / "text" / f"{lang}.txt"
         path, text = Path(str(res)), (res.read_text(encoding="utf-8") if res.is_file() else None)
@@ -206,6 +238,9 @@ def prepare_synth(
     sizes: Mapping[str, int] | None = None,
     seed: int = 0,
     variants: Sequence[str] = DEFAULT_VARIANTS,
+    test_variants: Sequence[str] = TEST_VARIANTS,
+    test_voices: str = "unseen",
+    test_seen: int = 0,
     noise: bool = True,
     text_dir: str | Path | None = None,
     jobs: int | None = None,
@@ -214,35 +249,45 @@ def prepare_synth(
     """Speak the sentence lists of ``langs`` and write ``<out>/manifests/synth_<lang>_<split>_cuts.jsonl.gz``.
 
     Wavs go to ``<out>/wav/<lang>/<split>/``; existing ones are reused. ``sizes`` maps split -> utterances
-    per language (default train 240, dev 24, test 32).
+    per language (default train 240, dev 24, test 32). Speakers come from :func:`split_variants`;
+    ``test_seen`` > 0 adds a ``test-seen`` split: that many utterances of the test sentences, spoken by the
+    train/dev variants (seen speakers), beside a test split of unseen ones.
     """
     out = Path(out)
     langs = parse_langs(langs)
     sizes = dict(DEFAULT_SIZES if sizes is None else sizes)
-    if not sizes or "train" not in sizes or any(n < 0 for n in sizes.values()):
-        raise LwasrError(f"bad sizes {sizes}: need non-negative counts including 'train'")
+    if not sizes or "train" not in sizes or any(n < 0 for n in [*sizes.values(), test_seen]):
+        raise LwasrError(f"bad sizes {sizes}, test_seen {test_seen}: need non-negative counts including 'train'")
     sizes = {"train": sizes.pop("train"), **sizes}
+    voices = split_variants(variants, test_variants, test_voices)
+    if test_seen and (test_voices != "unseen" or "test" not in sizes):
+        raise LwasrError(f"--test-seen {test_seen} needs a test split of unseen speakers (--test-voices unseen)")
     jobs = jobs or os.cpu_count() or 1
     _espeak()
     have = espeak_variants()
-    missing = [v for v in variants if v not in have]
+    used = dict.fromkeys([*variants, *(test_variants if test_voices == "unseen" else ())])
+    missing = [v for v in used if v not in have]
     if missing:
         raise LwasrError(f"espeak-ng has no voice variant {','.join(missing)}; it has: {' '.join(sorted(have))}")
-    voices = espeak_languages()
+    languages = espeak_languages()
     for lang in langs:
-        if ESPEAK_VOICES.get(lang, lang) not in voices:
+        if ESPEAK_VOICES.get(lang, lang) not in languages:
             raise LwasrError(f"no espeak-ng voice for {lang!r}; configured: {ESPEAK_VOICES}")
 
     prep = Preparer(out, "synth", jobs=jobs, force=force)
     todo: list[tuple[str, str, list[SynthItem], dict]] = []
+    counts = {**sizes, **({"test-seen": test_seen} if test_seen else {})}
     for lang in langs:
         sents = load_sentences(lang, text_dir)
         pools = split_sentences(sents, sizes, seed)
-        for split, n in sizes.items():
-            items = plan(lang, split, pools[split], n, seed=seed, variants=variants, noise=noise)
+        pools["test-seen"] = pools.get("test", [])
+        for split, n in counts.items():
+            pool = voices.get(split, voices["train"])
+            items = plan(lang, split, pools[split], n, seed=seed, variants=pool, noise=noise)
             fingerprint = {
                 "items": hashlib.sha1(repr([i.digest() for i in items]).encode()).hexdigest(),
                 "sizes": sizes,
+                "variants": list(pool),
             }
             if not prep.done(lang, split, fingerprint):
                 todo.append((lang, split, items, fingerprint))

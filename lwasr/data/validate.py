@@ -12,13 +12,14 @@ from lhotse.cut import Cut
 from lhotse.qa import validate_cut
 from tqdm.auto import tqdm
 
-from lwasr.data.audio import MAX_SECONDS, SAMPLE_RATE
+from lwasr.data.audio import MAX_SECONDS, SAMPLE_RATE, error_text, truncation
+from lwasr.data.limits import CutLimits
 from lwasr.data.manifests import read_cuts
 from lwasr.errors import LwasrError
 from lwasr.langcodes import WHISPER_LANGUAGES
 
 
-def check_cut(cut: Cut) -> list[str]:
+def check_cut(cut: Cut, limits: CutLimits | None = None) -> list[str]:
     """Problems of one cut, without reading audio: lhotse's validation and the lwasr contract."""
     problems = []
     try:
@@ -32,6 +33,8 @@ def check_cut(cut: Cut) -> list[str]:
             problems.append("empty text")
         if sup.language not in WHISPER_LANGUAGES:
             problems.append(f"language {sup.language!r} is not a Whisper code")
+        if short := (limits or CutLimits()).too_short(cut.duration, sup.text or ""):
+            problems.append(f"too short: {short}")
     if cut.duration > MAX_SECONDS:
         problems.append(f"duration {cut.duration:.2f} s > {MAX_SECONDS:.0f} s")
     if cut.sampling_rate != SAMPLE_RATE:
@@ -42,15 +45,19 @@ def check_cut(cut: Cut) -> list[str]:
 
 
 def check_audio(cut_dict: dict[str, Any]) -> str | None:
-    """Load a cut's audio; return the problem, or None when it decodes to finite 16 kHz mono samples."""
+    """Load a cut's audio; return the problem, or None when it decodes to finite 16 kHz mono samples and its
+    file holds all the samples its header declares."""
     try:
         from lhotse.serialization import deserialize_item
 
         cut = deserialize_item(cut_dict)
         audio = cut.load_audio()
+        src = cut.recording.sources[0]
+        short = truncation(src.source) if src.type == "file" else None
     except Exception as e:  # noqa: BLE001 - any failure to load is the problem reported
-        lines = str(e).strip().splitlines()
-        return f"audio unreadable: {type(e).__name__}: {lines[0] if lines else ''}"
+        return f"audio unreadable: {error_text(e)}"
+    if short:
+        return f"audio truncated: {short}"
     if audio.ndim != 2 or audio.shape[0] != 1:
         return f"audio has shape {tuple(audio.shape)} (expected (1, samples))"
     if abs(audio.shape[1] - cut.num_samples) > 0.01 * SAMPLE_RATE:
@@ -60,7 +67,9 @@ def check_audio(cut_dict: dict[str, Any]) -> str | None:
     return None
 
 
-def validate_manifest(path: str | Path, *, read_audio: bool = True, jobs: int = 1) -> tuple[int, list[str]]:
+def validate_manifest(
+    path: str | Path, *, read_audio: bool = True, jobs: int = 1, limits: CutLimits | None = None
+) -> tuple[int, list[str]]:
     """Check every cut of the manifest at ``path``; return (number of cuts, problems as ``<cut id>: <what>``)."""
     path = Path(path)
     if not path.is_file():
@@ -76,7 +85,7 @@ def validate_manifest(path: str | Path, *, read_audio: bool = True, jobs: int = 
         if n > 1:
             problems.append(f"{cut_id}: id appears {n} times")
     for cut in tqdm(cuts, desc="checking cuts", unit="cut", leave=False, disable=len(cuts) < 500):
-        problems += [f"{cut.id}: {p}" for p in check_cut(cut)]
+        problems += [f"{cut.id}: {p}" for p in check_cut(cut, limits)]
     if read_audio:
         dicts = [c.to_dict() for c in cuts]
         bar = dict(total=len(dicts), desc="reading audio", unit="cut", leave=False, disable=len(dicts) < 200)
