@@ -1,3 +1,3 @@
 # Activates lwasr's environment (bootstrapping tools/install.sh when it is missing).
-# shellcheck disable=SC1091
+# shellcheck shell=bash disable=SC1091
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/../../tools/env.sh"

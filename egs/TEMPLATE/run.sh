@@ -4,6 +4,7 @@
 #
 #   bash run.sh --quick         # smoke run of every stage
 #   bash run.sh                 # default profile
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,4 +18,5 @@ prepare() {  # stage 1: write the manifests
   logged_cpu stage1 local/prepare.sh "$corpus_dir" "$data" "$corpus" "$langs"
 }
 
+# shellcheck source=utils/recipe.sh
 . utils/recipe.sh "$@"

@@ -6,17 +6,20 @@
 #   bash run.sh --quick         # smoke run of every stage
 #   bash run.sh --full          # more data and steps
 #   bash run.sh --stage 5 --stop-stage 6
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 cd "$(dirname "$0")"
 
 langs=pl,pt,it,zh,da,el,cy,ja
 data=                    # default data/espeak8_<profile>: the corpus size depends on the profile
 corpus=synth
+test_voices=unseen       # test speakers: unseen (espeak-ng variants that no train/dev utterance has) or seen
 help_message="Usage: bash run.sh [options]   (egs/espeak8: offline espeak-ng corpus, embedded whisper-base)"
 
 prepare() {  # stage 1: synthesise the corpus with espeak-ng
   logged_cpu stage1 lwasr prepare synth --langs "$langs" --out "$data" \
-    --train "$train_utts" --dev "$dev_utts" --test "$test_utts"
+    --train "$train_utts" --dev "$dev_utts" --test "$test_utts" --test-voices "$test_voices"
 }
 
+# shellcheck source=utils/recipe.sh
 . utils/recipe.sh "$@"

@@ -5,6 +5,7 @@
 #   bash run.sh --corpus-dir /data/fleurs --ngpu 4    # an already-downloaded copy (google/fleurs layout)
 #   bash run.sh --stage 3                             # from the experts on
 # Expected results: docs/recipes/fleurs8.md.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -21,4 +22,5 @@ prepare() {  # stage 1: download (or read --corpus-dir) and write manifests
     ${corpus_dir:+--corpus-dir "$corpus_dir"}
 }
 
+# shellcheck source=utils/recipe.sh
 . utils/recipe.sh "$@"

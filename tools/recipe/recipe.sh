@@ -7,7 +7,8 @@
 # Stages: 1 prepare | 2 zero-shot decode | 3 train experts | 4 train baselines | 5 decode |
 #         6 fuse the experts | 7 distill the experts | 8 language expansion | 9 score and compare.
 # Every variable below (and every variable the recipe set before sourcing) is an option: --name value.
-# shellcheck shell=bash disable=SC2034,SC2086,SC2046
+# shellcheck shell=bash disable=SC2034 source-path=SCRIPTDIR
+: "${langs:?run.sh sets langs}" "${corpus:?run.sh sets corpus}"
 stage=${stage:-1}
 stop_stage=${stop_stage:-100}
 quick=false               # shorthand for --profile quick
@@ -20,6 +21,8 @@ ngpu=${ngpu:-0}           # GPUs for training (0: CPU or one visible GPU); >1 la
 train_utts=${train_utts:-}  # the profile fills in every size/step option left empty
 dev_utts=${dev_utts:-}
 test_utts=${test_utts:-}
+zeroshot_test_utts=${zeroshot_test_utts:-0}  # stage 2: decode zero-shot on the first N test utterances per language (0: all)
+seeds=${seeds:-}          # training seeds, e.g. "1 2 3": stages 3-7 once per seed, in $exp/seed<N>/ (empty: once, conf seed)
 expert_steps=${expert_steps:-}   # optimizer steps per expert
 shared_steps=${shared_steps:-}   # steps of the shared-LoRA and full fine-tuning baselines
 max_duration=${max_duration:-}   # seconds of audio per training batch
@@ -40,51 +43,136 @@ Stages: 1 prepare data | 2 zero-shot decode | 3 train experts | 4 train baseline
         7 distill the experts into one student (aware: with language token; agnostic: without), decode
         8 language expansion (--expand-langs): new experts (random, warm, moe) and forgetting baselines
         9 score and compare every system (exp/<tag>/RESULTS.md + PNG; expansion: exp/<tag>/expansion/*.md)
-Options: --stage N --stop-stage M --quick --full --profile P --langs a,b --model M --tag T --ngpu N
+Options: --stage N --stop-stage M --quick --full --profile P --langs a,b --model M --tag T --ngpu N --seeds \"1 2 3\"
          and any other variable set at the top of run.sh or tools/recipe/recipe.sh, as --name value."
 
+# shellcheck source=../../egs/TEMPLATE/path.sh
 . ./path.sh
+# shellcheck source=parse_options.sh
 . utils/parse_options.sh
 [ "$quick" = true ] && profile=quick
 [ "$full" = true ] && profile=full
-[ -f "conf/profile_${profile}.sh" ] || { echo "$0: no profile conf/profile_${profile}.sh" >&2; exit 1; }
+[ -f "conf/profile_${profile}.sh" ] || recipe_error "no profile conf/profile_${profile}.sh (--profile $profile)"
 declare -A _lw_given=()
 for _v in ${_lw_given_options-}; do _lw_given[$_v]=${!_v}; done
+# shellcheck disable=SC1090
 . "conf/profile_${profile}.sh"  # fills in what is empty; what the command line gave (even empty) wins
 for _v in "${!_lw_given[@]}"; do printf -v "$_v" '%s' "${_lw_given[$_v]}"; done
 unset _lw_given _v
+require_int 1 stage stop_stage expert_steps shared_steps expand_steps expand_moe_k decode_batch_size
+require_int 0 ngpu train_utts dev_utts test_utts zeroshot_test_utts distill_steps expand_utts
+require_seconds max_duration decode_max_duration
+(( stop_stage >= stage )) || recipe_error "--stop-stage $stop_stage is before --stage $stage: no stage would run"
+[[ $langs =~ ^[a-z-]+(,[a-z-]+)*$ ]] || recipe_error "--langs '$langs' must be Whisper codes separated by commas, e.g. pl,pt"
+seed_list=()  # the training seeds; one empty entry: a single run with the seed of conf/train_*.yaml
+for s in ${seeds//,/ }; do
+  [[ $s =~ ^[0-9]{1,9}$ ]] || recipe_error "--seeds '$seeds' must be whole numbers separated by spaces, e.g. --seeds \"1 2 3\""
+  s=$(( 10#$s ))
+  [[ " ${seed_list[*]} " == *" $s "* ]] && recipe_error "--seeds '$seeds' gives seed $s twice"
+  seed_list+=("$s")
+done
+(( ${#seed_list[@]} > 0 )) || seed_list=("")
+export LWASR_RECIPE_CMD  # the recipe's command line, for the header of every RESULTS.md section (lwasr.envinfo)
+LWASR_RECIPE_CMD=$(quote_cmd bash "$0" "${_lw_args[@]}")
 [ -n "${data-}" ] || data=data/$(basename "$PWD")_$profile  # a corpus whose size depends on the profile
 tag=${tag:-$(basename "$PWD")_$profile}
 exp=$expdir/$tag
 manifests=$data/manifests
-. ./cmd.sh
-. utils/stages.sh
-echo "$(basename "$PWD"): profile $profile, languages $langs, model $model, exp $exp"
-
-launch=(lwasr)  # training launcher: torchrun with DDP on several GPUs
-if (( ngpu > 1 )); then launch=(torchrun --standalone --nproc-per-node "$ngpu" -m lwasr); fi
-data_opts() {  # data_opts LANGS: the training and dev manifests of LANGS
-  echo "$(manifest_opts --cuts "$manifests" "$corpus" train "$1") $(manifest_opts --dev-cuts "$manifests" "$corpus" dev "$1")"
-}
-train_opts="$(data_opts "$langs") --model $model --exp-dir $exp --set max_duration=$max_duration"
-
-decode() {  # decode SYSTEM NAME SCENARIO [LANGS [EXPDIR]]: writes EXPDIR/decode_NAME_SCENARIO_test
-  # SCENARIO both: the aware and the agnostic decode in one pass (decode_NAME_{aware,agnostic}_test)
-  local dlangs=${4:-$langs} dexp=${5:-$exp} outs
-  outs=(--out "$dexp/decode_$2_$3_test")
-  [ "$3" = both ] && outs=(--out "$dexp/decode_$2_aware_test" --agnostic-out "$dexp/decode_$2_agnostic_test")
-  logged "decode_$2_$3" lwasr decode --system "$1" $(manifest_opts --cuts "$manifests" "$corpus" test "$dlangs") \
-    "${outs[@]}" --scenario "$3" --lid-langs "$dlangs" --max-duration "$decode_max_duration" \
-    --batch-size "$decode_batch_size"
-}
 
 # The expansion experiment (stages 8, 9): $xexp holds it, $new_langs are added to experts of $base_langs.
 xexp=$exp/expansion
 new_langs=${expand_langs// /,}
-base_langs=$(for l in ${langs//,/ }; do [[ ",$new_langs," == *",$l,"* ]] || printf '%s,' "$l"; done)
-base_langs=${base_langs%,}
-n_base=$(( $(echo "$base_langs" | tr ',' '\n' | grep -c .) ))
-(( expand_moe_k > n_base )) && expand_moe_k=$n_base
+base_langs=
+for l in ${langs//,/ }; do [[ ",$new_langs," == *",$l,"* ]] || base_langs+=${base_langs:+,}$l; done
+for l in ${new_langs//,/ }; do
+  [[ ",$langs," == *",$l,"* ]] || recipe_error "--expand-langs: $l is not one of --langs $langs (stage 1 prepares those)"
+done
+if [ -n "$new_langs" ] && [ -z "$base_langs" ]; then
+  if [[ " ${_lw_given_options-} " == *" expand_langs "* ]]; then
+    recipe_error "--expand-langs $new_langs leaves no base language in --langs $langs; add one, or pass --expand-langs ''"
+  fi
+  echo "note: profile $profile makes the last language new, but --langs $langs has no other one: no expansion (stage 8)"
+  new_langs=
+fi
+IFS=, read -ra base_list <<< "$base_langs"
+if (( expand_moe_k > ${#base_list[@]} && ${#base_list[@]} > 0 )); then expand_moe_k=${#base_list[@]}; fi
+# shellcheck source=../../egs/TEMPLATE/cmd.sh
+. ./cmd.sh
+# shellcheck source=stages.sh
+. utils/stages.sh
+seeds_note=
+if (( ${#seed_list[@]} > 1 )); then seeds_note=", seeds ${seed_list[*]} (in $exp/seed<N>/)"; fi
+echo "$(basename "$PWD"): profile $profile, languages $langs, model $model, exp $exp$seeds_note"
+
+launch=(lwasr)  # training launcher: torchrun with DDP on several GPUs
+if (( ngpu > 1 )); then launch=(torchrun --standalone --nproc-per-node "$ngpu" -m lwasr); fi
+data_opts() {  # data_opts VAR LANGS: appends the training and dev manifest options of LANGS to array VAR
+  manifest_opts "$1" --cuts train "$2"
+  manifest_opts "$1" --dev-cuts dev "$2"
+}
+read -ra fusion_list <<< "$fusion_methods"
+read -ra init_list <<< "$expand_inits"
+
+# Training seeds (--seeds). The systems of stages 3-7 are built and decoded once per seed; with one seed (or
+# none) everything stays in $exp, with several each seed has its own $exp/seed<N>/. Stage 2 (zero-shot) runs
+# once; stage 8 builds on the first seed.
+use_seed() {  # use_seed SEED: sets $sexp (its experiment dir), $sfx (its log-name suffix), seed_opts, train_opts
+  sexp=$exp
+  sfx=
+  seed_opts=()
+  [ -z "$1" ] || seed_opts=(--set "seed=$1")
+  if (( ${#seed_list[@]} > 1 )); then sexp=$exp/seed$1 sfx=_seed$1; fi
+  train_opts=()
+  data_opts train_opts "$langs"
+  train_opts+=(--model "$model" --exp-dir "$sexp" --set "max_duration=$max_duration" "${seed_opts[@]}")
+}
+for_seeds() {  # for_seeds N FUNC: FUNC once per seed (use_seed); with several seeds, each has a marker of its own
+  local s
+  for s in "${seed_list[@]}"; do
+    use_seed "$s"
+    if (( ${#seed_list[@]} == 1 )); then "$2"; continue; fi
+    seed_begin "$1" "$s" || continue
+    "$2"
+    seed_end "$1" "$s"
+  done
+  first_seed
+}
+seed_dirs() {  # seed_dirs VAR NAME: appends the decode dir NAME (e.g. decode_experts_aware_test) of every seed to array VAR
+  local -n _lw_dirs=$1
+  local s
+  for s in "${seed_list[@]}"; do use_seed "$s"; _lw_dirs+=("$sexp/$2"); done
+  first_seed
+}
+first_seed() {  # outside the per-seed stages: the first seed's dirs and options (stage 8), logs without suffix
+  use_seed "${seed_list[0]}"
+  sfx=
+}
+first_seed
+
+# Stage 2 decodes zero-shot on the split $zsplit: the test split, or its first --zeroshot-test-utts cuts per language.
+zsplit="test"
+if (( zeroshot_test_utts > 0 )); then zsplit=test-first$zeroshot_test_utts; fi
+first_cuts() {  # first_cuts SPLIT N LANGS: split SPLIT-firstN, the first N cuts of each language's SPLIT manifest
+  local l src dst tmp
+  for l in ${3//,/ }; do
+    src=$manifests/${corpus}_${l}_$1_cuts.jsonl.gz dst=$manifests/${corpus}_${l}_$1-first$2_cuts.jsonl.gz
+    [ "$dst" -nt "$src" ] && continue  # made from this manifest already
+    tmp=${dst%_cuts.jsonl.gz}_partial_cuts.jsonl.gz
+    logged_cpu stage2 lhotse subset --first "$2" "$src" "$tmp"
+    mv "$tmp" "$dst"
+  done
+}
+
+decode() {  # decode SYSTEM NAME SCENARIO [LANGS [EXPDIR [SPLIT]]]: writes EXPDIR/decode_NAME_SCENARIO_SPLIT
+  # SCENARIO both: the aware and the agnostic decode in one pass (decode_NAME_{aware,agnostic}_SPLIT)
+  local dlangs=${4:-$langs} dexp=${5:-$exp} split=${6:-test} outs cuts=()
+  outs=(--out "$dexp/decode_$2_$3_$split")
+  [ "$3" = both ] && outs=(--out "$dexp/decode_$2_aware_$split" --agnostic-out "$dexp/decode_$2_agnostic_$split")
+  manifest_opts cuts --cuts "$split" "$dlangs"
+  logged "decode_$2_$3$sfx" lwasr decode --system "$1" "${cuts[@]}" \
+    "${outs[@]}" --scenario "$3" --lid-langs "$dlangs" --max-duration "$decode_max_duration" \
+    --batch-size "$decode_batch_size"
+}
 
 if stage_begin 1 "Prepare the data"; then
   prepare
@@ -92,74 +180,119 @@ if stage_begin 1 "Prepare the data"; then
 fi
 
 if stage_begin 2 "Zero-shot decoding (language-aware and language-agnostic)"; then
-  decode "$model" zeroshot both
+  need_manifests test "$langs"
+  if (( zeroshot_test_utts > 0 )); then first_cuts test "$zeroshot_test_utts" "$langs"; fi
+  decode "$model" zeroshot both "$langs" "$exp" "$zsplit"
   stage_end 2
 fi
 
 if stage_begin 3 "Train the language experts: one LoRA per language, $expert_steps steps each"; then
+  need_manifests "train dev" "$langs"
   jobs=1; (( ngpu > 1 )) && jobs=$ngpu   # on several GPUs, experts train side by side
-  logged stage3 lwasr train experts --langs "$langs" --jobs "$jobs" --config conf/train_expert.yaml \
-    $train_opts --set max_steps="$expert_steps"
+  train_experts() {
+    logged "stage3$sfx" lwasr train experts --langs "$langs" --jobs "$jobs" --config conf/train_expert.yaml \
+      "${train_opts[@]}" --set max_steps="$expert_steps"
+  }
+  for_seeds 3 train_experts
   stage_end 3
 fi
 
 if stage_begin 4 "Train the baselines: shared LoRA and full fine-tuning, $shared_steps steps each"; then
-  for mode in shared full; do
-    logged "stage4_$mode" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
-      $train_opts --set max_steps="$shared_steps"
-  done
+  need_manifests "train dev" "$langs"
+  train_baselines() {
+    for mode in shared full; do
+      logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
+        "${train_opts[@]}" --set max_steps="$shared_steps"
+    done
+  }
+  for_seeds 4 train_baselines
   stage_end 4
 fi
 
 if stage_begin 5 "Decode every system, language-aware and language-agnostic"; then
-  for sys in experts shared full; do
-    decode "$exp/$sys" "$sys" both
-  done
+  need_manifests test "$langs"
+  decode_systems() {
+    need_experts "$langs" "$sexp/experts"
+    stage_needs 4 "the baselines of stage 4" "$sexp/shared/lwasr.json" "$sexp/full/lwasr.json"
+    for sys in experts shared full; do
+      decode "$sexp/$sys" "$sys" both "$langs" "$sexp"
+    done
+  }
+  for_seeds 5 decode_systems
   stage_end 5
 fi
 
 if stage_begin 6 "Fuse the experts into one adapter: ${fusion_methods:-none}"; then
-  for m in $fusion_methods; do
-    learned_opts=()  # learned fusion trains its gate on the pooled training data (its own short schedule)
-    [ "$m" = learned ] && learned_opts=($(data_opts "$langs") --max-steps "$expert_steps" --max-duration "$max_duration")
-    logged "stage6_$m" lwasr fuse --experts "$exp/experts" --langs "$langs" --method "$m" \
-      --out "$exp/fused_$m" "${learned_opts[@]}"
-    decode "$exp/fused_$m" "fused_$m" both
-  done
+  if (( ${#fusion_list[@]} > 0 )); then
+    need_manifests test "$langs"
+    if [[ " ${fusion_list[*]} " == *" learned "* ]]; then need_manifests "train dev" "$langs"; fi
+  fi
+  fuse_experts() {
+    (( ${#fusion_list[@]} > 0 )) || return 0
+    need_experts "$langs" "$sexp/experts"
+    for m in "${fusion_list[@]}"; do
+      learned_opts=()  # learned fusion trains its gate on the pooled training data (its own short schedule)
+      if [ "$m" = learned ]; then
+        data_opts learned_opts "$langs"
+        learned_opts+=(--max-steps "$expert_steps" --max-duration "$max_duration")
+      fi
+      logged "stage6_$m$sfx" lwasr fuse --experts "$sexp/experts" --langs "$langs" --method "$m" \
+        --out "$sexp/fused_$m" "${learned_opts[@]}"
+      decode "$sexp/fused_$m" "fused_$m" both "$langs" "$sexp"
+    done
+  }
+  for_seeds 6 fuse_experts
   stage_end 6
 fi
 
 if stage_begin 7 "Distill the experts into one student ($distill_steps steps; 0 skips)"; then
-  if (( distill_steps > 0 )); then
-    init=scratch; [ "$distill_init" = scratch ] || init="$exp/$distill_init"
+  if (( distill_steps > 0 )); then need_manifests "train dev test" "$langs"; fi
+  distill_experts() {
+    (( distill_steps > 0 )) || return 0
+    need_experts "$langs" "$sexp/experts"
+    init=scratch
+    if [ "$distill_init" != scratch ]; then
+      init=$sexp/$distill_init
+      stage_needs 6 "the stage-6 system of --distill-init $distill_init" "$init/lwasr.json"
+    fi
     for scenario in aware agnostic; do
-      token=--lang-token; [ $scenario = agnostic ] && token=--no-lang-token
-      logged "stage7_$scenario" lwasr distill --teachers "$exp/experts" --langs "$langs" --name "distilled_$scenario" \
-        --init "$init" $token --config conf/train_shared.yaml $train_opts --max-steps "$distill_steps"
-      decode "$exp/distilled_$scenario" distilled "$scenario"  # each student in its own scenario
+      token=--lang-token; [ "$scenario" = agnostic ] && token=--no-lang-token
+      logged "stage7_$scenario$sfx" lwasr distill --teachers "$sexp/experts" --langs "$langs" \
+        --name "distilled_$scenario" --init "$init" "$token" --config conf/train_shared.yaml "${train_opts[@]}" \
+        --max-steps "$distill_steps"
+      decode "$sexp/distilled_$scenario" distilled "$scenario" "$langs" "$sexp"  # each student in its own scenario
     done
-  fi
+  }
+  for_seeds 7 distill_experts
   stage_end 7
 fi
 
-if stage_begin 8 "Language expansion: add ${new_langs:-nothing} to the experts of ${base_langs}"; then
+if stage_begin 8 "Language expansion: ${new_langs:+add $new_langs to the experts of $base_langs}${new_langs:-nothing to add}"; then
   if [ -n "$new_langs" ]; then
-    # The base experts are the ones of stage 3 (an expert depends only on its own language's data), linked.
+    need_manifests "train dev test" "$langs"
+    need_experts "$base_langs" "$sexp/experts"
+    # The base experts are the ones of stage 3 (an expert depends only on its own language's data), linked;
+    # with several seeds, those of the first seed, whose training seed stage 8 also uses.
+    if (( ${#seed_list[@]} > 1 )); then echo "stage 8 builds on seed ${seed_list[0]}: $sexp/experts"; fi
     mkdir -p "$xexp/experts"
-    for l in ${base_langs//,/ }; do ln -sfn "../../experts/$l" "$xexp/experts/$l"; done
+    for l in ${base_langs//,/ }; do ln -sfn "../..${sexp#"$exp"}/experts/$l" "$xexp/experts/$l"; done
     decode "$xexp/experts" experts_before aware "$base_langs" "$xexp"
     for mode in shared full; do  # the forgetting baselines start from models of the base languages only
+      base_opts=()
+      data_opts base_opts "$base_langs"
       logged "stage8_$mode" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
-        $(data_opts "$base_langs") --model "$model" --exp-dir "$xexp" \
-        --set max_duration="$max_duration" --set max_steps="$shared_steps"
+        "${base_opts[@]}" --model "$model" --exp-dir "$xexp" \
+        --set max_duration="$max_duration" --set max_steps="$shared_steps" "${seed_opts[@]}"
       decode "$xexp/$mode" "${mode}_before" aware "$base_langs" "$xexp"
     done
     for l in ${new_langs//,/ }; do
-      for init in $expand_inits; do
+      new_opts=()
+      data_opts new_opts "$l"
+      for init in "${init_list[@]}"; do
         conf=conf/train_expert.yaml; [ "$init" = continue-full ] && conf=conf/train_full.yaml
         logged "stage8_${init}_$l" lwasr expand --experts "$xexp/experts" --new-lang "$l" --init "$init" --config "$conf" \
-          $(data_opts "$l") --max-steps "$expand_steps" --max-duration "$max_duration" --set max_utts="$expand_utts" \
-          --moe-k "$expand_moe_k"
+          "${new_opts[@]}" --max-steps "$expand_steps" --max-duration "$max_duration" --set max_utts="$expand_utts" \
+          --moe-k "$expand_moe_k" "${seed_opts[@]}"
         decode "$xexp/expand_$init/$l" "${init}_$l" aware "$l" "$xexp"
         if [[ $init == continue-* ]]; then  # what the continued baseline forgot
           decode "$xexp/expand_$init/$l" "${init}_${l}_base" aware "$base_langs" "$xexp"
@@ -172,23 +305,44 @@ if stage_begin 8 "Language expansion: add ${new_langs:-nothing} to the experts o
 fi
 
 if stage_begin 9 "Score and compare"; then
-  dirs=() names=()
-  for sys in zeroshot full shared experts $(for m in $fusion_methods; do echo "fused_$m"; done) distilled; do
+  scored=() labels=()  # every decode, scored on its own
+  dirs=() names=() zdirs=() znames=()  # compared in RESULTS.md; zdirs: zero-shot on a subset, in RESULTS_zeroshot.md
+  for sys in zeroshot full shared experts "${fusion_list[@]/#/fused_}" distilled; do
     for scenario in aware agnostic; do
-      d=$exp/decode_${sys}_${scenario}_test
-      [ -f "$d/hyp.jsonl" ] || continue  # systems this profile does not build
-      logged_cpu stage9 lwasr score "$d" --name "${sys}_${scenario}"
-      dirs+=("$d"); names+=(--name "${sys}_${scenario}")
+      sdirs=()  # the system's decode dirs: zero-shot once, the others once per seed (pooled by the same --name)
+      if [ "$sys" = zeroshot ]; then sdirs=("$exp/decode_zeroshot_${scenario}_$zsplit")
+      else seed_dirs sdirs "decode_${sys}_${scenario}_test"; fi
+      for d in "${sdirs[@]}"; do
+        [ -f "$d/hyp.jsonl" ] || continue  # systems this profile does not build
+        scored+=("$d"); labels+=("${sys}_${scenario}")
+        if [ "$sys" = zeroshot ] && [ "$zsplit" != test ]; then zdirs+=("$d"); znames+=(--name "${sys}_${scenario}")
+        else dirs+=("$d"); names+=(--name "${sys}_${scenario}"); fi
+      done
     done
   done
-  logged_cpu stage9 lwasr score compare "${dirs[@]}" "${names[@]}" --baseline "$baseline" \
-    --title "$tag ($model)" --out "$exp/RESULTS.md"
+  (( ${#scored[@]} > 0 )) || stage_needs 2 "the decodes of stages 2 to 7" "$exp/decode_zeroshot_aware_$zsplit/hyp.jsonl"
   if [ -n "$new_langs" ]; then
-    dirs=() names=()  # new languages: one system per init, pooled over the new languages
-    for init in $expand_inits; do
-      for l in ${new_langs//,/ }; do dirs+=("$xexp/decode_${init}_${l}_aware_test"); names+=(--name "$init"); done
+    xdirs=() xnames=()  # new languages: one system per init, pooled over the new languages
+    for init in "${init_list[@]}"; do
+      for l in ${new_langs//,/ }; do xdirs+=("$xexp/decode_${init}_${l}_aware_test"); xnames+=(--name "$init"); done
     done
-    logged_cpu stage9 lwasr score compare "${dirs[@]}" "${names[@]}" --baseline "${expand_inits%% *}" \
+    stage_needs 8 "the expansion decodes of stage 8" "${xdirs[@]/%//hyp.jsonl}"
+  fi
+  for i in "${!scored[@]}"; do
+    logged_cpu stage9 lwasr score "${scored[$i]}" --name "${labels[$i]}"
+  done
+  title="$tag ($model)"
+  if (( ${#seed_list[@]} > 1 )); then title+=", seeds ${seed_list[*]}"; fi
+  if (( ${#dirs[@]} > 0 )); then
+    logged_cpu stage9 lwasr score compare "${dirs[@]}" "${names[@]}" --baseline "$baseline" \
+      --title "$title" --out "$exp/RESULTS.md"
+  fi
+  if (( ${#zdirs[@]} > 0 )); then
+    logged_cpu stage9 lwasr score compare "${zdirs[@]}" "${znames[@]}" --out "$exp/RESULTS_zeroshot.md" \
+      --title "$tag ($model): zero-shot on the first $zeroshot_test_utts test utterances per language"
+  fi
+  if [ -n "$new_langs" ]; then
+    logged_cpu stage9 lwasr score compare "${xdirs[@]}" "${xnames[@]}" --baseline "${init_list[0]}" \
       --title "$tag: new languages $new_langs, $expand_utts training utterances each" --out "$xexp/RESULTS_new.md"
     dirs=("$xexp/decode_experts_before_aware_test" "$xexp/decode_experts_after_aware_test")
     names=(--name experts_before --name experts_after)
@@ -204,4 +358,6 @@ if stage_begin 9 "Score and compare"; then
   fi
   stage_end 9
 fi
-echo "$(basename "$PWD"): finished in $(( $(date +%s) - _lw_t0 )) s; results: $exp/RESULTS.md${new_langs:+, $xexp/RESULTS_*.md}"
+results=$exp/RESULTS.md
+if [ "$zsplit" != test ]; then results+=", $exp/RESULTS_zeroshot.md"; fi
+echo "$(basename "$PWD"): finished in $(( $(date +%s) - _lw_t0 )) s; results: $results${new_langs:+, $xexp/RESULTS_*.md}"

@@ -14,7 +14,7 @@ while [[ "$1" == --* ]]; do
   esac
 done
 log=$1; shift
-command -v srun >/dev/null || { echo "slurm.sh: srun not found; use cmd=utils/local.sh in cmd.sh" >&2; exit 1; }
+command -v srun >/dev/null || { echo "slurm.sh: srun not found; use cmd=(utils/local.sh) in cmd.sh" >&2; exit 1; }
 mkdir -p "$(dirname "$log")"
-# shellcheck disable=SC2086
-srun "${opts[@]}" ${LWASR_SRUN_OPTS-} "$@" 2>&1 | tee -a "$log"
+read -ra extra <<< "${LWASR_SRUN_OPTS-}"  # extra srun options, split at spaces
+srun "${opts[@]}" "${extra[@]}" "$@" 2>&1 | tee -a "$log"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sizes and steps of the default profile. *_utts are unused by `prepare dir` (your corpus decides).
 : "${train_utts:=0}" "${dev_utts:=0}" "${test_utts:=0}"
 : "${expert_steps:=2000}" "${shared_steps:=8000}"

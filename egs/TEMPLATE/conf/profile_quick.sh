@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A smoke run: a few steps of everything.
 : "${train_utts:=0}" "${dev_utts:=0}" "${test_utts:=0}"
 : "${expert_steps:=2}" "${shared_steps:=4}"

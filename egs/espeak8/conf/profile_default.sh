@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Default profile: the whole recipe in 28 minutes on 2 CPU cores (docs/results.md).
 : "${train_utts:=160}" "${dev_utts:=16}" "${test_utts:=32}"
 : "${expert_steps:=20}" "${shared_steps:=160}"   # equal data passes: 8 experts x 20 = 160 steps

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Full profile: more data and steps per language (about four times the default's training time).
 : "${train_utts:=400}" "${dev_utts:=24}" "${test_utts:=48}"
 : "${expert_steps:=60}" "${shared_steps:=480}"

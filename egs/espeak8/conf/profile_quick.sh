@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Quick profile: a smoke run of every stage in a few minutes (results are not meaningful).
 : "${train_utts:=16}" "${dev_utts:=4}" "${test_utts:=4}"
 : "${expert_steps:=2}" "${shared_steps:=4}"

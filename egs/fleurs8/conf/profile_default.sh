@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The papers' setup on GPU: FLEURS has about 2,000-3,000 training utterances (~8-10 h) per language.
 : "${train_utts:=0}" "${dev_utts:=0}" "${test_utts:=0}"   # FLEURS decides
 : "${expert_steps:=1000}" "${shared_steps:=8000}"   # equal data passes: 8 experts x 1000 = 8000

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Longer training than the default (the papers train to convergence).
 : "${train_utts:=0}" "${dev_utts:=0}" "${test_utts:=0}"   # FLEURS decides
 : "${expert_steps:=2000}" "${shared_steps:=16000}"   # equal data passes: 8 experts x 2000 = 16000

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A smoke run (also what CI runs, on a tiny FLEURS-layout fixture and a tiny model).
 : "${train_utts:=0}" "${dev_utts:=0}" "${test_utts:=0}"
 : "${expert_steps:=2}" "${shared_steps:=4}"

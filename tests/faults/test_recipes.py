@@ -1,0 +1,126 @@
+"""Recipe faults: bad options, paths with spaces, stages without their inputs, a stage that fails.
+
+Every test here but the space test stops before any training: an option error or a missing input is found
+before anything is loaded. Outputs go to tmp dirs (``--data``, ``--expdir``), never into the source tree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_recipes import run_recipe
+
+
+def tmp_dirs(tmp_path: Path) -> list[str]:
+    return ["--data", str(tmp_path / "data"), "--expdir", str(tmp_path / "exp"), "--tag", "t"]
+
+
+def fake_manifests(tmp_path: Path, corpus: str, langs: list[str], splits: list[str]) -> None:
+    """Empty files where stage 1 puts its manifests: enough for the input checks, not for lwasr."""
+    manifests = tmp_path / "data" / "manifests"
+    manifests.mkdir(parents=True, exist_ok=True)
+    for lang in langs:
+        for split in splits:
+            (manifests / f"{corpus}_{lang}_{split}_cuts.jsonl.gz").touch()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--stage", "foo", "--stage must be a whole number >= 1, not 'foo'"),
+        ("--ngpu", "two", "--ngpu must be a whole number >= 0, not 'two'"),
+        ("--stop-stage", "0", "--stop-stage must be a whole number >= 1, not '0'"),
+        ("--expert-steps", "-5", "--expert-steps must be a whole number >= 1, not '-5'"),
+        ("--max-duration", "0", "--max-duration must be a number of seconds > 0, not '0'"),
+        ("--decode-max-duration", "fast", "--decode-max-duration must be a number of seconds > 0, not 'fast'"),
+    ],
+)
+def test_a_bad_numeric_option_is_one_line_naming_it(tmp_path, option, value, message):
+    result = run_recipe("espeak8", option, value, *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and "unbound variable" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "exp").exists(), "a usage error must come before the recipe writes anything"
+
+
+def test_stop_stage_before_stage_is_an_error(tmp_path):
+    result = run_recipe("espeak8", "--stage", "5", "--stop-stage", "3", *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2
+    assert "--stop-stage 3 is before --stage 5" in result.stderr
+
+
+def test_quick_profile_on_one_language_skips_the_expansion_and_says_why(tmp_path):
+    result = run_recipe("espeak8", "--quick", "--langs", "pl", "--stage", "8", *tmp_dirs(tmp_path), "--stop-stage", "8")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--langs pl has no other one: no expansion (stage 8)" in result.stdout
+    assert "=== stage 8 done" in result.stdout
+
+
+def test_expansion_of_every_language_is_an_error(tmp_path):
+    args = ("--quick", "--langs", "pl", "--expand-langs", "pl", *tmp_dirs(tmp_path))
+    result = run_recipe("espeak8", *args, timeout=60)
+    assert result.returncode == 2
+    assert "--expand-langs pl leaves no base language in --langs pl" in result.stderr
+
+
+def test_expansion_of_a_language_outside_langs_is_an_error(tmp_path):
+    result = run_recipe("espeak8", "--langs", "pl,it", "--expand-langs", "da", *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2
+    assert "--expand-langs: da is not one of --langs pl,it" in result.stderr
+
+
+def test_fleurs8_stage3_without_stage1_data_names_stage1_and_loads_no_model(tmp_path):
+    """The design card's `run.sh --stage 3` on a fresh machine: no hub requests, no traceback, the fix."""
+    result = run_recipe("fleurs8", "--stage", "3", *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    missing = tmp_path / "data" / "manifests" / "fleurs_pl_train_cuts.jsonl.gz"
+    assert f"stage 3 needs the manifests of stage 1: {missing} is missing (and 15 more)" in result.stderr
+    assert "--stage 1 --stop-stage 1" in result.stderr.splitlines()[-1]
+    for noise in ("Traceback", "Retrying", "huggingface.co", "stage 3 failed"):
+        assert noise not in result.stdout + result.stderr
+
+
+def test_stage5_without_experts_names_stage3(tmp_path):
+    fake_manifests(tmp_path, "synth", ["pl", "it"], ["train", "dev", "test"])
+    result = run_recipe("espeak8", "--langs", "pl,it", "--stage", "5", *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    expert = tmp_path / "exp" / "t" / "experts" / "pl" / "lwasr.json"
+    assert f"stage 5 needs the experts of stage 3: {expert} is missing (and 1 more)" in result.stderr
+    assert "--stage 3 --stop-stage 3" in result.stderr
+
+
+def test_distill_init_from_a_missing_fusion_names_stage6(tmp_path):
+    fake_manifests(tmp_path, "synth", ["pl", "it"], ["train", "dev", "test"])
+    for lang in ("pl", "it"):
+        (tmp_path / "exp" / "t" / "experts" / lang).mkdir(parents=True)
+        (tmp_path / "exp" / "t" / "experts" / lang / "lwasr.json").write_text("{}")
+    args = ("--langs", "pl,it", "--distill-steps", "2", "--distill-init", "fused_svd", "--stage", "7")
+    result = run_recipe("espeak8", *args, *tmp_dirs(tmp_path), "--stop-stage", "7", timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "stage 7 needs the stage-6 system of --distill-init fused_svd" in result.stderr
+    assert "--stage 6 --stop-stage 6" in result.stderr
+
+
+def test_a_failing_stage_says_which_and_where_its_log_is(tmp_path):
+    fake_manifests(tmp_path, "synth", ["pl"], ["test"])
+    args = ("--langs", "pl", "--expand-langs", "", "--model", str(tmp_path / "no-model"), "--stage", "2")
+    result = run_recipe("espeak8", *args, *tmp_dirs(tmp_path), "--stop-stage", "2", timeout=120)
+    assert result.returncode != 0
+    log = tmp_path / "exp" / "t" / "log" / "decode_zeroshot_both.log"
+    assert f"=== stage 2 failed (exit status {result.returncode}); its log: {log}" in result.stderr
+    assert "lwasr decode" in log.read_text()
+
+
+@pytest.mark.slow
+def test_paths_with_spaces_reach_training(tmp_path, tiny_whisper):
+    """--data and --expdir with spaces through stages 1 and 3 (options used to be expanded unquoted)."""
+    root = tmp_path / "my data"
+    args = ["--quick", "--model", str(tiny_whisper), "--langs", "pl", "--expand-langs", "", "--expert-steps", "1"]
+    args += tmp_dirs(root)
+    sizes = ["--train-utts", "2", "--dev-utts", "1", "--test-utts", "1"]
+    prepared = run_recipe("espeak8", *args, *sizes, "--stop-stage", "1", timeout=300)
+    assert prepared.returncode == 0, prepared.stdout[-3000:] + prepared.stderr[-3000:]
+    trained = run_recipe("espeak8", *args, "--stage", "3", "--stop-stage", "3", timeout=300)
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    assert (root / "exp" / "t" / "experts" / "pl" / "lwasr.json").is_file()
