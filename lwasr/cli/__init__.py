@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -27,10 +30,59 @@ for module in (prepare, train, fuse, distill, expand, decode, score, model):
     app.add_typer(module.app)
 
 
+#: What to do about an OSError that names a path, by errno (the generic part of "one line, no traceback").
+PATH_ERROR_FIXES = {
+    errno.EROFS: "choose an output path (--out, --exp-dir) on a writable file system",
+    errno.EACCES: "fix its permissions or choose another path",
+    errno.EPERM: "fix its permissions or choose another path",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "check the path: a part of it is a file, not a directory",
+    errno.EISDIR: "check the path: it is a directory where a file is expected",
+    errno.ENOSPC: "free some space or choose another output path, then rerun",
+    errno.EDQUOT: "free some space or choose another output path, then rerun",
+}
+
+#: Errnos that, on a path that does not exist, mean it could not be created (a new output, a temporary file).
+CREATE_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+
+
+def debug_enabled() -> bool:
+    """``LWASR_DEBUG=1`` (any value but empty or 0): every error keeps its full Python traceback."""
+    return os.environ.get("LWASR_DEBUG", "") not in ("", "0")
+
+
+def path_error_message(e: OSError) -> str | None:
+    """One line for an OSError about a path (read-only, permission, missing...), or None when it names none."""
+    fix = PATH_ERROR_FIXES.get(e.errno)
+    if fix is None or e.filename is None:
+        return None
+    path = str(e.filename) + (f" -> {e.filename2}" if e.filename2 is not None else "")
+    if e.errno in CREATE_ERRNOS and not os.path.lexists(e.filename):
+        path = f"cannot create {path}"
+    reason = (e.strerror or os.strerror(e.errno)).lower()
+    return f"{path}: {reason}; {fix}"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(2)
+
+
 def main() -> None:
-    """Entry point of the ``lwasr`` console script: user errors become one clean line and exit status 2."""
+    """Entry point of the ``lwasr`` console script: user errors become one clean line and exit status 2.
+
+    User errors are :class:`LwasrError` and OSErrors that name a path (read-only file system, permission
+    denied, no such file, no space left). Anything else is a bug and keeps its traceback. ``LWASR_DEBUG=1``
+    re-raises every error with its traceback.
+    """
     try:
         app()
     except LwasrError as e:
-        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        if debug_enabled():
+            raise
+        _fail(str(e))
+    except OSError as e:
+        message = path_error_message(e)
+        if message is None or debug_enabled():
+            raise
+        _fail(message)
