@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,6 +49,14 @@ def _list(spec: str) -> list[str]:
     return [s.strip() for s in spec.split(",") if s.strip()]
 
 
+def _common(
+    splits: str, jobs: int, force: bool, check_audio: bool, min_seconds: float, max_cps: float
+) -> dict[str, Any]:
+    """The keyword arguments every corpus preparer takes, from the options they share."""
+    limits = CutLimits(min_seconds, max_cps)
+    return {"splits": _list(splits), "jobs": jobs, "force": force, "decode": check_audio, "limits": limits}
+
+
 def _show(report) -> None:  # noqa: ANN001 - RunReport, imported lazily
     typer.echo(report.table())
     typer.echo(f"report: {Path(report.root) / 'report.json'}")
@@ -82,12 +90,8 @@ def fleurs(
         prepare_fleurs(
             _list(langs),
             out,
-            splits=_list(splits),
             corpus_dir=corpus_dir,
-            jobs=jobs,
-            force=force,
-            decode=check_audio,
-            limits=CutLimits(min_seconds, max_cps),
+            **_common(splits, jobs, force, check_audio, min_seconds, max_cps),
         )
     )
 
@@ -112,11 +116,7 @@ def mls(
             _list(langs),
             corpus_dir,
             out,
-            splits=_list(splits),
-            jobs=jobs,
-            force=force,
-            decode=check_audio,
-            limits=CutLimits(min_seconds, max_cps),
+            **_common(splits, jobs, force, check_audio, min_seconds, max_cps),
         )
     )
 
@@ -143,11 +143,7 @@ def commonvoice(
             _list(langs),
             corpus_dir,
             out,
-            splits=_list(splits),
-            jobs=jobs,
-            force=force,
-            decode=check_audio,
-            limits=CutLimits(min_seconds, max_cps),
+            **_common(splits, jobs, force, check_audio, min_seconds, max_cps),
         )
     )
 
