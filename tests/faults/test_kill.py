@@ -1,11 +1,13 @@
 """kill -9 of every long-running command, then a rerun: the result equals an uninterrupted run's.
 
 Each command runs as a real `python -m lwasr` subprocess that gets SIGKILL (its whole process group: data
-loader and espeak-ng workers too) a seeded delay after a given output appears on disk: the Nth wav, decode
-record or checkpoint. The outcome does not depend on where exactly the kill lands, only that it lands before
-the end. One more kill point is exact: the process kills itself while it writes its model unit (complete in
-the temporary directory, not yet renamed). The reruns and the uninterrupted reference run in this process
-(`CliRunner`), with the same arguments under a twin directory: `<tmp>/killed/...` against `<tmp>/ref/...`.
+loader and espeak-ng workers too). `prepare synth` and `decode` are killed a seeded delay after the Nth wav or
+decode record appears on disk; the outcome does not depend on where exactly the kill lands, only that it lands
+before the end. The training commands kill themselves at exact points of the program, so that no machine load
+can move them past the end of a short run: right after a seeded step checkpoint is complete, and while they
+write their model unit (complete in the temporary directory, not yet renamed).
+The reruns and the uninterrupted reference run in this process (`CliRunner`), with the same arguments under
+a twin directory: `<tmp>/killed/...` against `<tmp>/ref/...`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ from typer.testing import CliRunner
 from lwasr.cli import app
 from lwasr.decoding.io import HYP_FILE, read_hyps
 from lwasr.decoding.systems import load_system
-from lwasr.fusion.experts import discover_experts
-from lwasr.training import checkpoint
+from lwasr.units.experts import discover_experts
 
 pytestmark = pytest.mark.slow
 
@@ -55,27 +56,44 @@ def run(args: list[str]) -> None:
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
 
 
-#: `lwasr ARGS`, but the process SIGKILLs itself right after a unit's lwasr.json is written into the unit's
-#: temporary directory: the unit is complete there, not yet renamed into place (the last moment of its write).
-DIE_WRITING_UNIT = """
+#: `lwasr ARGS`, but the process SIGKILLs itself at a fixed point of its work, named by $LWASR_TEST_DIE:
+#: ``checkpoint:N``, right after the first step checkpoint of step N or later is complete on disk; ``unit``, right
+#: after a unit's lwasr.json is written into the unit's temporary directory (the unit is complete there, not yet
+#: renamed into place: the last moment of its write). A point in the program, not a time, so no machine load can
+#: move it.
+DIE_AT = """
 import os, signal, sys
 from pathlib import Path
-from lwasr.models.meta import ModelMeta
-save = ModelMeta.save
-def save_then_die(self, unit_dir, *args, **kwargs):
-    save(self, unit_dir, *args, **kwargs)
-    if Path(unit_dir).name.startswith("."):
-        os.killpg(os.getpgrp(), signal.SIGKILL)
-ModelMeta.save = save_then_die
+from lwasr.training import checkpoint
+from lwasr.units.meta import ModelMeta
+
+point, _, arg = os.environ["LWASR_TEST_DIE"].partition(":")
+if point == "checkpoint":
+    save_checkpoint = checkpoint.save
+    def save_then_die(root, step, *args, **kwargs):
+        path = save_checkpoint(root, step, *args, **kwargs)
+        if step >= int(arg):
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        return path
+    checkpoint.save = save_then_die
+elif point == "unit":
+    save_meta = ModelMeta.save
+    def save_meta_then_die(self, unit_dir, *args, **kwargs):
+        save_meta(self, unit_dir, *args, **kwargs)
+        if Path(unit_dir).name.startswith("."):
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+    ModelMeta.save = save_meta_then_die
 from lwasr.cli import main
 sys.argv[0] = "lwasr"
 main()
 """
 
 
-def spawn(args: list[str], log: Path, code: str | None = None) -> subprocess.Popen:
+def spawn(args: list[str], log: Path, code: str | None = None, die: str | None = None) -> subprocess.Popen:
     """Start `lwasr ARGS` (or ``python -c code ARGS``) in its own process group, output into ``log``."""
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}  # the same maths as this process
+    if die is not None:
+        env["LWASR_TEST_DIE"] = die
     head = ["-c", code] if code else ["-m", "lwasr"]
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -106,32 +124,27 @@ def kill_after(args: list[str], ready: Callable[[], bool], delay: float, log: Pa
     assert proc.returncode == -signal.SIGKILL
 
 
-def die_writing_unit(args: list[str], log: Path) -> None:
-    """Run `lwasr ARGS` until it is killed in the middle of writing its unit (see :data:`DIE_WRITING_UNIT`)."""
-    proc = spawn(args, log, DIE_WRITING_UNIT)
+def die_at(args: list[str], point: str, log: Path) -> None:
+    """Run `lwasr ARGS` until it kills itself at ``point`` (see :data:`DIE_AT`)."""
+    proc = spawn(args, log, DIE_AT, die=point)
     try:
         proc.wait(timeout=REACH_S)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert proc.returncode == -signal.SIGKILL, f"not killed ({proc.returncode}):\n{log.read_text()}"
+    assert proc.returncode == -signal.SIGKILL, f"not killed at {point} ({proc.returncode}):\n{log.read_text()}"
+
+
+def kill_steps(seed: int, steps: int, save_every: int = 2, n: int = 1) -> list[int]:
+    """``n`` seeded, increasing checkpoint steps of a ``steps``-step run to kill it at (the last one excluded)."""
+    return sorted(random.Random(seed).sample(range(save_every, steps, save_every), n))
 
 
 def delays(seed: int, n: int = 1, most: float = 0.2) -> list[float]:
     """``n`` seeded kill delays in [0, most) seconds."""
     rng = random.Random(seed)
     return [rng.uniform(0, most) for _ in range(n)]
-
-
-def checkpoint_at(run_dir: Path, step: int) -> Callable[[], bool]:
-    """Ready when the run has a complete checkpoint of step ``step`` or later on disk."""
-
-    def ready() -> bool:
-        last = checkpoint.latest(run_dir / "checkpoints")
-        return last is not None and int(checkpoint.STEP_DIR.match(last.name).group(1)) >= step
-
-    return ready
 
 
 def same_tensors(a: Path, b: Path) -> None:
@@ -203,9 +216,9 @@ def test_train_killed_mid_run_and_mid_export_resumes_to_identical_weights(tmp_pa
 
     run(args(ref))
     run_dir, unit = killed / "train_expert_pl", Path("experts") / "pl"
-    for step, delay in zip((2, 4), delays(2, 2), strict=True):
-        kill_after(args(killed), checkpoint_at(run_dir, step), delay, tmp_path / f"killed{step}.log")
-    die_writing_unit(args(killed), tmp_path / "killed_export.log")
+    for step in kill_steps(2, 8, n=2):
+        die_at(args(killed), f"checkpoint:{step}", tmp_path / f"killed{step}.log")
+    die_at(args(killed), "unit", tmp_path / "killed_export.log")
     assert not (killed / unit).exists() and list((killed / "experts").iterdir())  # a temporary was left behind
     run(args(killed))
     assert "resumed from" in (run_dir / "train.log").read_text()
@@ -245,7 +258,7 @@ def test_fuse_learned_killed_resumes_to_identical_gates(tmp_path, data):
         return [*base, "--out", str(root / "fused_learned"), *train_opts(6)]
 
     run(args(ref))
-    kill_after(args(killed), checkpoint_at(killed / "train_fused_learned", 2), *delays(4), tmp_path / "k.log")
+    die_at(args(killed), f"checkpoint:{kill_steps(4, 6)[0]}", tmp_path / "k.log")
     assert not (killed / "fused_learned").exists()
     run(args(killed))
     same_tensors(
@@ -263,9 +276,10 @@ def test_distill_killed_resumes_to_identical_student(tmp_path, data):
 
     run(args(ref))
     run_dir = killed / "train_distilled_aware"
-    kill_after(args(killed), checkpoint_at(run_dir, 2), *delays(5), tmp_path / "k.log")
+    die_at(args(killed), f"checkpoint:{kill_steps(5, 6)[0]}", tmp_path / "k.log")
     assert not (killed / "distilled_aware").exists()
     run(args(killed))
+    assert "resumed from" in (run_dir / "train.log").read_text()
     unit = Path("distilled_aware")
     same_tensors(ref / unit / "adapter_model.safetensors", killed / unit / "adapter_model.safetensors")
     assert meta(ref / unit, ref) == meta(killed / unit, killed)
@@ -280,8 +294,8 @@ def test_expand_moe_killed_mid_run_and_mid_export_resumes_to_identical_adapter_a
         return [*base, "--similarity", str(data["similarity"]), "--out", str(root / "it"), *train_opts(6)]
 
     run(args(ref))
-    kill_after(args(killed), checkpoint_at(killed / "train_it", 2), *delays(6), tmp_path / "k.log")
-    die_writing_unit(args(killed), tmp_path / "killed_export.log")
+    die_at(args(killed), f"checkpoint:{kill_steps(6, 6)[0]}", tmp_path / "k.log")
+    die_at(args(killed), "unit", tmp_path / "killed_export.log")
     assert not (killed / "it").exists()
     run(args(killed))
     for name in ("new/adapter_model.safetensors", "gate.safetensors"):
