@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from lwasr.decoding.io import HYP_FILE, load_cuts, read_hyps
+from lwasr.data.cuts import load_cuts
+from lwasr.decoding.io import HYP_FILE, read_hyps
 from lwasr.decoding.search import DecodeOptions, decode_cuts, load_audio, token_budget, utterances
 from lwasr.decoding.systems import load_system
 from lwasr.features import LogMel
@@ -52,7 +53,7 @@ def run_ct2(model_dir: Path, cuts_path: Path, threads: int, batch_size: int) -> 
 
     model = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="float32", intra_threads=threads)
     tok = WhisperTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"))
-    utts = sorted(utterances(load_cuts([cuts_path])), key=lambda u: -u.duration)
+    utts = sorted(utterances(load_cuts([cuts_path], split=None)), key=lambda u: -u.duration)
     mel = LogMel()
     records = []
     start = time.perf_counter()
@@ -81,8 +82,8 @@ def make_experts(base_spec: str, langs: list[str], out: Path, rank: int = 32) ->
     Experts with other weights change the hypotheses, and with them the decoding time."""
     from peft import LoraConfig, get_peft_model
 
-    from lwasr.decoding.systems import load_whisper
-    from lwasr.models.meta import ModelMeta, base_fingerprint
+    from lwasr.units.base import load_whisper
+    from lwasr.units.meta import ModelMeta, base_fingerprint
 
     targets = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
     for k, lang in enumerate(langs):
@@ -107,11 +108,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cuts = args.data / "cuts.jsonl.gz"
-    audio = sum(u.duration for u in utterances(load_cuts([cuts])))
+    audio = sum(u.duration for u in utterances(load_cuts([cuts], split=None)))
     tmp = Path(tempfile.mkdtemp(prefix="lwasr_bench_"))
     ct2_dir = ct2_model_dir(tmp)
     base = load_system("embedded:whisper-base")
-    langs = sorted({u.lang for u in utterances(load_cuts([cuts]))})
+    langs = sorted({u.lang for u in utterances(load_cuts([cuts], split=None))})
     experts = load_system(str(make_experts("embedded:whisper-base", langs, tmp / "experts")))
     configs = {
         "ct2 batch 1": lambda: run_ct2(ct2_dir, cuts, args.threads, 1),

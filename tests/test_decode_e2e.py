@@ -17,7 +17,7 @@ from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, read_hyps
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import ExpertSystem, load_experts, load_system
 from lwasr.errors import LwasrError
-from lwasr.models.meta import ModelMeta, base_fingerprint
+from lwasr.units.meta import ModelMeta, base_fingerprint
 
 LANGS = ("pl", "pt")
 OPTS = DecodeOptions(max_new_tokens=6, batch_size=3)

@@ -17,8 +17,8 @@ from transformers.modeling_outputs import BaseModelOutput
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search, language_token_id
 from lwasr.decoding.lid import LanguageSet, language_probs
 from lwasr.features import LogMel
-from lwasr.models.prompt import prompt_ids
 from lwasr.models.trim import set_trimmed_input
+from lwasr.units.prompt import prompt_ids
 
 MAX_NEW = 12
 
@@ -201,7 +201,7 @@ def speak(voice: str, text: str, wav: Path) -> torch.Tensor:
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 @pytest.mark.parametrize("trim", [False, True])
 def test_embedded_whisper_base_matches_generate(tmp_path: Path, trim: bool) -> None:
-    from lwasr.decoding.systems import load_whisper
+    from lwasr.units.base import load_whisper
 
     model, _ = load_whisper("embedded:whisper-base")
     set_trimmed_input(model, trim)

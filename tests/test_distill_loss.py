@@ -7,6 +7,7 @@ import torch
 from test_train_data import make_cuts
 from transformers import AutoTokenizer
 
+from lwasr.data.cuts import load_cuts
 from lwasr.distill.cache import TeacherCache
 from lwasr.distill.config import DistillConfig, parse_init
 from lwasr.distill.teachers import kd_loss, teacher_inputs
@@ -17,7 +18,7 @@ from lwasr.training import data as D
 @pytest.mark.parametrize(("student", "teacher"), [(False, True), (True, True), (True, False)])
 def test_teacher_inputs_align_on_text_positions(tiny_whisper, tmp_path, student, teacher):
     tok = AutoTokenizer.from_pretrained(tiny_whisper)
-    cuts = D.load_cuts([make_cuts(tmp_path, per_lang=2)])
+    cuts = load_cuts([make_cuts(tmp_path, per_lang=2)])
     student_batch = D.AsrDataset(tok, lang_token=student)[cuts]
     want = D.AsrDataset(tok, lang_token=teacher)[cuts]  # what the teacher would see on its own
     ids, mask = teacher_inputs(tok, student_batch, student, teacher)

@@ -13,6 +13,7 @@ from transformers import AutoTokenizer, WhisperForConditionalGeneration
 from typer.testing import CliRunner
 
 from lwasr.cli import app
+from lwasr.data.cuts import load_cuts
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import load_system
 from lwasr.distill import trainer as distill_trainer
@@ -22,12 +23,12 @@ from lwasr.distill.teachers import Teachers
 from lwasr.distill.trainer import DistillTrainer, distill
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
-from lwasr.fusion.experts import load_experts
 from lwasr.fusion.run import fuse
-from lwasr.models.meta import ModelMeta
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig
 from lwasr.training.loop import train
+from lwasr.units.experts import load_experts
+from lwasr.units.meta import ModelMeta
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def check_cache_holds_the_teachers_top_k(setup: dict, cache_dir: Path) -> None:
     dataset = D.AsrDataset(tok, lang_token=False)
     # the batches of the teacher pass (zero padding in a batch changes Whisper's outputs slightly)
     sampler = D.make_sampler(
-        D.load_cuts([setup["train"]]), 2.5, num_buckets=2, shuffle=False, seed=42, world_size=1, rank=0
+        load_cuts([setup["train"]]), 2.5, num_buckets=2, shuffle=False, seed=42, world_size=1, rank=0
     )
     for batch in D.make_loader(dataset, D.SkipFirst(sampler), 0):
         want = teachers.logits(batch, tok, LogMel(80), student_lang_token=False).topk(8, dim=-1)

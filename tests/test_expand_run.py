@@ -20,10 +20,10 @@ from lwasr.errors import LwasrError
 from lwasr.expansion.expand import ExpandTrainer, expand, tree_hashes
 from lwasr.expansion.moe import GATE_FILE, NEW, load_moe
 from lwasr.expansion.similarity import SIMILARITY_FILE
-from lwasr.models.meta import ModelMeta, base_fingerprint
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training.checkpoint import trainable_state
 from lwasr.training.config import LORA_TARGETS
+from lwasr.units.meta import ModelMeta, base_fingerprint
 
 SMALL = dict(max_steps=2, max_duration=2.5, num_buckets=2, warmup_steps=1, lr=1e-2, save_every=2, valid_every=2)
 OPTS = DecodeOptions(max_new_tokens=1, batch_size=4)

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from lwasr.cli import app
 from lwasr.errors import LwasrError
 from lwasr.fusion import METHODS
-from lwasr.models.meta import ModelMeta
+from lwasr.units.meta import ModelMeta
 
 runner = CliRunner()
 

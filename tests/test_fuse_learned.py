@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 
 from lwasr.cli import app
 from lwasr.errors import LwasrError
-from lwasr.fusion.experts import attach_experts, load_experts
 from lwasr.fusion.learned import GatedExperts, group_of
 from lwasr.fusion.run import fuse
 from lwasr.fusion.static import FUSED, save_adapter
-from lwasr.models.meta import ModelMeta
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training import checkpoint
+from lwasr.units.experts import attach_experts, load_experts
+from lwasr.units.meta import ModelMeta
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from transformers import WhisperForConditionalGeneration
 
 from lwasr.errors import LwasrError
 from lwasr.fusion.run import fuse
-from lwasr.models.meta import ModelMeta, base_fingerprint
+from lwasr.units.meta import ModelMeta, base_fingerprint
 
 ALL_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 #: lang -> (rank, alpha, use_rslora, target modules)

@@ -2,7 +2,7 @@ import pytest
 from transformers import WhisperForConditionalGeneration
 
 from lwasr.errors import LwasrError
-from lwasr.models.meta import ModelMeta, base_fingerprint, check_same_base
+from lwasr.units.meta import ModelMeta, base_fingerprint, check_same_base
 
 
 def test_meta_round_trip(tmp_path):

@@ -12,7 +12,7 @@ import soundfile as sf
 from lwasr.data import audio as audio_mod
 from lwasr.data import commonvoice
 from lwasr.data.commonvoice import prepare_commonvoice
-from lwasr.data.manifests import load_cuts
+from lwasr.data.cuts import load_cuts
 from lwasr.data.mls import prepare_mls
 from lwasr.errors import LwasrError
 

@@ -12,8 +12,9 @@ from lhotse import CutSet
 from typer.testing import CliRunner
 
 from lwasr.cli import app
+from lwasr.data.cuts import load_cuts
 from lwasr.data.kaldi_dir import prepare_dir
-from lwasr.data.manifests import load_cuts, manifest_path
+from lwasr.data.manifests import manifest_path
 from lwasr.data.validate import validate_manifest
 from lwasr.errors import LwasrError
 

@@ -13,8 +13,9 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from lhotse import CutSet
 
 from lwasr.data import fleurs
+from lwasr.data.cuts import load_cuts
 from lwasr.data.fleurs import prepare_fleurs
-from lwasr.data.manifests import ORIG_TEXT, load_cuts, manifest_path
+from lwasr.data.manifests import ORIG_TEXT, manifest_path
 from lwasr.errors import LwasrError
 
 

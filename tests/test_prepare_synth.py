@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from lwasr.data.audio import resample
-from lwasr.data.manifests import load_cuts
+from lwasr.data.cuts import load_cuts
 from lwasr.data.synth import load_sentences, prepare_synth, split_sentences
 from lwasr.errors import LwasrError
 

@@ -12,9 +12,10 @@ import torch
 from lhotse import CutSet, Recording, SupervisionSegment
 from transformers import AutoTokenizer
 
+from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
-from lwasr.models.prompt import prompt_ids, text_ids
 from lwasr.training import data as D
+from lwasr.units.prompt import prompt_ids, text_ids
 
 TEXTS = {"pl": ["ala ma kota", "dzień dobry"], "pt": ["bom dia", "obrigado"], "it": ["buongiorno", "grazie"]}
 
@@ -47,16 +48,16 @@ def cuts_path(tmp_path_factory) -> Path:
 
 
 def test_load_from_file_or_dir(cuts_path):
-    assert len(D.load_cuts([cuts_path])) == 8
+    assert len(load_cuts([cuts_path])) == 8
     named = cuts_path.parent / "toy_pl_train_cuts.jsonl.gz"  # a directory is searched for contract names
     shutil.copy(cuts_path, named)
-    assert len(D.load_cuts([cuts_path.parent])) == 8
+    assert len(load_cuts([cuts_path.parent])) == 8
     with pytest.raises(LwasrError, match="no such manifest"):
-        D.load_cuts([cuts_path.parent / "nope.jsonl.gz"])
+        load_cuts([cuts_path.parent / "nope.jsonl.gz"])
 
 
 def test_language_selection_names_present_languages(cuts_path):
-    cuts = D.load_cuts([cuts_path])
+    cuts = load_cuts([cuts_path])
     assert {D.cut_lang(c) for c in D.select_languages(cuts, ["pl"])} == {"pl"}
     with pytest.raises(LwasrError, match="language.*it.*have: pl, pt"):
         D.select_languages(cuts, ["it"])
@@ -65,10 +66,10 @@ def test_language_selection_names_present_languages(cuts_path):
 def test_empty_and_too_long_manifests_are_errors(tmp_path):
     CutSet.from_cuts([]).to_file(tmp_path / "empty.jsonl.gz")
     with pytest.raises(LwasrError, match="empty"):
-        D.load_cuts([tmp_path / "empty.jsonl.gz"])
+        load_cuts([tmp_path / "empty.jsonl.gz"])
     long = make_cuts(tmp_path / "long", langs=("pl",), per_lang=1, seconds=(31, 31.5))
     with pytest.raises(LwasrError, match="lwasr prepare"):
-        D.select_languages(D.load_cuts([long]), ["pl"])
+        D.select_languages(load_cuts([long]), ["pl"])
 
 
 def test_unknown_language_code_is_an_error(tmp_path):
@@ -82,7 +83,7 @@ def test_unknown_language_code_is_an_error(tmp_path):
 
 def test_dataset_masks_prompt_and_keeps_eot(cuts_path, tiny_whisper):
     tok = AutoTokenizer.from_pretrained(tiny_whisper)
-    cuts = D.select_languages(D.load_cuts([cuts_path]), ["pl"])
+    cuts = D.select_languages(load_cuts([cuts_path]), ["pl"])
     batch = D.AsrDataset(tok, lang_token=True)[cuts.subset(first=2)]
     assert batch["audio"].shape[0] == 2 and batch["langs"] == ["pl", "pl"]
     prompt = prompt_ids(tok, "pl")
@@ -103,19 +104,19 @@ def test_dataset_masks_prompt_and_keeps_eot(cuts_path, tiny_whisper):
 
 
 def test_first_per_language_is_a_low_resource_subset(cuts_path):
-    cuts = D.load_cuts([cuts_path])
+    cuts = load_cuts([cuts_path])
     small = D.first_per_language(cuts, 3)
     assert [c.id for c in small] == ["pl_0", "pl_1", "pl_2", "pt_0", "pt_1", "pt_2"]
     assert len(D.first_per_language(cuts, 0)) == len(cuts) == len(D.first_per_language(cuts, 99))
 
 
 def test_speed_perturbation_adds_copies(cuts_path):
-    cuts = D.load_cuts([cuts_path])
+    cuts = load_cuts([cuts_path])
     assert len(D.speed_perturbed(cuts, [0.9, 1.1])) == 3 * len(cuts)
 
 
 def test_skip_first_and_spec_augment(cuts_path):
-    cuts = D.load_cuts([cuts_path])
+    cuts = load_cuts([cuts_path])
 
     def sampler():
         s = D.make_sampler(cuts, 2.0, num_buckets=2, shuffle=True, seed=1, world_size=1, rank=0)

@@ -9,9 +9,9 @@ import torch
 import torch.multiprocessing as mp
 from test_train_data import make_cuts
 
-from lwasr.models.meta import ModelMeta
 from lwasr.training import checkpoint
 from lwasr.training.config import TrainConfig
+from lwasr.units.meta import ModelMeta
 
 
 def _free_port() -> int:

@@ -13,10 +13,10 @@ from test_train_data import make_cuts
 from transformers import WhisperForConditionalGeneration
 
 from lwasr.errors import LwasrError
-from lwasr.models.meta import ModelMeta
 from lwasr.training import checkpoint
 from lwasr.training.config import TrainConfig
 from lwasr.training.loop import Trainer, train
+from lwasr.units.meta import ModelMeta
 
 
 @pytest.fixture(scope="module")

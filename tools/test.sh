@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run lwasr's test suite; sets up the environment first when it is missing (tools/install.sh).
+# Check lwasr's import layering (lint-imports), then run its test suite; sets up the environment first when it
+# is missing (tools/install.sh).
 #   bash tools/test.sh                 # everything
 #   bash tools/test.sh -k ct2 -x       # any pytest arguments
 set -euo pipefail
@@ -8,6 +9,8 @@ bash "$root/tools/install.sh"
 # shellcheck disable=SC1091
 . "$root/tools/env.sh"
 cd "$root"
+# the layering contracts ([tool.importlinter] in pyproject.toml): a layer violation or an import cycle fails
+lint-imports
 set +e
 python -m pytest -q -ra "$@"
 rc=$?

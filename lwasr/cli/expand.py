@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from lwasr.cli.options import TRAIN_OPTIONS, Settings, setup_logging, training_options
+from lwasr.training.config import TrainConfig
+
 HELP = (
     "Add a new language to a set of language experts (base experts stay byte-identical), or to a forgetting"
     " baseline.\n\n"
@@ -25,10 +28,14 @@ HELP = (
     " (extra.prompt_lang) and used by decode. See docs/expansion.md."
 )
 
+#: The training settings that are options of expand (--cuts, --dev-cuts, --model, --overwrite are its own).
+EXPAND_OPTIONS = tuple(n for n in TRAIN_OPTIONS if n not in ("cuts", "dev_cuts", "model", "exp_dir", "overwrite"))
+
 app = typer.Typer(name="expand", help=HELP, subcommand_metavar="")
 
 
 @app.callback(invoke_without_command=True)
+@training_options(TrainConfig, EXPAND_OPTIONS)  # ExpandConfig inherits these fields unchanged
 def expand(
     experts: Annotated[
         Path,
@@ -79,11 +86,6 @@ def expand(
         str | None,
         typer.Option("--model", help="Base Whisper (default: the one in the experts' lwasr.json); also runs LID."),
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML training config (conf/*.yaml).")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Optimizer steps (0: epochs).")] = None,
-    num_epochs: Annotated[int | None, typer.Option("--num-epochs", help="Epochs when --max-steps is 0.")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
-    max_duration: Annotated[float | None, typer.Option("--max-duration", help="Seconds of audio per batch.")] = None,
     sim_max_utts: Annotated[
         int, typer.Option("--sim-max-utts", help="Utterances of the new language used for LID similarity.")
     ] = 100,
@@ -94,37 +96,33 @@ def expand(
             help="Start over: discard the run's checkpoints and train even if --out or an expert of --new-lang exists.",
         ),
     ] = False,
-    set_items: Annotated[
-        list[str] | None, typer.Option("--set", help="Any other training setting as key=value; repeatable.")
-    ] = None,
+    *,
+    settings: Settings,
 ) -> None:
     """Train the new language's unit (see `lwasr expand --help`)."""
-    import logging
-
-    from lwasr.cli.train import _overrides
     from lwasr.expansion.expand import expand as run_expand
 
-    logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
-    over = _overrides(set_items, max_steps=max_steps, num_epochs=num_epochs, lr=lr, max_duration=max_duration)
-    unit = run_expand(
-        experts=experts,
-        new_lang=new_lang,
-        cuts=cuts,
-        init=init,
-        out=out,
-        dev_cuts=dev_cuts or (),
-        similarity=similarity,
-        moe_k=moe_k,
-        moe_gate=moe_gate,
-        lang_token_from=lang_token_from,
-        source=source,
-        model=model,
-        config=config,
-        overrides=over,
-        similarity_max_utts=sim_max_utts,
-        overwrite=overwrite,
+    setup_logging()
+    settings.run(
+        lambda: run_expand(
+            experts=experts,
+            new_lang=new_lang,
+            cuts=cuts,
+            init=init,
+            out=out,
+            dev_cuts=dev_cuts or (),
+            similarity=similarity,
+            moe_k=moe_k,
+            moe_gate=moe_gate,
+            lang_token_from=lang_token_from,
+            source=source,
+            model=model,
+            config=settings.config,
+            overrides=settings.overrides(),
+            similarity_max_utts=sim_max_utts,
+            overwrite=overwrite,
+        )
     )
-    typer.echo(unit)
 
 
 def lid_similarity(
@@ -160,27 +158,19 @@ def lid_similarity(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, ...")] = "cpu",
 ) -> None:
     """Rank base languages by the base Whisper's LID probability on a language's audio (similarity.json)."""
-    import logging
-
     from lwasr.atomic import write_json
     from lwasr.expansion import similarity as S
-    from lwasr.fusion.experts import discover_experts
     from lwasr.langcodes import parse_langs
-    from lwasr.models.meta import ModelMeta
 
-    logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
-    base = None
-    if experts is not None:
-        found = discover_experts(experts)
-        base = list(found)
-        model = model or (ModelMeta.load(next(iter(found.values()))).base_model if found else None)
+    setup_logging()
+    base, model = S.experts_base(experts, model)
     if candidates:
         base = parse_langs(candidates)
     rows = parse_langs(matrix_langs) if matrix_langs else ([c for c in base if c != lang] if base else [])
     if heatmap is not None and not rows:
         raise typer.BadParameter("--heatmap needs --matrix-langs (or --experts/--candidates)")
     record, matrix = S.lid_similarity(
-        model or "embedded:whisper-base",
+        model,
         cuts,
         lang,
         base_langs=base,

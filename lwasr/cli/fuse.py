@@ -8,20 +8,9 @@ from typing import Annotated
 
 import typer
 
-from lwasr.cli.train import (
-    ConfigOpt,
-    CutsOpt,
-    DevOpt,
-    EpochsOpt,
-    LangTokOpt,
-    LrOpt,
-    MaxDurOpt,
-    ResumeOpt,
-    SetOpt,
-    StepsOpt,
-    _overrides,
-)
+from lwasr.cli.options import Settings, setup_logging, training_options
 from lwasr.fusion import METHODS
+from lwasr.fusion.config import FuseConfig
 
 Method = Enum("Method", {m: m for m in METHODS}, type=str)
 
@@ -62,7 +51,15 @@ def _floats(spec: str | None) -> list[float] | None:
         raise typer.BadParameter(f"expected comma-separated numbers, got {spec!r}") from e
 
 
+#: The training settings of --method learned that are options.
+LEARNED_OPTIONS = (
+    *("cuts", "dev_cuts", "lang_token", "trim_encoder_input", "max_duration", "lr", "max_steps", "num_epochs"),
+    *("accum_grad", "num_workers", "resume", "gate", "gate_fn"),
+)
+
+
 @app.callback(invoke_without_command=True)
+@training_options(FuseConfig, LEARNED_OPTIONS)
 def fuse(
     experts: Annotated[
         Path, typer.Option("--experts", help="Experts directory: one adapter per language, <dir>/<lang>/.")
@@ -87,61 +84,34 @@ def fuse(
         str | None,
         typer.Option("--model", help="Base model (default: the one recorded in the experts' lwasr.json)."),
     ] = None,
-    cuts: CutsOpt = None,
-    dev_cuts: DevOpt = None,
-    gate: Annotated[
-        str | None,
-        typer.Option("--gate", help="learned: one weight per expert and module (default), layer, or global."),
-    ] = None,
-    gate_fn: Annotated[
-        str | None,
-        typer.Option("--gate-fn", help="learned: softmax over experts (default) or linear (unconstrained)."),
-    ] = None,
-    lang_token: LangTokOpt = None,
-    config: ConfigOpt = None,
-    max_duration: MaxDurOpt = None,
-    lr: LrOpt = None,
-    max_steps: StepsOpt = None,
-    num_epochs: EpochsOpt = None,
-    resume: ResumeOpt = None,
-    set_items: SetOpt = None,
     overwrite: Annotated[
         bool,
         typer.Option("--overwrite", help="Replace an earlier fuse output at --out (once the new one is complete)."),
     ] = False,
+    *,
+    settings: Settings,
 ) -> None:
     """Fuse the experts for --langs into one adapter (see `lwasr fuse --help` for the methods)."""
-    import logging
-
     from lwasr.fusion.run import fuse as run_fuse
     from lwasr.langcodes import parse_langs
 
-    logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
-    result = run_fuse(
-        experts,
-        parse_langs(langs),
-        method.value,
-        out,
-        weights=_floats(weights),
-        rank=rank,
-        density=density,
-        seed=seed,
-        merge=merge,
-        model=model,
-        config=config,
-        train_overrides=_overrides(
-            set_items,
-            cuts=cuts,
-            dev_cuts=dev_cuts,
-            gate=gate,
-            gate_fn=gate_fn,
-            lang_token=lang_token,
-            max_duration=max_duration,
-            lr=lr,
-            max_steps=max_steps,
-            num_epochs=num_epochs,
-            resume=resume,
-        ),
-        overwrite=overwrite,
+    if settings.print_config and method.value != "learned":
+        raise typer.BadParameter("--print-config is for --method learned; the other methods train nothing")
+    setup_logging()
+    settings.run(
+        lambda: run_fuse(
+            experts,
+            parse_langs(langs),
+            method.value,
+            out,
+            weights=_floats(weights),
+            rank=rank,
+            density=density,
+            seed=seed,
+            merge=merge,
+            model=model,
+            config=settings.config,
+            train_overrides=settings.overrides(),
+            overwrite=overwrite,
+        )
     )
-    typer.echo(result)

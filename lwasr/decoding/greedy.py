@@ -130,7 +130,7 @@ def language_token_id(generation_config, lang: str) -> int:
     """The ``<|xx|>`` id of a language code or name, resolved as ``generate(language=...)`` does (aliases too)."""
     table = generation_config.lang_to_id
     lang = lang.lower()
-    if lang in table:  # a bare code registered as an alias (lwasr.expansion.prompt)
+    if lang in table:  # a bare code registered as an alias (lwasr.units.prompt)
         return int(table[lang])
     code = TO_LANGUAGE_CODE.get(lang, lang)
     if f"<|{code}|>" not in table:

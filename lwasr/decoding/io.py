@@ -18,27 +18,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from lwasr.atomic import write_json, write_text
+from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 
 HYP_FILE = "hyp.jsonl"
 SETTINGS_FILE = "settings.json"
 TEXT_FILE = "text"
 SUMMARY_FILE = "summary.json"
-
-
-def load_cuts(paths: Sequence[str | Path]):
-    """One eager CutSet from one or more manifest files (LwasrError when one is missing or empty)."""
-    from lwasr.data.manifests import load_cuts as load_manifests
-
-    cuts = load_manifests(list(paths), split=None).to_eager()
-    if len(cuts) == 0:
-        raise LwasrError(f"no utterances in {', '.join(map(str, paths))}")
-    return cuts
 
 
 #: Fields every ``hyp.jsonl`` record has, and their types (``lang`` is null for cuts without a language).
@@ -125,7 +116,7 @@ def _expected_utterances(out_dir: str | Path) -> int | None:
         return int(summary["utterances"])
     manifests = _read_json(out_dir / SETTINGS_FILE).get("cuts") or []
     if manifests and all(Path(m).is_file() for m in manifests):
-        return len(load_cuts(manifests))
+        return len(load_cuts(manifests, split=None))
     return None
 
 

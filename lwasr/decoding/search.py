@@ -38,14 +38,15 @@ import torch
 from tqdm import tqdm
 from transformers.modeling_outputs import BaseModelOutput
 
+from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
-from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete, load_cuts
+from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete
 from lwasr.decoding.lid import LanguageSet, detect, language_probs
 from lwasr.decoding.systems import BASE_ADAPTER, System
 from lwasr.errors import LwasrError
 from lwasr.features import CHUNK_SAMPLES, SAMPLE_RATE, LogMel
-from lwasr.models.prompt import prompt_ids
 from lwasr.models.trim import set_trimmed_input
+from lwasr.units.prompt import prompt_ids
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +104,7 @@ def utterances(cuts) -> list[Utt]:
                 f"utterance {cut.id} is {cut.duration:.1f} s long; Whisper decodes at most 30 s."
                 " Split long recordings into segments with `lwasr prepare` first."
             )
-        sups = cut.supervisions
-        lang = sups[0].language if sups else None
-        ref = " ".join(s.text or "" for s in sups).strip()
-        out.append(Utt(cut.id, lang, ref, float(cut.duration), cut))
+        out.append(Utt(cut.id, cut_lang(cut, required=False), cut_text(cut), float(cut.duration), cut))
     return out
 
 
@@ -391,7 +389,7 @@ def decode_cuts(
     if not overwrite and all(is_complete(d, settings[part]) for part, d in outs.items()):
         log.info("%s is already decoded with these settings", " and ".join(map(str, outs.values())))
         return json.loads((Path(out_dir) / SUMMARY_FILE).read_text())
-    utts = utterances(load_cuts(cuts_paths))
+    utts = utterances(load_cuts(cuts_paths, split=None))
     if opts.scenario != "agnostic":
         if any(u.lang is None for u in utts):
             raise LwasrError("the aware scenario needs a language on every supervision; use --scenario agnostic")

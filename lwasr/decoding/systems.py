@@ -17,26 +17,27 @@ lora       PEFT adapter dir with ``lwasr.json`` kind ``lora``           :class:`
 experts    dir of ``<lang>/`` lora units (``exp/<tag>/experts``)        :class:`ExpertSystem`
 ========== ============================================================ ===========================
 
-Later kinds (fused, distilled, expanded/MoE) register a loader with :func:`register_loader`.
+The kinds and their loaders are registered in :mod:`lwasr.units.kinds`; a method adds its own kind there
+(``moe``: :mod:`lwasr.expansion.moe`) with ``@register_loader``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
-from transformers import WhisperForConditionalGeneration, WhisperTokenizerFast
+from transformers import WhisperTokenizerFast
 
 from lwasr.errors import LwasrError
-from lwasr.expansion.prompt import alias_prompt_languages
-from lwasr.models.meta import META_FILE, ModelMeta, base_fingerprint, check_same_base
-from lwasr.models.resolve import resolve_model
+from lwasr.units.base import load_base_of, load_whisper, quiet_peft_wrapping
+from lwasr.units.experts import attach_adapters
+from lwasr.units.kinds import expert_dirs, kind_of, loader, register_loader
+from lwasr.units.meta import META_FILE, ModelMeta
+from lwasr.units.prompt import alias_prompt_languages
 
 log = logging.getLogger(__name__)
 
@@ -172,88 +173,38 @@ class ExpertSystem(System):
             self.model.unmerge_adapter()
 
 
-@contextlib.contextmanager
-def _quiet_peft_wrapping() -> Iterator[None]:
-    """Drop the one FutureWarning peft causes whenever it wraps a model: it reads transformers' deprecated
-    ``is_gradient_checkpointing`` (peft's code, not ours); every other warning passes."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-        yield
-
-
-Loader = Callable[[Path, ModelMeta, str | None], System]
-_LOADERS: dict[str, Loader] = {}
-
-
-def register_loader(kind: str) -> Callable[[Loader], Loader]:
-    """Decorator: ``loader(path, meta, model_override) -> System`` for units whose lwasr.json has ``kind``."""
-
-    def wrap(fn: Loader) -> Loader:
-        _LOADERS[kind] = fn
-        return fn
-
-    return wrap
-
-
-def load_whisper(spec: str) -> tuple[WhisperForConditionalGeneration, WhisperTokenizerFast]:
-    """A Whisper model (float32, SDPA attention, eval mode) and its tokenizer from a ``--model`` spec."""
-    path = resolve_model(spec)
-    model = WhisperForConditionalGeneration.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
-    return model.eval(), WhisperTokenizerFast.from_pretrained(path)
-
-
-def _base_for(metas: dict[str, ModelMeta], model_override: str | None) -> tuple[nn.Module, WhisperTokenizerFast]:
-    """Load the base model the adapter units need and check it is the one they were trained on."""
-    check_same_base({k: m.base_fingerprint for k, m in metas.items()})
-    first = next(iter(metas.values()))
-    model, tok = load_whisper(model_override or first.base_model)
-    if first.base_fingerprint and base_fingerprint(model) != first.base_fingerprint:
-        raise LwasrError(
-            f"the base model {model_override or first.base_model!r} is not the one these adapters were trained on"
-            f" (fingerprint {base_fingerprint(model)} != {first.base_fingerprint}); pass the right one with --model"
-        )
-    return model, tok
+@register_loader("base")
+def _load_base(spec: str, meta: ModelMeta | None, model_override: str | None) -> System:
+    model, tok = load_whisper(spec)
+    return System(model, tok, source=spec)
 
 
 @register_loader("full")
-def _load_full(path: Path, meta: ModelMeta, model_override: str | None) -> System:
-    model, tok = load_whisper(str(path))
-    return System(model, tok, source=str(path), meta=meta)
+def _load_full(spec: str, meta: ModelMeta | None, model_override: str | None) -> System:
+    model, tok = load_whisper(spec)
+    return System(model, tok, source=spec, meta=meta)
 
 
 @register_loader("lora")
-def _load_lora(path: Path, meta: ModelMeta, model_override: str | None) -> System:
+def _load_lora(spec: str, meta: ModelMeta | None, model_override: str | None) -> System:
     """A single LoRA (shared, later fused): merged into the base weights, so it decodes at plain-model speed."""
     from peft import PeftModel
 
-    base, tok = _base_for({path.name: meta}, model_override)
-    model = PeftModel.from_pretrained(base, str(path)).merge_and_unload()
-    system = System(model, tok, source=str(path), meta=meta)
+    assert meta is not None
+    base, tok = load_base_of({Path(spec).name: meta}, model_override, what="the adapter")
+    model = PeftModel.from_pretrained(base, spec).merge_and_unload()
+    system = System(model, tok, source=spec, meta=meta)
     system.kind = "lora"
     return system
 
 
-@register_loader("moe")
-def _load_moe(path: Path, meta: ModelMeta, model_override: str | None) -> System:
-    """A LoRA-MoE unit of ``lwasr expand --init moe``: base experts + new adapter merged with their gates."""
-    from lwasr.expansion.moe import load_moe_system
-
-    return load_moe_system(path, meta, model_override)
-
-
-def expert_dirs(path: Path) -> dict[str, Path]:
-    """``<lang> -> unit dir`` for every ``path/<lang>/`` holding a finished lora unit (empty if none)."""
-    from lwasr.fusion.experts import discover_experts
-
-    if not path.is_dir():
-        return {}
-    return {lang: d for lang, d in discover_experts(path).items() if (d / META_FILE).is_file()}
+@register_loader("experts")
+def _load_experts(spec: str, meta: ModelMeta | None, model_override: str | None) -> ExpertSystem:
+    return load_experts(Path(spec), model_override)
 
 
 def load_experts(path: Path, model_override: str | None = None, languages: Sequence[str] | None = None) -> ExpertSystem:
     """Load the experts under ``path`` (only ``languages`` if given) as named adapters of one PeftModel."""
-    from peft import PeftModel
-
     dirs = expert_dirs(path)
     if languages is not None:
         dirs = {k: v for k, v in dirs.items() if k in set(languages)}
@@ -263,35 +214,18 @@ def load_experts(path: Path, model_override: str | None = None, languages: Seque
     for lang, meta in metas.items():
         if meta.kind != "lora":
             raise LwasrError(f"expert {dirs[lang]} has kind {meta.kind!r}; experts must be lora units")
-    base, tok = _base_for(metas, model_override)
+    base, tok = load_base_of(metas, model_override)
+    model = attach_adapters(base, dirs)
     langs = list(dirs)
-    with _quiet_peft_wrapping():
-        model = PeftModel.from_pretrained(base, str(dirs[langs[0]]), adapter_name=langs[0])
-        for lang in langs[1:]:
-            model.load_adapter(str(dirs[lang]), adapter_name=lang)
     model.set_adapter(langs[0])
     alias_prompt_languages(model, metas.values())
     return ExpertSystem(model, tok, source=str(path), meta=metas[langs[0]], languages=langs)
 
 
 def load_system(spec: str, model_override: str | None = None) -> System:
-    """Load ``--system``: a base model spec, a unit dir with lwasr.json, or an experts dir."""
-    path = Path(spec).expanduser()
-    if spec.startswith("embedded:") or not path.exists():
-        model, tok = load_whisper(spec)
-        return System(model, tok, source=spec)
-    if (path / META_FILE).is_file():
-        meta = ModelMeta.load(path)
-        if meta.kind not in _LOADERS:
-            raise LwasrError(f"{path}: decoding models of kind {meta.kind!r} is not supported yet")
-        with _quiet_peft_wrapping():  # lora and moe units wrap the base model with peft
-            return _LOADERS[meta.kind](path, meta, model_override)
-    if expert_dirs(path):
-        return load_experts(path, model_override)
-    if (path / "config.json").is_file():
-        model, tok = load_whisper(str(path))
-        return System(model, tok, source=str(path))
-    raise LwasrError(
-        f"{path} is not a decodable system: expected a model dir with {META_FILE} (lora or full), an experts dir"
-        " (<lang>/ lora units), a Hugging Face model dir, or embedded:whisper-base"
-    )
+    """Load ``--system``: a base model spec, a unit dir with lwasr.json, or an experts dir (see the module doc)."""
+    kind, meta = kind_of(spec)
+    source = str(Path(spec).expanduser()) if kind != "base" or Path(spec).expanduser().exists() else spec
+    load = loader(kind, source)
+    with quiet_peft_wrapping():  # lora, experts and moe units wrap the base model with peft
+        return load(source, meta, model_override)

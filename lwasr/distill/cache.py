@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from lwasr.atomic import atomic_path, write_json
 from lwasr.errors import LwasrError
-from lwasr.fusion.experts import Expert
+from lwasr.units.experts import Expert
 
 INFO = "info.json"
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lwasr.errors import LwasrError
-from lwasr.training.config import UnitConfig
+from lwasr.training.config import UnitConfig, setting
 
 INIT_PREFIXES = ("fused", "shared")
+STUDENTS = {"lora": "shared", "full": "full"}  # --student -> mode
 
 
 @dataclass
@@ -19,13 +20,18 @@ class DistillConfig(UnitConfig):
     optionally labelled ``fused:<dir>`` (must be a fusion output) or ``shared:<dir>`` (a shared/full baseline).
     """
 
-    teachers: str = ""  # experts directory: <teachers>/<lang>/ per language
-    alpha: float = 0.5  # weight of the cross-entropy on the references
-    temperature: float = 2.0
-    init: str = "scratch"
-    teacher_cache: str | None = None  # directory of cached top-k teacher logits
-    cache_topk: int = 32
-    name: str = "distilled"
+    teachers: str = setting("", "Experts directory (<dir>/<lang>/ adapters): the teachers.")
+    alpha: float = setting(0.5, "Weight of the CE on the references.")
+    temperature: float = setting(2.0, "Softening temperature tau.")
+    init: str = setting("scratch", "scratch, fused:<dir>, shared:<dir>, or a unit dir.")
+    teacher_cache: str | None = setting(None, "Directory of cached top-k teacher logits (shared).")
+    cache_topk: int = setting(32, "Teacher logits kept per position in the cache.")
+    name: str = setting("", "Student name: <exp-dir>/<name>/ (default distilled[_full]_aware or ..._agnostic).")
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = student_name(self.mode, self.lang_token)
+        super().__post_init__()
 
     def _validate(self) -> None:
         super()._validate()
@@ -44,6 +50,18 @@ class DistillConfig(UnitConfig):
     def student(self) -> str:
         """``lora`` or ``full``."""
         return "full" if self.mode == "full" else "lora"
+
+
+def student_mode(student: str) -> str:
+    """The ``mode`` of a ``--student``: lora -> shared, full -> full."""
+    if student not in STUDENTS:
+        raise LwasrError(f"--student must be lora or full, not {student!r}")
+    return STUDENTS[student]
+
+
+def student_name(mode: str, lang_token: bool) -> str:
+    """The default student name: ``distilled[_full]_aware`` (with the language token) or ``..._agnostic``."""
+    return "distilled" + ("_full" if mode == "full" else "") + ("_aware" if lang_token else "_agnostic")
 
 
 def parse_init(spec: str) -> tuple[str, Path | None]:

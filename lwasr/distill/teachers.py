@@ -15,10 +15,10 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from lwasr.features import LogMel
-from lwasr.fusion.experts import Expert, attach_experts, load_base
-from lwasr.models.prompt import prompt_ids
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training.data import IGNORE
+from lwasr.units.experts import Expert, attach_experts, load_base
+from lwasr.units.prompt import prompt_ids
 
 #: Teacher targets: full logits ``[N, V]``, or top-k ``(values [N, k], indices [N, k])``.
 Targets = torch.Tensor | tuple[torch.Tensor, torch.Tensor]

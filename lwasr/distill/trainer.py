@@ -25,12 +25,12 @@ from lwasr.distill.cache import TeacherCache, cache_info
 from lwasr.distill.config import DistillConfig, parse_init
 from lwasr.distill.teachers import Targets, Teachers, kd_loss
 from lwasr.errors import LwasrError
-from lwasr.fusion.experts import discover_experts, load_experts
-from lwasr.models.meta import META_FILE, ModelMeta, check_same_base
 from lwasr.training import data as D
 from lwasr.training import ddp
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
+from lwasr.units.experts import discover_experts, load_experts
+from lwasr.units.meta import META_FILE, ModelMeta, check_same_base
 
 log = logging.getLogger("lwasr.train")
 

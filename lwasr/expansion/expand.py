@@ -33,19 +33,18 @@ from peft import LoraConfig, PeftConfig, PeftModel
 from torch import nn
 
 from lwasr.atomic import atomic_path, check_output
+from lwasr.data.cuts import cut_lang, load_cuts
 from lwasr.errors import LwasrError
 from lwasr.expansion import INITS
 from lwasr.expansion.moe import GATES, NEW, attach_moe, check_k, expert_refs, fixed_weights, save_gate, sha256_file
 from lwasr.expansion.similarity import SIMILARITY_FILE, lid_similarity, read_ranking, write_similarity
-from lwasr.fusion.experts import discover_experts, load_experts
 from lwasr.fusion.static import save_adapter
 from lwasr.langcodes import WHISPER_LANGUAGES
-from lwasr.models.meta import ModelMeta
-from lwasr.training import checkpoint
-from lwasr.training import data as D
 from lwasr.training.config import TrainConfig, load_config
 from lwasr.training.loop import Trainer, train
 from lwasr.training.lora import apply_lora, lora_config
+from lwasr.units.experts import discover_experts, load_experts
+from lwasr.units.meta import ModelMeta
 
 log = logging.getLogger("lwasr.train")
 
@@ -125,8 +124,7 @@ class ExpandTrainer(Trainer):
         if self.mixture is None:
             return super()._export()
         cfg = self.cfg
-        if cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
-            log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
+        self.load_final_weights()
         with atomic_path(cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
             save_adapter(self.model, tmp / NEW, NEW, base_path=self.base_path)
             save_gate(self.mixture, tmp)
@@ -176,10 +174,10 @@ def relabel_cuts(paths: Sequence[str | Path], lang: str, prompt_lang: str, out: 
 
     The original code is kept in each supervision's ``custom["orig_language"]``.
     """
-    cuts = D.load_cuts(paths)
+    cuts = load_cuts(paths, split=None)
     keep = []
     for cut in cuts:
-        if D.cut_lang(cut) != lang:
+        if cut_lang(cut) != lang:
             continue
         cut = cut.copy()  # noqa: PLW2901
         sups = []
@@ -189,7 +187,7 @@ def relabel_cuts(paths: Sequence[str | Path], lang: str, prompt_lang: str, out: 
         cut.supervisions = sups
         keep.append(cut)
     if not keep:
-        have = ", ".join(sorted({D.cut_lang(c) for c in cuts}))
+        have = ", ".join(sorted({cut_lang(c) for c in cuts}))
         raise LwasrError(f"no {what} cuts for the new language {lang!r}; the manifests have: {have}")
     with atomic_path(out) as tmp:
         CutSet.from_cuts(keep).to_file(tmp)

@@ -43,7 +43,8 @@ from transformers import WhisperTokenizerFast
 
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
-from lwasr.fusion.experts import (
+from lwasr.models.resolve import resolve_model
+from lwasr.units.experts import (
     Expert,
     attach_experts,
     base_spec,
@@ -52,8 +53,8 @@ from lwasr.fusion.experts import (
     load_experts,
     lora_layers,
 )
-from lwasr.models.meta import ModelMeta
-from lwasr.models.resolve import resolve_model
+from lwasr.units.kinds import register_loader
+from lwasr.units.meta import ModelMeta
 
 NEW = "new"
 GATES = ("fixed", "learned")
@@ -273,8 +274,11 @@ def load_moe(unit_dir: str | Path, model: str | None = None) -> tuple[PeftModel,
     return peft_model.eval(), mixture, experts
 
 
-def load_moe_system(path: Path, meta: ModelMeta, model_override: str | None) -> MoeSystem:
+@register_loader("moe")
+def load_moe_system(spec: str, meta: ModelMeta | None, model_override: str | None) -> MoeSystem:
     """The decode loader of kind ``moe``: every adapter merged with its gate into the dense weights."""
+    path = Path(spec)
+    assert meta is not None
     model, _, experts = load_moe(path, model_override)
     model.merge_adapter()
     tok = WhisperTokenizerFast.from_pretrained(resolve_model(base_spec(experts, model_override)))

@@ -30,13 +30,13 @@ from lhotse import CutSet
 from lhotse.dataset.collation import collate_audio
 
 from lwasr.atomic import atomic_path, write_json
+from lwasr.data.cuts import cut_lang, load_cuts
 from lwasr.decoding.lid import LanguageSet, language_probs
-from lwasr.decoding.systems import load_whisper
 from lwasr.errors import LwasrError
 from lwasr.features import CHUNK_SAMPLES, SAMPLE_RATE, LogMel
-from lwasr.models.meta import base_fingerprint
 from lwasr.models.trim import set_trimmed_input
-from lwasr.training import data as D
+from lwasr.units.base import load_whisper
+from lwasr.units.meta import base_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +83,15 @@ def collect_lid(
     ``trim=False`` (default) pads to Whisper's 30 s window, as the base model was trained: its zero-shot
     LID is more reliable there.
     """
-    cuts = D.load_cuts(cuts_paths)
+    cuts = load_cuts(cuts_paths, split=None)
     by_lang: dict[str, list] = {lang: [] for lang in langs}
     for cut in cuts:
-        lang = D.cut_lang(cut)
+        lang = cut_lang(cut)
         if lang in by_lang and len(by_lang[lang]) < max_utts:
             by_lang[lang].append(cut)
     missing = [lang for lang, cs in by_lang.items() if not cs]
     if missing:
-        have = ", ".join(sorted({D.cut_lang(c) for c in cuts}))
+        have = ", ".join(sorted({cut_lang(c) for c in cuts}))
         raise LwasrError(f"no cuts for language(s) {', '.join(missing)} in the manifests; they have: {have}")
     model, tok = load_whisper(model_spec)
     fingerprint = base_fingerprint(model)
@@ -191,6 +191,19 @@ def plot_heatmap(matrix: list[list[float]], rows: Sequence[str], cols: Sequence[
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return out
+
+
+def experts_base(experts: str | Path | None, model: str | None) -> tuple[list[str] | None, str]:
+    """The base languages and base Whisper of a similarity run: ``experts``' languages and recorded base model.
+
+    Without ``experts``: every language (None) and ``model`` or embedded:whisper-base. ``model`` always wins.
+    """
+    from lwasr.units.experts import discover_experts
+    from lwasr.units.meta import ModelMeta
+
+    found = discover_experts(experts) if experts is not None else {}
+    recorded = ModelMeta.load(next(iter(found.values()))).base_model if found else None
+    return (list(found) if experts is not None else None), model or recorded or "embedded:whisper-base"
 
 
 def lid_similarity(

@@ -1,7 +1,8 @@
 """Expert fusion (arXiv 2506.21555): turn per-language LoRA experts into ONE model for a set of target languages.
 
-Modules: experts (find, load and check experts; reused by distill, expand and decode), static (sum, svd, ties,
-dare fusion), merge (a standalone merged Hugging Face model), run (the ``lwasr fuse`` stage). See docs/fusion.md.
+Modules: static (sum, svd, ties, dare fusion), learned (fusion weights trained on data), merge (writing the fused
+adapter, and a standalone merged Hugging Face model), run (the ``lwasr fuse`` stage). The experts themselves are
+loaded by :mod:`lwasr.units.experts`. See docs/fusion.md.
 This module imports nothing heavy, so the CLI can read the method names cheaply.
 """
 

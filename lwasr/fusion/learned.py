@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,45 +27,18 @@ import torch
 from peft import PeftModel
 from torch import nn
 
+from lwasr.atomic import atomic_path
 from lwasr.errors import LwasrError
 from lwasr.fusion import PRODUCER as FUSE
-from lwasr.fusion.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
+from lwasr.fusion.config import FuseConfig
+from lwasr.fusion.merge import write_fused
 from lwasr.fusion.static import FUSED, add_factors, sum_factors
-from lwasr.models.meta import META_FILE, ModelMeta, check_same_base
-from lwasr.training import checkpoint
-from lwasr.training.config import UnitConfig, load_config
+from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
+from lwasr.units.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
+from lwasr.units.meta import META_FILE, ModelMeta, check_same_base
 
 log = logging.getLogger("lwasr.train")
-
-GATES = ("module", "layer", "global")
-GATE_FNS = ("softmax", "linear")
-#: Training defaults that differ from the shared-LoRA ones (lwasr/conf/train_shared.yaml): a few gate
-#: parameters learn fast, and the method is meant to train briefly.
-DEFAULTS: dict[str, Any] = {"lr": 1e-2, "warmup_steps": 10, "num_epochs": 2}
-
-
-@dataclass
-class FuseConfig(UnitConfig):
-    """A learned-fusion run: ``experts`` (the experts directory), target ``langs``, the gate's form."""
-
-    experts: str = ""
-    gate: str = "module"  # module | layer | global
-    gate_fn: str = "softmax"  # softmax | linear
-    merge: bool = False
-
-    def _validate(self) -> None:
-        super()._validate()
-        checks = [
-            (bool(self.experts), "learned fusion needs the experts directory (--experts)"),
-            (bool(self.langs), "learned fusion needs the target languages (--langs)"),
-            (self.mode == "shared", "learned fusion trains gate weights only (mode shared)"),
-            (self.gate in GATES, f"gate must be one of {', '.join(GATES)}, not {self.gate!r}"),
-            (self.gate_fn in GATE_FNS, f"gate_fn must be one of {', '.join(GATE_FNS)}, not {self.gate_fn!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise LwasrError(message)
 
 
 def group_of(module: str, gate: str) -> str:
@@ -181,13 +153,11 @@ class FusionTrainer(Trainer):
         return GatedExperts(attach_experts(model, self.experts), [e.lang for e in self.experts], cfg.gate, cfg.gate_fn)
 
     def _export(self) -> None:
-        from lwasr.fusion.run import write_unit
-
         cfg = self.cfg
-        if cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
-            log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
+        self.load_final_weights()
         self.model.fold()
-        write_unit(self.model.peft, cfg.unit_dir, self._meta(), self.base_path, cfg.merge)
+        with atomic_path(cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
+            write_fused(self.model.peft, tmp, self._meta(), self.base_path, cfg.merge)
         log.info("learned fusion of %s saved to %s", ", ".join(self.model.langs), cfg.unit_dir)
 
     def _meta(self) -> ModelMeta:
@@ -219,16 +189,15 @@ def fuse_learned(
     """Train the fusion weights of the experts for ``langs`` on ``overrides["cuts"]`` and write the folded adapter.
 
     ``out`` becomes the unit (``<out>/`` adapter + lwasr.json, ``<out>/merged`` with ``merge``); the run's working
-    files go to ``<out.parent>/train_<out.name>/``. Settings: ``config`` (YAML) or the shared-LoRA defaults, then
-    :data:`DEFAULTS`, then ``overrides`` (TrainConfig/FuseConfig fields). A finished unit is not trained again.
+    files go to ``<out.parent>/train_<out.name>/``. Settings: :class:`FuseConfig`'s defaults, then
+    ``config`` (YAML), then ``overrides`` (TrainConfig/FuseConfig fields). A finished unit is not trained again.
     """
     over = dict(overrides or {})
     if not over.get("cuts"):
         raise LwasrError("--method learned trains the fusion weights on data: give training manifests with --cuts")
     out = Path(out)
     experts = load_experts(experts_dir, langs)
-    values = {**(DEFAULTS if config is None else {}), **over}
-    values |= dict(mode="shared", experts=str(experts_dir), langs=langs, exp_dir=str(out.parent), name=out.name)
+    values = over | dict(mode="shared", experts=str(experts_dir), langs=langs, exp_dir=str(out.parent), name=out.name)
     values |= dict(merge=merge, model=model or experts[0].meta.base_model)
     values.setdefault("trim_encoder_input", experts[0].meta.trim_encoder_input)
     unit = train(load_config(config, values, cls=FuseConfig), trainer=FusionTrainer)

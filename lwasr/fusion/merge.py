@@ -1,15 +1,28 @@
-"""Merge a fused adapter into its base: a standalone Hugging Face Whisper directory that plain transformers loads."""
+"""Write a fused adapter, and merge it into its base: a standalone Hugging Face Whisper directory that plain
+transformers loads."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-import torch
 from peft import PeftModel
-from transformers import WhisperForConditionalGeneration, WhisperProcessor
+from transformers import WhisperProcessor
 
-from lwasr.models.meta import ModelMeta
+from lwasr.fusion.static import FUSED, save_adapter
+from lwasr.units.base import load_whisper
+from lwasr.units.meta import ModelMeta
+
+MERGED_DIR = "merged"
+
+
+def write_fused(peft_model: PeftModel, unit: Path, meta: ModelMeta, base_path: str, merge: bool) -> None:
+    """Write adapter ``fused`` of ``peft_model`` and ``meta`` into the (temporary) unit directory ``unit``;
+    ``merge``: also ``unit/merged``."""
+    save_adapter(peft_model, unit, FUSED, base_path=base_path)
+    meta.save(unit)
+    if merge:
+        merge_adapter(unit, base_path, unit / MERGED_DIR, meta)
 
 
 def merge_adapter(adapter_dir: Path, base_path: str, out: Path, meta: ModelMeta) -> Path:
@@ -18,7 +31,7 @@ def merge_adapter(adapter_dir: Path, base_path: str, out: Path, meta: ModelMeta)
 
     The adapter is read back from ``adapter_dir``, so the merged model is exactly what was saved there.
     """
-    base = WhisperForConditionalGeneration.from_pretrained(base_path, dtype=torch.float32)
+    base, _ = load_whisper(base_path)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out)  # the generation config loaded with the base is saved too
     WhisperProcessor.from_pretrained(base_path).save_pretrained(out)

@@ -6,20 +6,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from peft import PeftModel
-
 from lwasr.atomic import atomic_path, check_output
 from lwasr.errors import LwasrError
 from lwasr.fusion import METHODS, PRODUCER, STATIC_METHODS
-from lwasr.fusion.experts import attach_experts, base_spec, expert_factors, load_base, load_experts
-from lwasr.fusion.merge import merge_adapter
-from lwasr.fusion.static import FUSED, check_weights, fuse_static, save_adapter
-from lwasr.models.meta import ModelMeta, base_fingerprint
+from lwasr.fusion.learned import fuse_learned
+from lwasr.fusion.merge import MERGED_DIR, write_fused
+from lwasr.fusion.static import FUSED, check_weights, fuse_static
 from lwasr.models.resolve import resolve_model
+from lwasr.units.experts import attach_experts, base_spec, expert_factors, load_base, load_experts
+from lwasr.units.meta import ModelMeta, base_fingerprint
 
 log = logging.getLogger(__name__)
-
-MERGED_DIR = "merged"
 
 
 def fuse(
@@ -52,8 +49,6 @@ def fuse(
         log.info("%s is an earlier fusion; kept (pass --overwrite to fuse again)", out)
         return out
     if method == "learned":
-        from lwasr.fusion.learned import fuse_learned
-
         if weights is not None:
             raise LwasrError("--weights is for the static methods; learned fusion starts from uniform weights")
         over = dict(train_overrides or {}, overwrite=overwrite)
@@ -88,7 +83,8 @@ def fuse(
             "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in experts},
         },
     )
-    write_unit(peft_model, out, meta, resolve_model(spec), merge)
+    with atomic_path(out, is_dir=True, producer=PRODUCER) as tmp:
+        write_fused(peft_model, tmp, meta, resolve_model(spec), merge)
     log.info("wrote %s (rank %d)%s", out, fused_rank, f" and {out / MERGED_DIR}" if merge else "")
     return out
 
@@ -102,12 +98,3 @@ def _check_same_fusion(out: Path, method: str, langs: list[str]) -> None:
             f"{out} holds an earlier fusion made with --method {made[0]} --langs {','.join(made[1])}, not"
             f" --method {method} --langs {','.join(langs)}: pass --overwrite to replace it, or choose another --out"
         )
-
-
-def write_unit(peft_model: PeftModel, out: Path, meta: ModelMeta, base_path: str, merge: bool) -> None:
-    """Write adapter ``fused`` of ``peft_model`` and ``meta`` to ``out`` atomically; ``merge``: also ``out/merged``."""
-    with atomic_path(out, is_dir=True, producer=PRODUCER) as tmp:
-        save_adapter(peft_model, tmp, FUSED, base_path=base_path)
-        meta.save(tmp)
-        if merge:
-            merge_adapter(tmp, base_path, tmp / MERGED_DIR, meta)

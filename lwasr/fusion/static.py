@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 
 from lwasr.errors import LwasrError
 from lwasr.fusion import STATIC_METHODS
-from lwasr.fusion.experts import Factors, check_same_shape, lora_layers
+from lwasr.units.experts import Factors, check_same_shape, lora_layers
 
 #: Our method name -> peft's combination_type.
 PEFT_METHODS = {"ties": "ties", "dare": "dare_linear", "dare_ties": "dare_ties"}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -50,6 +52,26 @@ RESUME_SAFE = frozenset(
 )
 
 
+def setting(default: Any, help: str) -> Any:
+    """A config field with its default and its help text (the CLI's option help, ``metadata["help"]``).
+
+    A list default is copied for each instance.
+    """
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+def redefault(cls: type, name: str, default: Any) -> Any:
+    """Field ``name`` of the config class ``cls`` with another default (same help): for configs built on it."""
+    return setting(default, cls.__dataclass_fields__[name].metadata["help"])
+
+
+def help_of(cls: type, name: str) -> str:
+    """The help text of field ``name`` of the config class ``cls``."""
+    return cls.__dataclass_fields__[name].metadata.get("help", "")
+
+
 @dataclass
 class TrainConfig:
     """Everything one training run needs; ``config.yaml`` in the run directory is this, resolved.
@@ -57,54 +79,72 @@ class TrainConfig:
     Steps are optimizer steps (``accum_grad`` batches each). ``max_steps=0`` means ``num_epochs`` decide.
     """
 
-    mode: str = "expert"  # expert | shared | full
-    lang: str | None = None  # the expert's language (mode=expert)
-    langs: list[str] | None = None  # shared/full: languages to pool (None: all in the manifests)
-    model: str = "embedded:whisper-base"
-    cuts: list[str] = field(default_factory=list)
-    dev_cuts: list[str] = field(default_factory=list)
-    exp_dir: str = "exp/train"
-    lang_token: bool = True
-    trim_encoder_input: bool = True
+    mode: str = setting(
+        "expert",
+        "expert (one LoRA on one language, Whisper frozen), shared (one LoRA on the pooled languages) or full.",
+    )
+    lang: str | None = setting(None, "The expert's language (mode expert).")
+    langs: list[str] | None = setting(None, "shared/full: languages to pool (default: all in the manifests).")
+    model: str = setting(
+        "embedded:whisper-base",
+        "Base Whisper: embedded:whisper-base, a local HF model dir, or a hub id"
+        " (distill, expand: default the experts' recorded base).",
+    )
+    cuts: list[str] = setting(
+        [], "Training CutSet manifest(s) (.jsonl.gz) or directories of *cuts*.jsonl.gz; repeat for several."
+    )
+    dev_cuts: list[str] = setting([], "Dev manifest(s) or directories: dev loss, best checkpoint, early stopping.")
+    exp_dir: str = setting("exp/train", "Experiment directory exp/<tag>.")
+    lang_token: bool = setting(True, "Put <|lang|> in the decoder prompt (off: language-agnostic training).")
+    trim_encoder_input: bool = setting(True, "Feed the encoder only the batch's length instead of 30 s.")
     # LoRA (modes expert and shared); defaults follow LoRA-Whisper, alpha and dropout are our choice
-    lora_rank: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    lora_rank: int = setting(32, "LoRA rank.")
+    lora_alpha: int = setting(64, "LoRA scaling alpha (the update is scaled by alpha/rank).")
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA input, in [0, 1).")
+    lora_target_modules: list[str] = setting(LORA_TARGETS, "Module names that get a LoRA (encoder and decoder).")
     # optimisation
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_schedule: str = "linear"  # linear (warm-up, then linear decay to 0) | constant (after warm-up)
-    warmup_steps: int = 100
-    max_grad_norm: float = 1.0
-    accum_grad: int = 1
-    num_epochs: int = 10
-    max_steps: int = 0
-    seed: int = 42
+    lr: float = setting(1e-3, "Peak learning rate (the shipped train_full.yaml sets 1e-5 for mode full).")
+    weight_decay: float = setting(0.0, "AdamW weight decay.")
+    lr_schedule: str = setting("linear", "linear (warm-up, then linear decay to 0) or constant (after warm-up).")
+    warmup_steps: int = setting(100, "Optimizer steps of linear warm-up (train_full.yaml: 500).")
+    max_grad_norm: float = setting(1.0, "Gradient clipping: largest gradient norm.")
+    accum_grad: int = setting(1, "Batches per optimizer step.")
+    num_epochs: int = setting(10, "Epochs when --max-steps is 0.")
+    max_steps: int = setting(0, "Optimizer steps (0: --num-epochs decide).")
+    seed: int = setting(42, "Random seed of the run.")
     # data
-    max_duration: float = 120.0  # seconds of audio per batch
-    max_utts: int = 0  # at most this many training utterances per language, the first in manifest order (0: all)
-    num_buckets: int = 10
-    num_workers: int = 0
-    speed_perturb: list[float] = field(default_factory=list)  # e.g. [0.9, 1.1]: adds perturbed copies
-    spec_augment: bool = False
-    freq_masks: int = 2
-    freq_mask_width: int = 27
-    time_masks: int = 2
-    time_mask_width: int = 40  # frames (10 ms each)
+    max_duration: float = setting(120.0, "Seconds of audio per batch.")
+    max_utts: int = setting(
+        0, "At most this many training utterances per language, the first in manifest order (0: all)."
+    )
+    num_buckets: int = setting(10, "Duration buckets of the batch sampler.")
+    num_workers: int = setting(0, "Data-loader worker processes.")
+    speed_perturb: list[float] = setting([], "Speed factors whose perturbed copies are added, e.g. [0.9, 1.1].")
+    spec_augment: bool = setting(False, "SpecAugment frequency and time masks on the training features.")
+    freq_masks: int = setting(2, "SpecAugment: frequency masks per utterance.")
+    freq_mask_width: int = setting(27, "SpecAugment: widest frequency mask (mel bins).")
+    time_masks: int = setting(2, "SpecAugment: time masks per utterance.")
+    time_mask_width: int = setting(40, "SpecAugment: widest time mask (frames of 10 ms).")
     # speed
-    bf16: bool = True  # autocast on CUDA only
-    grad_checkpointing: bool = False
+    bf16: bool = setting(True, "bfloat16 autocast (on CUDA only).")
+    grad_checkpointing: bool = setting(False, "Gradient checkpointing: less memory, more compute.")
     # checkpoints, validation, logging
-    resume: bool = True  # False: discard the run's checkpoints and start over (a finished unit is still skipped)
-    overwrite: bool = False  # start over even if the unit is finished; the new unit replaces it when done
-    save_every: int = 500
-    keep_last: int = 3
-    valid_every: int = 500
-    patience: int = 0  # stop after this many validations without improvement (0: never)
-    final_model: str = "best"  # best (lowest dev loss; last without dev cuts) | last
-    log_every: int = 10
-    device: str = "auto"  # auto | cpu | cuda
+    resume: bool = setting(
+        True,
+        "Continue from the last checkpoint (default), or discard checkpoints and start over (a finished"
+        " model is still skipped). A resume with other settings than the checkpoint's is refused.",
+    )
+    overwrite: bool = setting(
+        False,
+        "Start over: discard the checkpoints and train again even if the model is finished (replaced at the end).",
+    )
+    save_every: int = setting(500, "Optimizer steps between checkpoints.")
+    keep_last: int = setting(3, "Checkpoints kept.")
+    valid_every: int = setting(500, "Optimizer steps between dev-loss validations.")
+    patience: int = setting(0, "Stop after this many validations without improvement (0: never).")
+    final_model: str = setting("best", "best (lowest dev loss; last without dev cuts) or last.")
+    log_every: int = setting(10, "Optimizer steps between log lines.")
+    device: str = setting("auto", "auto, cpu or cuda.")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -185,8 +225,8 @@ class UnitConfig(TrainConfig):
     Base of the configs of ``lwasr fuse --method learned`` and ``lwasr distill``; ``mode`` is shared or full.
     """
 
-    mode: str = "shared"
-    name: str = "model"
+    mode: str = redefault(TrainConfig, "mode", "shared")
+    name: str = setting("model", "The unit's directory name under exp_dir.")
 
     def _validate(self) -> None:
         super()._validate()
@@ -270,4 +310,33 @@ def load_config(
     unknown = sorted(set(values) - known)
     if unknown:
         raise LwasrError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return cls(**values)
+    cfg = cls(**values)
+    if _RESOLVE_ONLY.get():
+        raise ConfigResolved(cfg)
+    return cfg
+
+
+_RESOLVE_ONLY = contextvars.ContextVar("lwasr_resolve_only", default=False)
+
+
+class ConfigResolved(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by :func:`load_config` under :func:`resolve_config`: the run's config, resolved; nothing ran."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__(cfg.run_name)
+        self.cfg = cfg
+
+
+def resolve_config(call: Callable[[], object]) -> TrainConfig:
+    """The config a training call (``train``, ``distill``, ``fuse_learned``, ``expand``...) would train with.
+
+    ``call`` runs until it builds its config with :func:`load_config`, and stops there: no model is trained.
+    """
+    token = _RESOLVE_ONLY.set(True)
+    try:
+        call()
+    except ConfigResolved as resolved:
+        return resolved.cfg
+    finally:
+        _RESOLVE_ONLY.reset(token)
+    raise LwasrError("--print-config: this run trains nothing (its unit is finished, or the method has no training)")

@@ -10,10 +10,8 @@ import random
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
-import lhotse
 import torch
 from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler, DynamicCutSampler
@@ -21,33 +19,14 @@ from lhotse.dataset.collation import collate_audio
 from lhotse.dataset.sampling.base import CutSampler
 from transformers import PreTrainedTokenizerBase
 
-from lwasr.data import manifests
+from lwasr.data.cuts import cut_lang, cut_text
 from lwasr.errors import LwasrError
 from lwasr.features import SAMPLE_RATE
 from lwasr.langcodes import check_whisper_code
-from lwasr.models.prompt import eot_id, prompt_ids, text_ids
+from lwasr.units.prompt import eot_id, prompt_ids, text_ids
 
 MAX_SECONDS = 30.0
 IGNORE = -100
-
-
-def load_cuts(paths: Sequence[str | Path]) -> CutSet:
-    """Read and combine CutSet manifests (files, or directories holding them): every split, every language."""
-    if not paths:
-        raise LwasrError("no manifest given (--cuts)")
-    return manifests.load_cuts(list(paths), split=None)
-
-
-def cut_lang(cut: lhotse.cut.Cut) -> str:
-    """The language of a cut (of its first supervision)."""
-    if not cut.supervisions or not cut.supervisions[0].language:
-        raise LwasrError(f"cut {cut.id} has no supervision with a language; re-run `lwasr prepare`")
-    return cut.supervisions[0].language
-
-
-def cut_text(cut: lhotse.cut.Cut) -> str:
-    """The transcript of a cut (its supervisions' texts joined by spaces)."""
-    return " ".join(s.text.strip() for s in cut.supervisions if s.text)
 
 
 def language_hours(cuts: CutSet) -> dict[str, float]:

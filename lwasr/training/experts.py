@@ -27,11 +27,24 @@ def default_jobs() -> int:
     return max(1, torch.cuda.device_count())
 
 
-def train_experts(cfg: TrainConfig, langs: list[str], jobs: int = 1) -> list[Path]:
+def resolve_jobs(jobs: int | None) -> int:
+    """Experts trained at once: ``jobs``, else :func:`default_jobs`; always 1 under torchrun (refused above 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if (jobs or 1) > 1:
+            raise LwasrError(
+                "--jobs > 1 cannot be combined with torchrun; under torchrun experts train one after another"
+            )
+        return 1
+    return jobs or default_jobs()
+
+
+def train_experts(cfg: TrainConfig, langs: list[str], jobs: int | None = None) -> list[Path]:
     """Train the expert of every language in ``langs``; with ``jobs`` > 1, that many processes share them.
 
-    Process ``j`` takes languages ``j, j+jobs, ...`` and, on CUDA machines, GPU ``j % n_gpus``.
+    ``jobs``: see :func:`resolve_jobs`. Process ``j`` takes languages ``j, j+jobs, ...`` and, on CUDA machines,
+    GPU ``j % n_gpus``.
     """
+    jobs = resolve_jobs(jobs)
     if jobs <= 1 or len(langs) == 1:
         return [train(expert_config(cfg, lang)) for lang in langs]
     ctx = mp.get_context("spawn")

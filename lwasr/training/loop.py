@@ -24,15 +24,16 @@ from tqdm import tqdm
 from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
 from lwasr.atomic import atomic_path, check_output
+from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
-from lwasr.models.meta import META_FILE, ModelMeta, base_fingerprint
 from lwasr.models.resolve import resolve_model
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, lora_extra
+from lwasr.units.meta import META_FILE, ModelMeta, base_fingerprint
 
 log = logging.getLogger("lwasr.train")
 StepHook = Callable[[int], None]
@@ -164,7 +165,7 @@ class Trainer:
     def _build_data(self) -> None:
         cfg, info = self.cfg, self.info
         langs = [cfg.lang] if cfg.mode == "expert" else cfg.langs
-        train_cuts = D.first_per_language(D.select_languages(D.load_cuts(cfg.cuts), langs), cfg.max_utts)
+        train_cuts = D.first_per_language(D.select_languages(load_cuts(cfg.cuts, split=None), langs), cfg.max_utts)
         self.languages = sorted(D.language_hours(train_cuts))
         for lang, hours in D.language_hours(train_cuts).items():
             log.info("training data: %s %.2f h", lang, hours)
@@ -176,7 +177,7 @@ class Trainer:
         self.dataset = D.AsrDataset(self.tokenizer, lang_token=cfg.lang_token, max_target_len=max_len)
         self.dev_sampler = None
         if cfg.dev_cuts:
-            dev = D.select_languages(D.load_cuts(cfg.dev_cuts), langs, what="dev")
+            dev = D.select_languages(load_cuts(cfg.dev_cuts, split=None), langs, what="dev")
             self.dev_sampler = D.make_sampler(dev, cfg.max_duration, shuffle=False, **kw)
 
     def _epoch_sampler(self, epoch: int) -> D.CutSampler:
@@ -409,11 +410,16 @@ class Trainer:
             self._export()
         ddp.barrier(self.info)
 
+    def load_final_weights(self) -> None:
+        """Put the weights to export into the model: the best checkpoint's (``final_model: best``, when a
+        validation kept one), else the last step's. Every export (train, fusion, expansion) starts here."""
+        if self.cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
+            log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
+
     def _export(self) -> None:
         """Write the model unit (PEFT adapter or full HF model, plus ``lwasr.json``) atomically."""
         cfg = self.cfg
-        if cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
-            log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
+        self.load_final_weights()
         with atomic_path(cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
             self.model.save_pretrained(tmp)
             if cfg.mode == "full":

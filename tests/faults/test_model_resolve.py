@@ -14,9 +14,9 @@ import pytest
 from huggingface_hub import constants, errors
 from transformers.integrations import peft as transformers_peft
 
-from lwasr.decoding.systems import load_whisper
 from lwasr.errors import LwasrError
 from lwasr.models.resolve import resolve_model
+from lwasr.units.base import load_whisper
 
 REPO = "lwasr-tests/tiny-whisper"
 

@@ -22,9 +22,9 @@ from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import load_system
 from lwasr.errors import LwasrError
 from lwasr.expansion.expand import expand, tree_hashes
-from lwasr.models.meta import ModelMeta
 from lwasr.training import checkpoint
 from lwasr.training.loop import train
+from lwasr.units.meta import ModelMeta
 
 runner = CliRunner()
 

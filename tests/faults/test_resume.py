@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from faults.test_cli_errors import one_line_error, run_main
 from lwasr.cli import app
 from lwasr.errors import LwasrError
-from lwasr.models.meta import ModelMeta
 from lwasr.training import checkpoint
 from lwasr.training.config import TrainConfig
 from lwasr.training.loop import Trainer, train
+from lwasr.units.meta import ModelMeta
 
 #: The killed run: a checkpoint after every step, killed after step 2 of 4.
 RUN = dict(max_steps=4, save_every=1, final_model="last")

@@ -13,9 +13,9 @@ from lwasr.distill.config import DistillConfig
 from lwasr.errors import LwasrError
 from lwasr.expansion.expand import ExpandConfig
 from lwasr.fusion.learned import FuseConfig
-from lwasr.models.meta import ModelMeta
 from lwasr.training import loop
 from lwasr.training.loop import Trainer, train
+from lwasr.units.meta import ModelMeta
 
 
 def no_work(*args, **kwargs):

@@ -19,8 +19,8 @@ from test_train_loop import manifests  # noqa: F401  (fixture)
 import lwasr
 from faults.test_cli_errors import one_line_error, run_main
 from faults.test_resume import copy_of, killed  # noqa: F401  (killed: fixture)
-from lwasr.models.meta import ModelMeta
 from lwasr.training import checkpoint
+from lwasr.units.meta import ModelMeta
 
 
 class Payload:

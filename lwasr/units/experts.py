@@ -1,4 +1,4 @@
-"""Language experts on disk: find them, load them for a set of languages, check they fit together.
+"""Language experts on disk: find them, load them for a set of languages, check they fit together, read their factors.
 
 An experts directory holds one PEFT LoRA adapter per language, ``<experts>/<lang>/`` (adapter_config.json,
 adapter_model.safetensors, lwasr.json with kind ``lora``). ``fuse``, ``distill``, ``expand`` and ``decode``
@@ -7,6 +7,7 @@ all start from :func:`load_experts` and :func:`attach_experts`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,8 @@ from peft.tuners.lora import LoraLayer
 from transformers import WhisperForConditionalGeneration
 
 from lwasr.errors import LwasrError
-from lwasr.models.meta import ModelMeta, base_fingerprint, check_same_base
-from lwasr.models.resolve import resolve_model
+from lwasr.units.base import load_base_of, quiet_peft_wrapping
+from lwasr.units.meta import ModelMeta, check_same_base
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -114,28 +115,25 @@ def base_spec(experts: list[Expert], model: str | None = None) -> str:
 
 
 def load_base(experts: list[Expert], model: str | None = None) -> WhisperForConditionalGeneration:
-    """Load the experts' base model in float32 and check its fingerprint against the experts'.
+    """Load the experts' base model (float32, eval) and check its fingerprint against the experts'.
 
     ``model`` overrides the base recorded in the experts' lwasr.json (e.g. when the base was moved).
     """
-    spec = base_spec(experts, model)
-    base = WhisperForConditionalGeneration.from_pretrained(resolve_model(spec), dtype=torch.float32)
-    found = base_fingerprint(base)
-    expected = experts[0].meta.base_fingerprint
-    if found != expected:
-        raise LwasrError(
-            f"base model {spec!r} has fingerprint {found}, but the experts were trained from a base with "
-            f"fingerprint {expected} ({experts[0].meta.base_model!r}); give the right one with --model"
-        )
-    return base.eval()
+    return load_base_of({e.lang: e.meta for e in experts}, model)[0]
 
 
 def attach_experts(base: torch.nn.Module, experts: list[Expert]) -> PeftModel:
     """Wrap ``base`` (modified in place) in a PeftModel holding every expert as an adapter named by its language."""
-    first, *rest = experts
-    model = PeftModel.from_pretrained(base, str(first.path), adapter_name=first.lang)
-    for e in rest:
-        model.load_adapter(str(e.path), adapter_name=e.lang)
+    return attach_adapters(base, {e.lang: e.path for e in experts})
+
+
+def attach_adapters(base: torch.nn.Module, adapters: Mapping[str, Path]) -> PeftModel:
+    """Wrap ``base`` (modified in place) in a PeftModel holding adapter dir ``adapters[name]`` under each name."""
+    (first, path), *rest = adapters.items()
+    with quiet_peft_wrapping():
+        model = PeftModel.from_pretrained(base, str(path), adapter_name=first)
+        for name, p in rest:
+            model.load_adapter(str(p), adapter_name=name)
     return model.eval()
 
 

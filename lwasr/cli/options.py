@@ -1,0 +1,159 @@
+"""Options of the commands that train, generated from the fields of their config dataclasses.
+
+A setting is declared once, as a field of its config class (:class:`lwasr.training.config.TrainConfig` and the
+configs built on it) with its type, default and help. :func:`training_options` turns the fields a command
+exposes into Typer options (as ``transformers.HfArgumentParser`` does from dataclasses) and adds ``--config``,
+``--print-config`` and ``--set``; the command receives them as one :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import logging
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+#: The training settings every training command exposes as options (others: ``--set key=value``).
+TRAIN_OPTIONS = (
+    "cuts",
+    "dev_cuts",
+    "model",
+    "exp_dir",
+    "lang_token",
+    "trim_encoder_input",
+    "max_duration",
+    "lr",
+    "max_steps",
+    "num_epochs",
+    "accum_grad",
+    "lora_rank",
+    "num_workers",
+    "resume",
+    "overwrite",
+)
+
+
+@dataclass
+class Settings:
+    """What a training command was given: ``--config``, the settings set on the command line, ``--print-config``."""
+
+    config: Path | None
+    given: dict[str, Any]  # --set items, then the generated options the user gave (those win)
+    print_config: bool
+
+    def overrides(self, **own: Any) -> dict[str, Any]:
+        """The overrides of the config file: :attr:`given` plus the command's own values that are not None."""
+        return {**self.given, **{k: v for k, v in own.items() if v is not None}}
+
+    def run(self, call: Callable[[], Any]) -> None:
+        """Run the command's library call and print what it returns (one line per item of a list).
+
+        With ``--print-config``: print the resolved config YAML the call would train with, and train nothing.
+        """
+        from lwasr.training.config import resolve_config
+
+        if self.print_config:
+            typer.echo(resolve_config(call).to_yaml(), nl=False)
+            return
+        result = call()
+        for line in result if isinstance(result, list) else [result]:
+            typer.echo(line)
+
+
+def setup_logging() -> None:
+    """Progress lines on stderr: ``[lwasr] ...``."""
+    logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
+
+
+def field_option(cls: type, name: str) -> inspect.Parameter:
+    """The Typer option of field ``name`` of ``cls``: ``--name-with-dashes``, the field's type, default and help.
+
+    A bool field that defaults to True is a ``--x/--no-x`` switch, one that defaults to False a ``--x`` flag.
+    """
+    from lwasr.training.config import help_of
+
+    f = cls.__dataclass_fields__[name]
+    hint = typing.get_type_hints(cls)[name]
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    flag = "--" + name.replace("_", "-")
+    if hint is bool and default:
+        flag += f"/--no-{flag[2:]}"
+    option = typer.Option(flag, help=help_of(cls, name))
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option], default=default)
+
+
+_COMMON = [
+    inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[
+            Path | None,
+            typer.Option("--config", help="YAML config (ESPnet style conf/*.yaml): the settings that differ."),
+        ],
+        default=None,
+    ),
+    inspect.Parameter(
+        "print_config",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[
+            bool, typer.Option("--print-config", help="Print the resolved config (YAML) and exit without training.")
+        ],
+        default=False,
+    ),
+    inspect.Parameter(
+        "set_items",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set",
+                help="Any other setting as key=value (YAML value), e.g. --set speed_perturb=[0.9,1.1]; repeatable.",
+            ),
+        ],
+        default=None,
+    ),
+]
+
+
+_CTX = "lwasr_options_ctx"  # the click context, to tell the options given from the defaults
+
+
+def training_options(cls: type, names: tuple[str, ...] = TRAIN_OPTIONS) -> Callable[[Callable], Callable]:
+    """Decorator: give the command one option per field in ``names`` of ``cls``, plus the common options.
+
+    The command declares a parameter ``settings: Settings`` and receives them there. An option counts as given
+    only when it is on the command line, so the config file (or the defaults) decide the rest.
+    """
+
+    def wrap(command: Callable) -> Callable:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "settings"]
+        generated = [field_option(cls, name) for name in names]
+        added = {p.name for p in generated + _COMMON}
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            from lwasr.training.config import parse_override
+
+            ctx = kwargs[ctx_name] if ctx_name != _CTX else kwargs.pop(_CTX)
+            given = dict(parse_override(item) for item in kwargs.pop("set_items") or [])
+            given |= {n: kwargs[n] for n in names if ctx.get_parameter_source(n).name != "DEFAULT"}
+            settings = Settings(kwargs.pop("config"), given, kwargs.pop("print_config"))
+            return command(**{k: v for k, v in kwargs.items() if k not in added}, settings=settings)
+
+        ctx_name = next((p.name for p in own if p.annotation is typer.Context), _CTX)  # Typer passes only one
+        context = [inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + generated + _COMMON
+        params += context if ctx_name == _CTX else []
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        del run.__wrapped__  # Typer reads the signature above, not the command's
+        return run
+
+    return wrap

@@ -1,0 +1,95 @@
+"""Cuts: reading manifests, and what a cut means to lwasr (its language and its transcript).
+
+Training, decoding, distillation and expansion read their manifests with :func:`load_cuts` and take a cut's
+language and text from :func:`cut_lang` and :func:`cut_text` only (a cut's first supervision carries the
+language; the transcript is all its supervisions' texts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from lhotse import CutSet
+from lhotse.cut import Cut
+
+from lwasr.data.manifests import MANIFEST_SUFFIX, parse_manifest_name, read_cuts
+from lwasr.errors import LwasrError
+from lwasr.langcodes import check_whisper_code
+
+
+def cut_lang(cut: Cut, required: bool = True) -> str | None:
+    """The language of a cut (of its first supervision); without one: LwasrError, or None if not ``required``."""
+    lang = cut.supervisions[0].language if cut.supervisions else None
+    if not lang and required:
+        raise LwasrError(f"cut {cut.id} has no supervision with a language; re-run `lwasr prepare`")
+    return lang or None
+
+
+def cut_text(cut: Cut) -> str:
+    """The transcript of a cut (its supervisions' texts joined by spaces)."""
+    return " ".join(s.text.strip() for s in cut.supervisions if s.text)
+
+
+def _manifests_in(directory: Path) -> list[Path]:
+    d = directory / "manifests" if (directory / "manifests").is_dir() else directory
+    return sorted(d.glob(f"*{MANIFEST_SUFFIX}"))
+
+
+def load_cuts(
+    paths_or_dir: str | Path | Sequence[str | Path],
+    langs: str | Sequence[str] | None = None,
+    split: str | None = "train",
+) -> CutSet:
+    """Load and concatenate manifests for ``langs`` (all found, if None) and ``split``.
+
+    Each entry of ``paths_or_dir`` is a manifest file (taken whatever its split, filtered by ``langs``) or a
+    directory: a corpus root such as ``data/fleurs`` or its ``manifests/`` folder, searched for
+    ``*_<lang>_<split>_cuts.jsonl.gz``; ``split=None``: every split. Raises LwasrError when nothing is given or
+    matches, a language has no manifest, or a manifest is empty. Training, decoding and expansion all read here.
+    """
+    entries = [paths_or_dir] if isinstance(paths_or_dir, (str, Path)) else list(paths_or_dir)
+    if not entries:
+        raise LwasrError("no manifest given (--cuts)")
+    wanted = None if langs is None else ([langs] if isinstance(langs, str) else list(langs))
+    if wanted is not None:
+        wanted = [check_whisper_code(x.strip()) for s in wanted for x in s.split(",") if x.strip()]
+    files: list[Path] = []
+    for entry in map(Path, entries):
+        if entry.is_file():
+            files.append(entry)
+        elif entry.is_dir():
+            for f in _manifests_in(entry):
+                try:
+                    _, lang, sp = parse_manifest_name(f)
+                except LwasrError:  # not named by the contract: only taken when nothing is filtered
+                    lang = sp = None
+                    if split is not None or wanted is not None:
+                        continue
+                if (split is None or sp == split) and (wanted is None or lang in wanted):
+                    files.append(f)
+        else:
+            raise LwasrError(f"no such manifest or directory: {entry}")
+    if not files:
+        raise LwasrError(
+            f"no manifests for split {split!r}"
+            + (f" and languages {','.join(wanted)}" if wanted else "")
+            + f" in {', '.join(map(str, entries))} (run `lwasr prepare ...` first)"
+        )
+    sets = []
+    for f in files:
+        cuts = read_cuts(f)
+        if len(cuts) == 0:
+            raise LwasrError(f"{f}: manifest is empty (see the report.json beside it for what was dropped)")
+        if wanted is not None:
+            cuts = CutSet.from_cuts(c for c in cuts if cut_lang(c, required=False) in wanted)
+        sets.append(cuts)
+    combined = sets[0] if len(sets) == 1 else CutSet.from_cuts(c for s in sets for c in s)
+    if wanted is not None:
+        have = {cut_lang(c, required=False) for c in combined}
+        missing = [x for x in wanted if x not in have]
+        if missing:
+            raise LwasrError(
+                f"no {split or ''} manifest for languages {','.join(missing)} in {', '.join(map(str, entries))}"
+            )
+    return combined

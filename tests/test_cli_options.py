@@ -1,0 +1,104 @@
+"""The training commands' options are generated from the config fields; --print-config; names from the library."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from lwasr.cli import app
+from lwasr.cli.expand import EXPAND_OPTIONS
+from lwasr.cli.fuse import LEARNED_OPTIONS
+from lwasr.cli.options import TRAIN_OPTIONS
+from lwasr.distill.config import DistillConfig
+from lwasr.fusion.config import FuseConfig
+from lwasr.training.config import TrainConfig, help_of
+
+ROOT = typer.main.get_command(app)
+#: command path -> (config class, the fields it exposes as options)
+COMMANDS = {
+    ("train",): (TrainConfig, TRAIN_OPTIONS),
+    ("train", "experts"): (TrainConfig, TRAIN_OPTIONS),
+    ("distill",): (DistillConfig, TRAIN_OPTIONS + ("teachers", "init", "alpha", "temperature", "cache_topk")),
+    ("fuse",): (FuseConfig, LEARNED_OPTIONS),
+    ("expand",): (TrainConfig, EXPAND_OPTIONS),
+}
+
+
+def command(path: tuple[str, ...]):
+    cmd = ROOT
+    for name in path:
+        cmd = cmd.commands[name]
+    return cmd
+
+
+def default_of(cls: type, name: str):
+    f = cls.__dataclass_fields__[name]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=" ".join)
+def test_every_exposed_field_is_an_option_with_its_default_and_help(path):
+    cls, names = COMMANDS[path]
+    options = {p.name: p for p in command(path).params}
+    for name in names:
+        option = options[name]
+        assert option.opts[0] == "--" + name.replace("_", "-")
+        assert option.help == help_of(cls, name) and option.help
+        default = option.default() if callable(option.default) else option.default
+        assert default == default_of(cls, name) or (default is None and default_of(cls, name) is None), name
+
+
+def test_learned_fusion_defaults_are_its_config_defaults():
+    assert (default_of(FuseConfig, "lr"), default_of(FuseConfig, "num_epochs")) == (1e-2, 2)
+    assert command(("fuse",)).params[[p.name for p in command(("fuse",)).params].index("lr")].default == 1e-2
+
+
+def test_expand_has_lang_token_and_resume():
+    opts = {o for p in command(("expand",)).params for o in p.opts + p.secondary_opts}
+    assert {"--lang-token", "--no-lang-token", "--resume", "--no-resume", "--print-config"} <= opts
+
+
+def all_commands(cmd, path=()):
+    yield path, cmd
+    for name, sub in getattr(cmd, "commands", {}).items():
+        yield from all_commands(sub, (*path, name))
+
+
+def test_help_of_every_command_lists_every_option_with_a_help_text():
+    for path, cmd in all_commands(ROOT):
+        for p in cmd.params:
+            if p.param_type_name == "option" and not p.hidden:
+                assert p.help, f"lwasr {' '.join(path)} {p.opts[0]} has no help"
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        for p in cmd.params:
+            if p.param_type_name == "option" and not p.hidden:
+                assert p.opts[0] in result.output, (path, p.opts[0])
+
+
+def test_print_config_prints_the_resolved_yaml_and_trains_nothing(tmp_path):
+    exp = tmp_path / "exp"
+    args = ["train", "--mode", "full", "--exp-dir", str(exp), "--lr", "0.5", "--set", "seed=7", "--print-config"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = yaml.safe_load(result.output)
+    # the shipped train_full.yaml (warmup 500), the options, --set, and the dataclass defaults: all of it
+    assert printed["lr"] == 0.5 and printed["seed"] == 7 and printed["warmup_steps"] == 500
+    assert set(printed) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert not exp.exists()
+    # without the option, a recipe yaml keeps its own value (an option's default does not override the file)
+    conf = tmp_path / "c.yaml"
+    conf.write_text("mode: shared\nlr: 2.0e-4\n")
+    result = CliRunner().invoke(app, ["train", "--config", str(conf), "--print-config"])
+    assert yaml.safe_load(result.output)["lr"] == 2e-4
+
+
+def test_python_distill_names_its_student_like_the_cli():
+    assert DistillConfig(teachers="t").name == "distilled_aware"
+    assert DistillConfig(teachers="t", lang_token=False).name == "distilled_agnostic"
+    assert DistillConfig(teachers="t", mode="full", lang_token=False).unit_dir.name == "distilled_full_agnostic"
+    assert DistillConfig(teachers="t", name="mine").name == "mine"
