@@ -156,7 +156,7 @@ class HypWriter:
     def _prepare(self, overwrite: bool) -> None:
         settings_path = self.out_dir / SETTINGS_FILE
         if settings_path.is_file():
-            old = json.loads(settings_path.read_text())
+            old = _read_json(settings_path)
             if old != self.settings:
                 if not overwrite:
                     diff = sorted(k for k in set(old) | set(self.settings) if old.get(k) != self.settings.get(k))
@@ -197,4 +197,4 @@ def is_complete(out_dir: str | Path, settings: dict[str, Any]) -> bool:
     """Whether ``out_dir`` holds a finished decode with exactly these settings."""
     out_dir = Path(out_dir)
     path = out_dir / SETTINGS_FILE
-    return (out_dir / SUMMARY_FILE).is_file() and path.is_file() and json.loads(path.read_text()) == settings
+    return (out_dir / SUMMARY_FILE).is_file() and path.is_file() and _read_json(path) == settings
