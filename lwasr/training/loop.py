@@ -21,18 +21,18 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
-from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
+from transformers import WhisperFeatureExtractor
 
 from lwasr.atomic import atomic_path, check_output
 from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
-from lwasr.models.resolve import resolve_model
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, lora_extra
+from lwasr.units.base import load_whisper
 from lwasr.units.meta import META_FILE, ModelMeta, base_fingerprint
 
 log = logging.getLogger("lwasr.train")
@@ -130,14 +130,11 @@ class Trainer:
 
     def _build_model(self) -> None:
         cfg = self.cfg
-        path = resolve_model(cfg.model)
-        # float32 master weights whatever the checkpoint stores (hub Whisper checkpoints are often float16);
-        # on CUDA, bf16 autocast makes the step fast
-        model = WhisperForConditionalGeneration.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
+        # float32 master weights whatever the checkpoint stores; on CUDA, bf16 autocast makes the step fast
+        model, self.tokenizer = load_whisper(cfg.model)
         model.config.use_cache = False
-        self.base_path = path
+        self.base_path = model.name_or_path
         self.fingerprint = base_fingerprint(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
         if cfg.mode != "full":
             check_target_modules(model, cfg.lora_target_modules)
         if cfg.trim_encoder_input:
@@ -153,7 +150,9 @@ class Trainer:
             self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.logmel = LogMel(model.config.num_mel_bins).to(self.info.device)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        log.info("model %s (%s), mode %s: %.2fM trainable parameters", cfg.model, path, cfg.mode, n_train / 1e6)
+        log.info(
+            "model %s (%s), mode %s: %.2fM trainable parameters", cfg.model, self.base_path, cfg.mode, n_train / 1e6
+        )
 
     def _adapt(self, model: nn.Module) -> nn.Module:
         """The model to train, from the loaded base: a fresh LoRA (modes expert, shared) or the base (full).

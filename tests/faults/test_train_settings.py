@@ -53,7 +53,7 @@ def test_bad_setting_is_one_line_before_any_work(
     args,
     message,
 ):
-    monkeypatch.setattr(loop, "resolve_model", no_work)
+    monkeypatch.setattr(loop, "load_whisper", no_work)  # the model is never loaded
     status, err = run_main(monkeypatch, capsys, *train_args(tmp_path / "exp", tiny_whisper, manifests), *args)
     assert status == 2 and one_line_error(err) == f"error: {message}"
     assert not (tmp_path / "exp").exists()
