@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,9 @@ HYP_FILE = "hyp.jsonl"
 SETTINGS_FILE = "settings.json"
 TEXT_FILE = "text"
 SUMMARY_FILE = "summary.json"
+RESULTS_FILE = "results.json"  # written beside them by `lwasr score`
+#: Every file lwasr puts in a decode dir, completion marker first: what starting over removes, and nothing else.
+DECODE_FILES = (SUMMARY_FILE, RESULTS_FILE, TEXT_FILE, HYP_FILE, SETTINGS_FILE)
 
 
 #: Fields every ``hyp.jsonl`` record has, and their types (``lang`` is null for cuts without a language).
@@ -164,13 +166,18 @@ class HypWriter:
                         f"{self.out_dir} holds a decode with other settings (differing: {', '.join(diff)});"
                         " use --overwrite to start over, or another --out"
                     )
-                shutil.rmtree(self.out_dir)
+                self._start_over()
         elif (self.out_dir / HYP_FILE).exists():
             if not overwrite:
                 raise LwasrError(f"{self.out_dir} holds a {HYP_FILE} without {SETTINGS_FILE}; use --overwrite")
-            shutil.rmtree(self.out_dir)
+            self._start_over()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_json(settings_path, self.settings)
+
+    def _start_over(self) -> None:
+        """Remove the earlier decode's files (:data:`DECODE_FILES`); anything else in the dir stays."""
+        for name in DECODE_FILES:
+            (self.out_dir / name).unlink(missing_ok=True)
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Append records and flush them to disk (one batch at a time)."""

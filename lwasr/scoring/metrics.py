@@ -19,6 +19,7 @@ from typing import Any
 import jiwer
 
 from lwasr.atomic import write_json
+from lwasr.decoding.io import RESULTS_FILE
 from lwasr.errors import LwasrError
 from lwasr.langcodes import uses_cer
 from lwasr.scoring.normalizers import DEFAULT_NORMALIZER, get_normalizer
@@ -141,9 +142,6 @@ def summarize(scores: Sequence[UttScore], records: Sequence[dict[str, Any]], nor
         "utterances": sum(c.utts for c in per_lang.values()),
         "normalizer": normalizer,
     }
-
-
-RESULTS_FILE = "results.json"
 
 
 def read_records(decode_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from lwasr.atomic import OUTPUT_MARKER, atomic_path, check_output
 from lwasr.cli import app
+from lwasr.decoding.io import read_hyps
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import load_system
 from lwasr.errors import LwasrError
@@ -170,6 +171,20 @@ def test_decode_both_refuses_equal_or_nested_outputs(tiny_whisper, tmp_path, lay
     args = ["decode", "--system", str(tmp_path / "no_such_system"), "--cuts", str(cuts), "--scenario", "both"]
     result = runner.invoke(app, [*args, "--out", str(out), "--agnostic-out", str(agn), "--overwrite"])
     assert isinstance(result.exception, LwasrError) and "--agnostic-out" in str(result.exception)  # before loading
+
+
+def test_decode_overwrite_removes_only_the_decode_files(tiny_whisper, tmp_path):
+    """`--overwrite` over a dir holding a stray hyp.jsonl starts the decode over, and keeps what lwasr did not write."""
+    cuts = write_cuts(tmp_path, [("pl_0", "pl", 0.5)])
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "hyp.jsonl").write_text('{"id": "x"}\n')
+    (out / "notes.txt").write_text("mine")
+    (out / "mine").mkdir()
+    opts = DecodeOptions(max_new_tokens=2)
+    decode_cuts(load_system(str(tiny_whisper)), [cuts], out, opts, progress=False, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "mine").is_dir()
+    assert [r["id"] for r in read_hyps(out / "hyp.jsonl")] == ["pl_0"] and (out / "summary.json").is_file()
 
 
 # -- a full disk ------------------------------------------------------------------------------------------------------
