@@ -97,14 +97,14 @@ def test_warm_start_copies_the_most_similar_expert_then_trains(exp, tmp_path, mo
     before = tree_hashes([exp["experts"] / "pl", exp["experts"] / "pt"])
     ref = _decode(str(exp["experts"]), exp["dev"], tmp_path / "d0")
     seen: dict[str, torch.Tensor] = {}
-    adapt = ExpandTrainer._adapt
+    build = ExpandTrainer.build
 
     def spy(self, model):
-        out = adapt(self, model)
+        out = build(self, model)
         seen.update(trainable_state(out))
         return out
 
-    monkeypatch.setattr(ExpandTrainer, "_adapt", spy)
+    monkeypatch.setattr(ExpandTrainer, "build", spy)
     unit = expand(
         experts=exp["experts"],
         new_lang="it",
@@ -208,7 +208,14 @@ def test_moe_output_equals_the_dense_mixture(exp, tiny_whisper, gate):
         system.check_languages(["pl"])
 
 
-def test_language_outside_whisper_borrows_a_token_that_decode_uses(exp, tmp_path):
+def test_language_outside_whisper_borrows_a_token_that_decode_uses(exp, tmp_path, monkeypatch):
+    read, seen = ExpandTrainer.read_cuts, []
+
+    def spy(self, paths):
+        seen.append(read(self, paths))
+        return seen[-1]
+
+    monkeypatch.setattr(ExpandTrainer, "read_cuts", spy)
     unit = expand(
         experts=exp["experts"],
         new_lang="szl",
@@ -220,9 +227,10 @@ def test_language_outside_whisper_borrows_a_token_that_decode_uses(exp, tmp_path
     )
     meta = ModelMeta.load(unit)
     assert meta.languages == ["szl"] and meta.extra["prompt_lang"] == "pl"  # the most similar language's token
-    train_cuts = unit.parent / "train_szl" / "cuts_train.jsonl.gz"
-    first = json.loads(gzip.open(train_cuts, "rt").readline())["supervisions"][0]
-    assert first["language"] == meta.extra["prompt_lang"] and first["custom"]["orig_language"] == "szl"
+    sups = [c.supervisions[0] for cuts in seen for c in cuts]  # training, then dev: the szl cuts only, read as pl
+    assert len(seen) == 2 and len(sups) == 5
+    assert {s.language for s in sups} == {"pl"} and {s.custom["orig_language"] for s in sups} == {"szl"}
+    assert not list((unit.parent / "train_szl").glob("*.jsonl*"))  # relabelled in memory: no manifest rewritten
     hyps = _decode(str(unit), exp["dev_szl"], tmp_path / "dec")
     assert {r["lang"] for r in hyps} == {"szl"} and len(hyps) == 2
 

@@ -56,6 +56,15 @@ def test_load_from_file_or_dir(cuts_path):
         load_cuts([cuts_path.parent / "nope.jsonl.gz"])
 
 
+def test_relabel_reads_one_language_as_another_and_names_a_missing_one(cuts_path):
+    cuts = load_cuts([cuts_path], split=None, relabel={"pt": "it"})
+    assert len(cuts) == 4 and {c.supervisions[0].language for c in cuts} == {"it"}
+    assert {c.supervisions[0].custom["orig_language"] for c in cuts} == {"pt"}
+    assert {c.supervisions[0].language for c in load_cuts([cuts_path])} == {"pl", "pt"}  # the manifest is untouched
+    with pytest.raises(LwasrError, match=r"no cuts for the language\(s\) szl in .*the manifests have: pl, pt"):
+        load_cuts([cuts_path], split=None, relabel={"pt": "it", "szl": "pl"})
+
+
 def test_language_selection_names_present_languages(cuts_path):
     cuts = load_cuts([cuts_path])
     assert {D.cut_lang(c) for c in D.select_languages(cuts, ["pl"])} == {"pl"}

@@ -90,13 +90,13 @@ def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, tiny_whisp
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_whisper, manifests, monkeypatch):
-    loss = Trainer._loss
+    loss = Trainer.loss
 
     def poisoned(self, batch, train):
         value, tokens = loss(self, batch, train)
         return (value * math.nan if train and self.step >= 2 else value), tokens
 
-    monkeypatch.setattr(Trainer, "_loss", poisoned)
+    monkeypatch.setattr(Trainer, "loss", poisoned)
     cfg = small(tmp_path, tiny_whisper, manifests)
     with pytest.raises(LwasrError, match="not finite.*step-00000002"):
         train(cfg)

@@ -2,12 +2,14 @@
 
 Training, decoding, distillation and expansion read their manifests with :func:`load_cuts` and take a cut's
 language and text from :func:`cut_lang` and :func:`cut_text` only (a cut's first supervision carries the
-language; the transcript is all its supervisions' texts).
+language; the transcript is all its supervisions' texts). ``load_cuts(..., relabel=...)`` reads a language under
+another one's name, in memory: expansion trains a new language under the prompt token it borrows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lhotse import CutSet
@@ -31,6 +33,28 @@ def cut_text(cut: Cut) -> str:
     return " ".join(s.text.strip() for s in cut.supervisions if s.text)
 
 
+def relabelled(cuts: CutSet, relabel: Mapping[str, str], where: str) -> CutSet:
+    """The cuts of the languages ``relabel`` names, each with its language set to the mapped one; the original
+    code is kept in every supervision's ``custom["orig_language"]``. A named language without cuts is an error."""
+    keep = []
+    for cut in cuts:
+        lang = cut_lang(cut, required=False)
+        if lang not in relabel:
+            continue
+        cut = cut.copy()  # noqa: PLW2901
+        cut.supervisions = [
+            dataclasses.replace(s, language=relabel[lang], custom={**(s.custom or {}), "orig_language": s.language})
+            for s in cut.supervisions
+        ]
+        keep.append(cut)
+    found = {c.supervisions[0].custom["orig_language"] for c in keep}
+    missing = [lang for lang in relabel if lang not in found]
+    if missing:
+        have = ", ".join(sorted({str(cut_lang(c, required=False)) for c in cuts}))
+        raise LwasrError(f"no cuts for the language(s) {', '.join(missing)} in {where}; the manifests have: {have}")
+    return CutSet.from_cuts(keep)
+
+
 def _manifests_in(directory: Path) -> list[Path]:
     d = directory / "manifests" if (directory / "manifests").is_dir() else directory
     return sorted(d.glob(f"*{MANIFEST_SUFFIX}"))
@@ -40,13 +64,15 @@ def load_cuts(
     paths_or_dir: str | Path | Sequence[str | Path],
     langs: str | Sequence[str] | None = None,
     split: str | None = "train",
+    relabel: Mapping[str, str] | None = None,
 ) -> CutSet:
     """Load and concatenate manifests for ``langs`` (all found, if None) and ``split``.
 
     Each entry of ``paths_or_dir`` is a manifest file (taken whatever its split, filtered by ``langs``) or a
     directory: a corpus root such as ``data/fleurs`` or its ``manifests/`` folder, searched for
     ``*_<lang>_<split>_cuts.jsonl.gz``; ``split=None``: every split. Raises LwasrError when nothing is given or
-    matches, a language has no manifest, or a manifest is empty. Training, decoding and expansion all read here.
+    matches, a language has no manifest, or a manifest is empty. ``relabel`` ({language: name to read it as}): only
+    those languages' cuts, relabelled (:func:`relabelled`). Training, decoding and expansion all read here.
     """
     entries = [paths_or_dir] if isinstance(paths_or_dir, (str, Path)) else list(paths_or_dir)
     if not entries:
@@ -92,4 +118,4 @@ def load_cuts(
             raise LwasrError(
                 f"no {split or ''} manifest for languages {','.join(missing)} in {', '.join(map(str, entries))}"
             )
-    return combined
+    return relabelled(combined, relabel, ", ".join(map(str, entries))) if relabel else combined

@@ -3,9 +3,10 @@
 Same run directory layout, checkpoints, exact resume, dev loss (the student's cross-entropy on the references,
 comparable with ``lwasr train``) and unit export as ``lwasr train --mode shared|full``; what differs:
 
-- :meth:`DistillTrainer._adapt`: the student (fresh LoRA or base weights, or initialised from a unit);
-- :meth:`DistillTrainer._build_data`: loads the teachers (or fills / opens the teacher cache);
-- :meth:`DistillTrainer._loss`: ``alpha * CE(labels) + (1 - alpha) * tau^2 * KL(teacher || student)``.
+- :meth:`DistillTrainer.build`: the student (fresh LoRA or base weights, or initialised from a unit);
+- :meth:`DistillTrainer.prepare`: loads the teachers (or fills / opens the teacher cache);
+- :meth:`DistillTrainer.loss`: ``alpha * CE(labels) + (1 - alpha) * tau^2 * KL(teacher || student)``;
+- :meth:`DistillTrainer.meta`: the unit records its teachers and distillation settings.
 """
 
 from __future__ import annotations
@@ -46,21 +47,21 @@ class DistillTrainer(Trainer):
 
     # -- student -----------------------------------------------------------------------------------------
 
-    def _adapt(self, model: nn.Module) -> nn.Module:
+    def build(self, base: nn.Module) -> nn.Module:
         label, path = parse_init(self.cfg.init)
         if path is None:
-            return super()._adapt(model)
+            return super().build(base)
         meta = ModelMeta.load(path)
         self._check_init(label, path, meta)
         if self.cfg.student == "lora":
             config = LoraConfig.from_pretrained(str(path))
             config = dataclasses.replace(config, lora_dropout=self.cfg.lora_dropout, inference_mode=False)
-            return PeftModel.from_pretrained(model, str(path), is_trainable=True, config=config)
+            return PeftModel.from_pretrained(base, str(path), is_trainable=True, config=config)
         if meta.kind == "lora":
-            model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+            base = PeftModel.from_pretrained(base, str(path)).merge_and_unload()
         else:
-            model.load_state_dict(WhisperForConditionalGeneration.from_pretrained(path).state_dict())
-        return model.requires_grad_(True)
+            base.load_state_dict(WhisperForConditionalGeneration.from_pretrained(path).state_dict())
+        return base.requires_grad_(True)
 
     def _check_init(self, label: str, path: Path, meta: ModelMeta) -> None:
         if meta.kind not in ("lora", "full"):
@@ -76,8 +77,7 @@ class DistillTrainer(Trainer):
 
     # -- teachers ----------------------------------------------------------------------------------------
 
-    def _build_data(self) -> None:
-        super()._build_data()
+    def prepare(self) -> None:
         cfg = self.cfg
         self.experts = load_experts(cfg.teachers, self.languages)
         check_same_base({**{e.lang: e.meta.base_fingerprint for e in self.experts}, cfg.model: self.fingerprint})
@@ -135,10 +135,10 @@ class DistillTrainer(Trainer):
 
     # -- loss and export ---------------------------------------------------------------------------------
 
-    def _loss(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, int]:
+    def loss(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, int]:
         """Training: ``alpha * CE + (1 - alpha) * tau^2 * KL``, summed over text + end positions; dev: CE."""
         cfg = self.cfg
-        logits, labels = self._forward(batch, train)
+        logits, labels = self.forward(batch, train)
         ce = nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=D.IGNORE, reduction="sum")
         mask = labels != D.IGNORE
         if not train or cfg.alpha == 1.0:
@@ -146,8 +146,8 @@ class DistillTrainer(Trainer):
         kd = kd_loss(logits[mask], self._teacher_targets(batch), cfg.temperature)
         return cfg.alpha * ce + (1 - cfg.alpha) * cfg.temperature**2 * kd, int(mask.sum())
 
-    def _meta(self) -> ModelMeta:
-        meta = super()._meta()
+    def meta(self) -> ModelMeta:
+        meta = super().meta()
         cfg = self.cfg
         if isinstance(self.model, PeftModel):
             lora = self.model.peft_config["default"]

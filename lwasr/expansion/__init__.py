@@ -3,9 +3,12 @@
 - :mod:`lwasr.expansion.similarity`: the base Whisper's language ID over a language's audio -> similar languages.
 - :mod:`lwasr.expansion.moe`: a new trainable LoRA mixed with frozen base experts on one PeftModel; the ``moe``
   unit format and its decode loader.
+- :mod:`lwasr.expansion.config`: ``ExpandConfig``, the run's settings.
 - :mod:`lwasr.expansion.expand`: ``lwasr expand`` (inits random, warm, moe; baselines continue-full,
   continue-shared) on top of the training loop.
 """
 
 #: Initialisations of ``lwasr expand --init``; the last two are the forgetting baselines.
 INITS = ("random", "warm", "moe", "continue-full", "continue-shared")
+#: Gates of ``--init moe`` (``--moe-gate``): fixed similarity weights, or learned per-module weights.
+MOE_GATES = ("fixed", "learned")

@@ -14,7 +14,8 @@ files are hashed before and after training (a change is an error). The last two 
 which is what the forgetting measurement (docs/expansion.md) shows.
 
 Working files: ``<out>/../train_<lang>/`` (``config.yaml``, ``train.log``, checkpoints, ``similarity.json``
-when computed on the fly, and the new language's manifests relabelled to its prompt language).
+when computed on the fly). The new language's cuts are read relabelled to its prompt language, in memory
+(:meth:`ExpandTrainer.read_cuts`); no manifest is rewritten.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +33,15 @@ from lhotse import CutSet
 from peft import LoraConfig, PeftConfig, PeftModel
 from torch import nn
 
-from lwasr.atomic import atomic_path, check_output
-from lwasr.data.cuts import cut_lang, load_cuts
+from lwasr.atomic import check_output
+from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
-from lwasr.expansion import INITS
-from lwasr.expansion.moe import GATES, NEW, attach_moe, check_k, expert_refs, fixed_weights, save_gate, sha256_file
+from lwasr.expansion.config import ExpandConfig, check_choices
+from lwasr.expansion.moe import NEW, attach_moe, check_k, expert_refs, fixed_weights, save_gate, sha256_file
 from lwasr.expansion.similarity import SIMILARITY_FILE, lid_similarity, read_ranking, write_similarity
 from lwasr.fusion.static import save_adapter
 from lwasr.langcodes import WHISPER_LANGUAGES
-from lwasr.training.config import TrainConfig, load_config
+from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
 from lwasr.training.lora import apply_lora, lora_config
 from lwasr.units.experts import discover_experts, load_experts
@@ -52,64 +53,27 @@ LANG_CODE = re.compile(r"^[a-z]{2,3}([_-][a-z0-9]{2,8})*$")
 MOST_SIMILAR = "most-similar"
 
 
-@dataclass
-class ExpandConfig(TrainConfig):
-    """A :class:`TrainConfig` for one expansion run; the unit goes to ``out_dir``, the run dir beside it.
-
-    ``lang`` (mode expert) / ``langs`` (mode full) hold ``prompt_lang``: the training manifests are the new
-    language's cuts relabelled to it, so the standard data pipeline prompts with that token.
-    """
-
-    init: str = "random"
-    new_lang: str = ""
-    prompt_lang: str = ""
-    out_dir: str = ""
-    experts_dir: str | None = None
-    source: str | None = None  # warm: the copied expert; continue-*: the continued unit
-    source_cuts: list[str] = field(default_factory=list)
-    moe_langs: list[str] = field(default_factory=list)
-    moe_weights: list[float] = field(default_factory=list)
-    moe_gate: str = "fixed"
-
-    def _validate(self) -> None:
-        super()._validate()
-        if self.init not in INITS:
-            raise LwasrError(f"unknown --init {self.init!r}; use one of {', '.join(INITS)}")
-        if self.moe_gate not in GATES:
-            raise LwasrError(f"unknown --moe-gate {self.moe_gate!r}; use one of {', '.join(GATES)}")
-        if not self.out_dir or not self.new_lang:
-            raise LwasrError("an expansion run needs new_lang and out_dir")
-
-    @property
-    def run_name(self) -> str:
-        return f"train_{Path(self.out_dir).name}"
-
-    @property
-    def unit_dir(self) -> Path:
-        return Path(self.out_dir)
-
-
 class ExpandTrainer(Trainer):
     """The training loop with the model initialised for ``cfg.init`` and the unit exported as it needs."""
 
     PRODUCER = "lwasr expand"
     cfg: ExpandConfig
 
-    def _adapt(self, model: nn.Module) -> nn.Module:
+    def build(self, base: nn.Module) -> nn.Module:
         cfg = self.cfg
         self.mixture = None
         if cfg.init == "continue-full":
-            return model
+            return base
         if cfg.init in ("warm", "continue-shared"):
             self._check_base(ModelMeta.load(cfg.source), cfg.source)
             log.info("initialising the new adapter from %s", cfg.source)
-            return PeftModel.from_pretrained(model, cfg.source, is_trainable=True)
+            return PeftModel.from_pretrained(base, cfg.source, is_trainable=True)
         if cfg.init == "random":
-            return apply_lora(model, cfg)
+            return apply_lora(base, cfg)
         experts = load_experts(cfg.experts_dir, cfg.moe_langs)
         self._check_base(experts[0].meta, cfg.experts_dir)
         self.moe_experts = experts
-        peft_model, self.mixture = attach_moe(model, experts, cfg.moe_weights, cfg.moe_gate, lora_config(cfg))
+        peft_model, self.mixture = attach_moe(base, experts, cfg.moe_weights, cfg.moe_gate, lora_config(cfg))
         log.info("MoE: new adapter + frozen %s (weights %s, gate %s)", cfg.moe_langs, cfg.moe_weights, cfg.moe_gate)
         return peft_model
 
@@ -120,19 +84,20 @@ class ExpandTrainer(Trainer):
                 f" (fingerprint {meta.base_fingerprint} != {self.fingerprint}); pass the right one with --model"
             )
 
-    def _export(self) -> None:
-        if self.mixture is None:
-            return super()._export()
-        cfg = self.cfg
-        self.load_final_weights()
-        with atomic_path(cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
-            save_adapter(self.model, tmp / NEW, NEW, base_path=self.base_path)
-            save_gate(self.mixture, tmp)
-            self._meta().save(tmp)
-        log.info("MoE unit for %s saved to %s (mean gates %s)", cfg.new_lang, cfg.unit_dir, self.mixture.mean_gates())
+    def read_cuts(self, paths: list[str]) -> CutSet:
+        """Only the new language's cuts, read as its prompt language (the token it borrows, or its own)."""
+        return load_cuts(paths, split=None, relabel={self.cfg.new_lang: self.cfg.prompt_lang})
 
-    def _meta(self) -> ModelMeta:
-        meta = super()._meta()
+    def export(self, out: Path) -> str:
+        if self.mixture is None:
+            return super().export(out)
+        save_adapter(self.model, out / NEW, NEW, base_path=self.base_path)
+        save_gate(self.mixture, out)
+        self.meta().save(out)
+        return f"MoE unit for {self.cfg.new_lang} (mean gates {self.mixture.mean_gates()})"
+
+    def meta(self) -> ModelMeta:
+        meta = super().meta()
         cfg = self.cfg
         extra: dict[str, Any] = {
             **meta.extra,
@@ -167,31 +132,6 @@ def check_new_lang(code: str) -> str:
     if not LANG_CODE.match(code):
         raise LwasrError(f"--new-lang {code!r} is not a language code (lowercase letters, e.g. it, szl, nan-tw)")
     return code
-
-
-def relabel_cuts(paths: Sequence[str | Path], lang: str, prompt_lang: str, out: Path, what: str) -> Path:
-    """Write the cuts of ``lang`` from ``paths`` to ``out`` with their language set to ``prompt_lang``.
-
-    The original code is kept in each supervision's ``custom["orig_language"]``.
-    """
-    cuts = load_cuts(paths, split=None)
-    keep = []
-    for cut in cuts:
-        if cut_lang(cut) != lang:
-            continue
-        cut = cut.copy()  # noqa: PLW2901
-        sups = []
-        for s in cut.supervisions:
-            custom = {**(s.custom or {}), "orig_language": s.language}
-            sups.append(dataclasses.replace(s, language=prompt_lang, custom=custom))
-        cut.supervisions = sups
-        keep.append(cut)
-    if not keep:
-        have = ", ".join(sorted({cut_lang(c) for c in cuts}))
-        raise LwasrError(f"no {what} cuts for the new language {lang!r}; the manifests have: {have}")
-    with atomic_path(out) as tmp:
-        CutSet.from_cuts(keep).to_file(tmp)
-    return out
 
 
 def tree_hashes(dirs: Sequence[Path]) -> dict[str, str]:
@@ -301,10 +241,7 @@ def expand(
     from the base experts / source unit. A finished unit at ``out`` is kept (unless ``overwrite``).
     """
     check_new_lang(new_lang)
-    if init not in INITS:
-        raise LwasrError(f"unknown --init {init!r}; use one of {', '.join(INITS)}")
-    if moe_gate not in GATES:
-        raise LwasrError(f"unknown --moe-gate {moe_gate!r}; use one of {', '.join(GATES)}")
+    check_choices(init, moe_gate)
     experts = Path(experts)
     plan = _plan(init, new_lang, experts, Path(source) if source else None, overwrite)
     if init == "moe":
@@ -352,9 +289,6 @@ def expand(
     if clash:
         raise LwasrError(f"--init {init} keeps the LoRA settings of {src}; cannot override {', '.join(clash)}")
     mode = "full" if init == "continue-full" else "expert"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    train_cuts = relabel_cuts(cuts, new_lang, prompt_lang, run_dir / "cuts_train.jsonl.gz", "training")
-    dev = [relabel_cuts(dev_cuts, new_lang, prompt_lang, run_dir / "cuts_dev.jsonl.gz", "dev")] if dev_cuts else []
     values = {
         **derived,
         **lora,
@@ -362,8 +296,8 @@ def expand(
         "mode": mode,
         "lang": prompt_lang if mode == "expert" else None,
         "langs": [prompt_lang] if mode == "full" else None,
-        "cuts": [str(train_cuts)],
-        "dev_cuts": [str(p) for p in dev],
+        "cuts": [str(p) for p in cuts],
+        "dev_cuts": [str(p) for p in dev_cuts],
         "exp_dir": str(out.parent),
         "init": init,
         "new_lang": new_lang,
@@ -371,7 +305,6 @@ def expand(
         "out_dir": str(out),
         "experts_dir": str(experts),
         "source": str(src) if src else None,
-        "source_cuts": [str(p) for p in cuts],
         "moe_langs": moe_langs,
         "moe_weights": moe_weights,
         "moe_gate": moe_gate,

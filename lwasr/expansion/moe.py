@@ -43,6 +43,7 @@ from transformers import WhisperTokenizerFast
 
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
+from lwasr.expansion.config import check_moe_gate
 from lwasr.models.resolve import resolve_model
 from lwasr.units.experts import (
     Expert,
@@ -57,7 +58,6 @@ from lwasr.units.kinds import register_loader
 from lwasr.units.meta import ModelMeta
 
 NEW = "new"
-GATES = ("fixed", "learned")
 GATE_FILE = "gate.safetensors"
 SAFETENSORS = "adapter_model.safetensors"
 GATE_PARAM = "lwasr_moe_logits"
@@ -95,8 +95,7 @@ class Mixture:
     """
 
     def __init__(self, model: PeftModel, langs: Sequence[str], weights: Sequence[float], gate: str) -> None:
-        if gate not in GATES:
-            raise LwasrError(f"unknown --moe-gate {gate!r}; use one of {', '.join(GATES)}")
+        check_moe_gate(gate)
         if len(langs) != len(weights):
             raise ValueError("one weight per base expert")
         self.model, self.langs, self.gate = model, list(langs), gate

@@ -12,7 +12,7 @@ decodes at the cost of one LoRA. An input-dependent router (weights computed fro
 not fold into a static adapter, so it is not offered here (see docs/fusion.md).
 
 Training reuses :class:`lwasr.training.loop.Trainer` (same checkpoints, exact resume, dev loss, best model):
-only :meth:`FusionTrainer._adapt` (the gated experts) and the export differ.
+only its hooks :meth:`FusionTrainer.build` (the gated experts), ``export`` (the folded adapter) and ``meta`` differ.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import torch
 from peft import PeftModel
 from torch import nn
 
-from lwasr.atomic import atomic_path
 from lwasr.errors import LwasrError
 from lwasr.fusion import PRODUCER as FUSE
 from lwasr.fusion.config import FuseConfig
@@ -146,22 +145,19 @@ class FusionTrainer(Trainer):
     cfg: FuseConfig
     model: GatedExperts
 
-    def _adapt(self, model: nn.Module) -> nn.Module:
+    def build(self, base: nn.Module) -> nn.Module:
         cfg = self.cfg
         self.experts = load_experts(cfg.experts, list(cfg.langs or []))
         check_same_base({**{e.lang: e.meta.base_fingerprint for e in self.experts}, cfg.model: self.fingerprint})
-        return GatedExperts(attach_experts(model, self.experts), [e.lang for e in self.experts], cfg.gate, cfg.gate_fn)
+        return GatedExperts(attach_experts(base, self.experts), [e.lang for e in self.experts], cfg.gate, cfg.gate_fn)
 
-    def _export(self) -> None:
-        cfg = self.cfg
-        self.load_final_weights()
+    def export(self, out: Path) -> str:
         self.model.fold()
-        with atomic_path(cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
-            write_fused(self.model.peft, tmp, self._meta(), self.base_path, cfg.merge)
-        log.info("learned fusion of %s saved to %s", ", ".join(self.model.langs), cfg.unit_dir)
+        write_fused(self.model.peft, out, self.meta(), self.base_path, self.cfg.merge)
+        return f"learned fusion of {', '.join(self.model.langs)}"
 
-    def _meta(self) -> ModelMeta:
-        meta = super()._meta()
+    def meta(self) -> ModelMeta:
+        meta = super().meta()
         model, cfg = self.model, self.cfg
         meta.extra = {
             "fusion": "learned",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lhotse import CutSet
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
@@ -102,7 +103,24 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Holds the model, data, optimizer and progress of one run; :meth:`run` trains it to the end."""
+    """Holds the model, data, optimizer and progress of one run; :meth:`run` trains it to the end.
+
+    The Trainer owns checkpoints, exact resume, validation, the best-model choice, export and logging. A method
+    (distillation, learned fusion, expansion) subclasses it and implements only these public hooks; none
+    overrides a private method:
+
+    ==========================  =========================================================================
+    :meth:`build` (base)        the model to train from the loaded base model (default: a fresh LoRA, or the
+                                base itself for mode full)
+    :meth:`read_cuts` (paths)   the training or dev cuts of manifests (default: :func:`lwasr.data.cuts.load_cuts`)
+    :meth:`prepare` ()          anything else the method needs, once model and data exist (default: nothing)
+    :meth:`loss` (batch, train) the summed loss of a batch and its token count (default: cross-entropy)
+    :meth:`meta` ()             the unit's ``lwasr.json``
+    :meth:`export` (out)        write the unit's files into ``out``, with the final weights loaded
+    ==========================  =========================================================================
+
+    ``PRODUCER`` names the command whose earlier outputs the unit directory may replace.
+    """
 
     #: The command whose outputs the unit directory may replace (see :func:`lwasr.atomic.check_output`).
     PRODUCER = "lwasr train"
@@ -116,6 +134,7 @@ class Trainer:
         seed_everything(cfg.seed)
         self._build_model()
         self._build_data()
+        self.prepare()
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.total_steps = cfg.max_steps or cfg.num_epochs * math.ceil(self.batches_per_epoch / cfg.accum_grad)
@@ -139,7 +158,7 @@ class Trainer:
             check_target_modules(model, cfg.lora_target_modules)
         if cfg.trim_encoder_input:
             set_trimmed_input(model)
-        model = self._adapt(model)
+        model = self.build(model)
         if cfg.grad_checkpointing:
             # non-reentrant checkpointing needs no requires-grad input hook on the frozen conv front-end
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -154,17 +173,22 @@ class Trainer:
             "model %s (%s), mode %s: %.2fM trainable parameters", cfg.model, self.base_path, cfg.mode, n_train / 1e6
         )
 
-    def _adapt(self, model: nn.Module) -> nn.Module:
-        """The model to train, from the loaded base: a fresh LoRA (modes expert, shared) or the base (full).
+    def build(self, base: nn.Module) -> nn.Module:
+        """Hook: the model to train, from the loaded base: a fresh LoRA (modes expert, shared) or the base (full)."""
+        return base if self.cfg.mode == "full" else apply_lora(base, self.cfg)
 
-        Subclasses override it (distillation: a student initialised from a unit; learned fusion: gated experts).
-        """
-        return model if self.cfg.mode == "full" else apply_lora(model, self.cfg)
+    def read_cuts(self, paths: list[str]) -> CutSet:
+        """Hook: the cuts of the manifests ``paths`` (``cfg.cuts`` or ``cfg.dev_cuts``), every split."""
+        return load_cuts(paths, split=None)
+
+    def prepare(self) -> None:
+        """Hook: called once the model and the data are built, before the optimizer (distillation loads its
+        teachers here)."""
 
     def _build_data(self) -> None:
         cfg, info = self.cfg, self.info
         langs = [cfg.lang] if cfg.mode == "expert" else cfg.langs
-        train_cuts = D.first_per_language(D.select_languages(load_cuts(cfg.cuts, split=None), langs), cfg.max_utts)
+        train_cuts = D.first_per_language(D.select_languages(self.read_cuts(cfg.cuts), langs), cfg.max_utts)
         self.languages = sorted(D.language_hours(train_cuts))
         for lang, hours in D.language_hours(train_cuts).items():
             log.info("training data: %s %.2f h", lang, hours)
@@ -176,7 +200,7 @@ class Trainer:
         self.dataset = D.AsrDataset(self.tokenizer, lang_token=cfg.lang_token, max_target_len=max_len)
         self.dev_sampler = None
         if cfg.dev_cuts:
-            dev = D.select_languages(load_cuts(cfg.dev_cuts, split=None), langs, what="dev")
+            dev = D.select_languages(self.read_cuts(cfg.dev_cuts), langs, what="dev")
             self.dev_sampler = D.make_sampler(dev, cfg.max_duration, shuffle=False, **kw)
 
     def _epoch_sampler(self, epoch: int) -> D.CutSampler:
@@ -282,20 +306,22 @@ class Trainer:
     def _backward(self, batch: dict[str, Any], micro: int) -> None:
         sync = micro == self.cfg.accum_grad or not self.info.distributed
         with contextlib.nullcontext() if sync else self.net.no_sync():
-            loss_sum, tokens = self._loss(batch, train=True)
+            loss_sum, tokens = self.loss(batch, train=True)
             if not torch.isfinite(loss_sum):
                 self._nan_stop()
             (loss_sum / tokens / self.cfg.accum_grad).backward()
         self.meter.add(loss_sum.item(), tokens, batch["seconds"], len(batch["ids"]))
 
-    def _loss(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, int]:
-        """Summed cross-entropy over text + end tokens, and the number of those tokens."""
-        logits, labels = self._forward(batch, train)
+    def loss(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, int]:
+        """Hook: the loss of a batch summed over its text + end tokens, and the number of those tokens (default:
+        cross-entropy). ``train`` is False on dev batches, whose loss chooses the best checkpoint."""
+        logits, labels = self.forward(batch, train)
         loss = nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=D.IGNORE, reduction="sum")
         return loss, int((labels != D.IGNORE).sum())
 
-    def _forward(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model's float32 logits ``[B, L, V]`` on a batch (SpecAugment when training) and its labels ``[B, L]``."""
+    def forward(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """For :meth:`loss`: the model's float32 logits ``[B, L, V]`` on a batch (SpecAugment when training) and
+        its labels ``[B, L]``."""
         dev = self.info.device
         feats = self.logmel(batch["audio"].to(dev), trim=self.cfg.trim_encoder_input)
         if train and self.cfg.spec_augment:
@@ -367,7 +393,7 @@ class Trainer:
         total = tokens = 0.0
         with torch.no_grad():
             for batch in D.make_loader(self.dataset, D.SkipFirst(self.dev_sampler), self.cfg.num_workers):
-                loss_sum, n = self._loss(batch, train=False)
+                loss_sum, n = self.loss(batch, train=False)
                 total, tokens = total + loss_sum.item(), tokens + n
         self.net.train()
         checkpoint.set_rng_state(rng)
@@ -409,26 +435,33 @@ class Trainer:
             self._export()
         ddp.barrier(self.info)
 
-    def load_final_weights(self) -> None:
+    def _load_final_weights(self) -> None:
         """Put the weights to export into the model: the best checkpoint's (``final_model: best``, when a
-        validation kept one), else the last step's. Every export (train, fusion, expansion) starts here."""
+        validation kept one), else the last step's."""
         if self.cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
             log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
 
     def _export(self) -> None:
-        """Write the model unit (PEFT adapter or full HF model, plus ``lwasr.json``) atomically."""
-        cfg = self.cfg
-        self.load_final_weights()
-        with atomic_path(cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
-            self.model.save_pretrained(tmp)
-            if cfg.mode == "full":
-                self.tokenizer.save_pretrained(tmp)
-                WhisperFeatureExtractor.from_pretrained(self.base_path).save_pretrained(tmp)
-            self._meta().save(tmp)
-        what = f"expert {cfg.lang}" if cfg.mode == "expert" else f"{cfg.mode} model"
-        log.info("%s saved to %s (%.1f MB)", what, cfg.unit_dir, dir_size_mb(cfg.unit_dir))
+        """Write the model unit atomically: the final weights loaded, :meth:`export` into a temporary directory
+        that replaces ``cfg.unit_dir`` only when complete."""
+        self._load_final_weights()
+        with atomic_path(self.cfg.unit_dir, is_dir=True, producer=self.PRODUCER) as tmp:
+            what = self.export(tmp)
+        log.info("%s saved to %s (%.1f MB)", what, self.cfg.unit_dir, dir_size_mb(self.cfg.unit_dir))
 
-    def _meta(self) -> ModelMeta:
+    def export(self, out: Path) -> str:
+        """Hook: write the unit (PEFT adapter or full HF model, plus :meth:`meta` as ``lwasr.json``) into ``out``;
+        return what it is, for the log."""
+        cfg = self.cfg
+        self.model.save_pretrained(out)
+        if cfg.mode == "full":
+            self.tokenizer.save_pretrained(out)
+            WhisperFeatureExtractor.from_pretrained(self.base_path).save_pretrained(out)
+        self.meta().save(out)
+        return f"expert {cfg.lang}" if cfg.mode == "expert" else f"{cfg.mode} model"
+
+    def meta(self) -> ModelMeta:
+        """Hook: the unit's ``lwasr.json``: base model, languages, prompt, and the run's facts in ``extra``."""
         cfg = self.cfg
         extra: dict[str, Any] = {"mode": cfg.mode, "steps": self.step}
         if math.isfinite(self.best_loss):

@@ -149,7 +149,7 @@ def test_expand_overwrite_refuses_a_unit_it_did_not_write(experts_dir, tmp_path,
     foreign = shutil.copytree(experts_dir / "pl", tmp_path / "someone_else")
     before = tree_hashes([foreign])
     cuts = make_cuts(tmp_path / "data", langs=("it",), per_lang=1)
-    monkeypatch.setattr("lwasr.expansion.expand.relabel_cuts", no_work)
+    monkeypatch.setattr("lwasr.expansion.expand.train", no_work)
     refused = r"someone_else holds 4 entries \(README.md, .*not an earlier output of `lwasr expand`"
     with pytest.raises(LwasrError, match=refused):
         expand(experts=experts_dir, new_lang="it", cuts=[cuts], out=foreign, overwrite=True)

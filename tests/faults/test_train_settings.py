@@ -11,7 +11,7 @@ from test_train_loop import manifests, small  # noqa: F401  (manifests: fixture)
 from faults.test_cli_errors import one_line_error, run_main
 from lwasr.distill.config import DistillConfig
 from lwasr.errors import LwasrError
-from lwasr.expansion.expand import ExpandConfig
+from lwasr.expansion.config import ExpandConfig
 from lwasr.fusion.learned import FuseConfig
 from lwasr.training import loop
 from lwasr.training.loop import Trainer, train

@@ -1,0 +1,57 @@
+"""The expansion run's configuration (``lwasr expand``); imports nothing heavy, for the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lwasr.errors import LwasrError
+from lwasr.expansion import INITS, MOE_GATES
+from lwasr.training.config import TrainConfig, setting
+
+
+def check_moe_gate(moe_gate: str) -> None:
+    """Refuse an unknown ``--moe-gate``."""
+    if moe_gate not in MOE_GATES:
+        raise LwasrError(f"unknown --moe-gate {moe_gate!r}; use one of {', '.join(MOE_GATES)}")
+
+
+def check_choices(init: str, moe_gate: str) -> None:
+    """Refuse an unknown ``--init`` or ``--moe-gate``."""
+    if init not in INITS:
+        raise LwasrError(f"unknown --init {init!r}; use one of {', '.join(INITS)}")
+    check_moe_gate(moe_gate)
+
+
+@dataclass
+class ExpandConfig(TrainConfig):
+    """A :class:`TrainConfig` for one expansion run; the unit goes to ``out_dir``, the run dir beside it.
+
+    ``lang`` (mode expert) / ``langs`` (mode full) hold ``prompt_lang``: the new language's cuts are read
+    relabelled to it (``ExpandTrainer.read_cuts``), so the standard data pipeline prompts with that token.
+    :func:`lwasr.expansion.expand.expand` fills these fields in from its options.
+    """
+
+    init: str = setting("random", f"How the new language's unit starts: {', '.join(INITS)}.")
+    new_lang: str = setting("", "The new language's code (any lowercase code; Whisper need not know it).")
+    prompt_lang: str = setting("", "The Whisper language whose token prompts the new language.")
+    out_dir: str = setting("", "The unit's directory.")
+    experts_dir: str | None = setting(None, "The base experts' directory.")
+    source: str | None = setting(None, "warm: the copied expert; continue-*: the continued unit.")
+    moe_langs: list[str] = setting([], "moe: the base experts mixed in, most similar first.")
+    moe_weights: list[float] = setting([], "moe: their fixed (or initial) weights.")
+    moe_gate: str = setting("fixed", f"moe: the gate, {' or '.join(MOE_GATES)}.")
+
+    def _validate(self) -> None:
+        super()._validate()
+        check_choices(self.init, self.moe_gate)
+        if not self.out_dir or not self.new_lang:
+            raise LwasrError("an expansion run needs new_lang and out_dir")
+
+    @property
+    def run_name(self) -> str:
+        return f"train_{Path(self.out_dir).name}"
+
+    @property
+    def unit_dir(self) -> Path:
+        return Path(self.out_dir)
