@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from peft import LoraConfig, PeftModel
 from torch import nn
-from transformers import WhisperForConditionalGeneration
 
 from lwasr.distill.cache import TeacherCache, cache_info
 from lwasr.distill.config import DistillConfig, parse_init
@@ -30,6 +29,7 @@ from lwasr.training import data as D
 from lwasr.training import ddp
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
+from lwasr.units.base import load_whisper
 from lwasr.units.experts import discover_experts, load_experts
 from lwasr.units.meta import META_FILE, ModelMeta, check_same_base
 
@@ -60,7 +60,7 @@ class DistillTrainer(Trainer):
         if meta.kind == "lora":
             base = PeftModel.from_pretrained(base, str(path)).merge_and_unload()
         else:
-            base.load_state_dict(WhisperForConditionalGeneration.from_pretrained(path).state_dict())
+            base.load_state_dict(load_whisper(str(path))[0].state_dict())
         return base.requires_grad_(True)
 
     def _check_init(self, label: str, path: Path, meta: ModelMeta) -> None:
