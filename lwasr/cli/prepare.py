@@ -281,3 +281,7 @@ def validate(
         bad |= bool(problems)
     if bad:
         raise typer.Exit(1)
+
+from lwasr.cli.transcribe import longform  # noqa: E402  (the long-form test set builder lives with transcribe)
+
+app.command("longform")(longform)

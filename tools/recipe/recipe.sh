@@ -267,7 +267,9 @@ if stage_begin 7 "Distill the experts into one student ($distill_steps steps; 0 
   stage_end 7
 fi
 
-if stage_begin 8 "Language expansion: ${new_langs:+add $new_langs to the experts of $base_langs}${new_langs:-nothing to add}"; then
+expand_title="nothing to add"
+[ -z "$new_langs" ] || expand_title="add $new_langs to the experts of $base_langs"
+if stage_begin 8 "Language expansion: $expand_title"; then
   if [ -n "$new_langs" ]; then
     need_manifests "train dev test" "$langs"
     need_experts "$base_langs" "$sexp/experts"

@@ -1,0 +1,114 @@
+"""``lwasr export``: a system as standalone models, each with a model card and a parity report.
+
+The output directory is written atomically and marked as ``lwasr export``'s; it replaces only an earlier
+export, and only with ``overwrite``. An experts directory without ``lang`` gives one model per language,
+``<out>/<lang>/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import lwasr
+from lwasr.atomic import atomic_path, check_output, write_json, write_text
+from lwasr.decoding.search import Utt
+from lwasr.errors import LwasrError
+from lwasr.export.card import model_card
+from lwasr.export.ct2 import Ct2Decoder, check_quantization, write_ct2
+from lwasr.export.hf import HfDecoder, export_meta, write_hf
+from lwasr.export.parity import (
+    PARITY_FILE,
+    Backend,
+    batches_of,
+    export_tokens,
+    lwasr_tokens,
+    parity_cuts,
+    prompt_of,
+    report,
+    summary,
+)
+from lwasr.export.targets import Target, targets_of
+
+PRODUCER = "lwasr export"
+FORMATS = ("hf", "ct2")
+CARD_FILE = "README.md"
+DEFAULT_PARITY_CUTS = 20
+DEFAULT_QUANTIZATION = "float16"
+
+
+def export(
+    system: str,
+    out: str | Path,
+    fmt: str = "hf",
+    *,
+    lang: str | None = None,
+    quantization: str | None = None,
+    cuts: Sequence[str | Path] = (),
+    parity_cuts_per_lang: int = DEFAULT_PARITY_CUTS,
+    model: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[str]:
+    """Export ``system`` (any ``--system`` of decode) to ``out`` in ``fmt``; return one summary line per model.
+
+    ``quantization`` (ct2 only; default float16): the CTranslate2 weight type. ``cuts``: manifests whose first
+    ``parity_cuts_per_lang`` cuts of each language of the model are decoded by lwasr and by the export (0: no
+    check). ``model``: the base model, overriding the one recorded in lwasr.json.
+    """
+    if fmt not in FORMATS:
+        raise LwasrError(f"unknown --format {fmt!r}; use hf (transformers) or ct2 (CTranslate2, faster-whisper)")
+    if quantization is not None and fmt != "ct2":
+        raise LwasrError("--quantization is for --format ct2; an hf export keeps float32 weights")
+    quantization = quantization or (DEFAULT_QUANTIZATION if fmt == "ct2" else None)
+    if quantization is not None:
+        check_quantization(quantization)
+    if parity_cuts_per_lang < 0:
+        raise LwasrError(f"--parity-cuts must be 0 (no check) or more, got {parity_cuts_per_lang}")
+    out = Path(out)
+    if check_output(out, PRODUCER) and not overwrite:
+        return [f"{out} is an earlier export; kept (pass --overwrite to export again)"]
+    targets = targets_of(system, lang)
+    check = bool(cuts) and parity_cuts_per_lang > 0
+    picks = {t.subdir: parity_cuts(cuts, t.languages, parity_cuts_per_lang) if check else [] for t in targets}
+    skipped = "--parity-cuts 0" if cuts else "no --cuts given (give --cuts MANIFEST to compare decodes)"
+    lines = []
+    with atomic_path(out, is_dir=True, producer=PRODUCER) as tmp:
+        for target in tqdm(targets, desc="export", unit="model", disable=not progress or len(targets) == 1):
+            dest = tmp / target.subdir if target.subdir else tmp
+            parity = _export_one(target, dest, fmt, quantization, picks[target.subdir], model, progress)
+            parity = parity or {"skipped": skipped}
+            write_json(dest / PARITY_FILE, parity)
+            write_text(dest / CARD_FILE, model_card(target, fmt, quantization, parity))
+            lines.append(f"{out / target.subdir if target.subdir else out}: {summary(parity)}")
+    return lines
+
+
+def _export_one(
+    target: Target,
+    dest: Path,
+    fmt: str,
+    quantization: str | None,
+    utts: list[Utt],
+    model: str | None,
+    progress: bool,
+) -> dict[str, Any] | None:
+    """Write one model into ``dest``; return its parity report on ``utts`` (None without them)."""
+    system = target.load(model)
+    batches = batches_of(utts)
+    lwasr_seqs = lwasr_tokens(system, batches, trim=False, progress=progress) if utts else []
+    trimmed = lwasr_tokens(system, batches, trim=True, progress=progress) if utts and system.trim_default else None
+    prompt, lang_token, tokenizer = prompt_of(system), system.lang_token, system.tokenizer
+    what = f"{fmt} {quantization}" if quantization else fmt
+    if fmt == "hf":
+        info = {"source": target.spec, "lang": target.lang, "format": fmt, "lwasr": lwasr.__version__}
+        write_hf(system, dest, export_meta(system, target.languages, info))
+    else:
+        write_ct2(system, dest, quantization or DEFAULT_QUANTIZATION)
+    if not utts:
+        return None
+    decoder: Backend = HfDecoder(dest, lang_token, prompt) if fmt == "hf" else Ct2Decoder(dest, prompt)
+    return report(tokenizer, batches, lwasr_seqs, export_tokens(decoder, batches, progress), trimmed, what)

@@ -1,0 +1,130 @@
+"""Long-form audio into Whisper-sized chunks: at pauses found by Silero VAD, else fixed windows with overlap.
+
+- Audio of at most 30 s is one chunk, the whole file (``whole``), as ``lwasr decode`` sees a cut.
+- ``silero-vad`` (the optional extra ``lwasr[vad]``; its model ships inside the package, so it works offline):
+  speech regions, split at their longest inner pause when longer than 30 s, are merged in order while the
+  chunk they make, from the first region's start to the last one's end, stays within 30 s. Chunks therefore
+  begin and end at pauses, and the silence between them is not decoded.
+- ``fixed-window`` (without silero-vad; a warning says so): 30-s windows every 25 s. Each 5-s overlap is
+  decoded twice; the words the next window repeats at its start are dropped (:func:`drop_repeated_start`), and
+  the segment boundary is put in the middle of the overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lwasr.data.audio import SAMPLE_RATE
+from lwasr.features import CHUNK_SAMPLES
+from lwasr.langcodes import uses_cer
+
+log = logging.getLogger(__name__)
+
+VAD = "silero-vad"
+FIXED = "fixed-window"
+WHOLE = "whole"
+MAX_SECONDS = CHUNK_SAMPLES / SAMPLE_RATE
+#: Fallback windows: Whisper's 30 s, starting every 25 s (5 s of overlap).
+WINDOW_OVERLAP = 5 * SAMPLE_RATE
+#: Fewest units (words, or characters for CER languages) a repeated start must have to be dropped.
+MIN_REPEAT = 2
+
+
+@dataclass(frozen=True)
+class Span:
+    """Samples ``[start, end)`` of a file at 16 kHz."""
+
+    start: int
+    end: int
+
+
+class Chunker:
+    """Cuts 16-kHz audio into spans of at most 30 s; :attr:`method` says how a long file is cut."""
+
+    def __init__(self) -> None:
+        try:
+            from silero_vad import get_speech_timestamps, load_silero_vad
+        except ImportError:
+            self.method = FIXED
+            self._vad = None
+        else:
+            self.method = VAD
+            self._vad = (load_silero_vad(), get_speech_timestamps)
+        self._warned = False
+
+    def __call__(self, audio: np.ndarray) -> tuple[list[Span], str]:
+        """The chunks of ``audio`` and how they were made (``whole``, ``silero-vad`` or ``fixed-window``)."""
+        if len(audio) <= CHUNK_SAMPLES:
+            return [Span(0, len(audio))], WHOLE
+        if self._vad is None:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "silero-vad is not installed: audio over 30 s is cut into fixed 30-s windows with 5-s overlap,"
+                    " not at pauses (pip install 'lwasr[vad]' for voice activity detection)"
+                )
+            return fixed_windows(len(audio)), FIXED
+        model, speech_timestamps = self._vad
+        with torch.inference_mode():
+            found = speech_timestamps(
+                torch.from_numpy(audio), model, sampling_rate=SAMPLE_RATE, max_speech_duration_s=MAX_SECONDS
+            )
+        return merge_speech([Span(int(s["start"]), int(s["end"])) for s in found]), VAD
+
+
+def merge_speech(regions: Sequence[Span], limit: int = CHUNK_SAMPLES) -> list[Span]:
+    """Speech regions (in order) merged into chunks of at most ``limit`` samples; a longer region is split evenly."""
+    chunks: list[Span] = []
+    for region in regions:
+        pieces = -(-(region.end - region.start) // limit)
+        step = -(-(region.end - region.start) // pieces)
+        for start in range(region.start, region.end, step):
+            piece = Span(start, min(start + step, region.end))
+            if chunks and piece.end - chunks[-1].start <= limit:
+                chunks[-1] = Span(chunks[-1].start, piece.end)
+            else:
+                chunks.append(piece)
+    return chunks
+
+
+def fixed_windows(samples: int, window: int = CHUNK_SAMPLES, overlap: int = WINDOW_OVERLAP) -> list[Span]:
+    """Windows of ``window`` samples every ``window - overlap``; the last one ends at the end of the audio."""
+    spans = [Span(0, min(window, samples))]
+    while spans[-1].end < samples:
+        start = spans[-1].start + window - overlap
+        spans.append(Span(start, min(start + window, samples)))
+    return spans
+
+
+def segment_times(spans: Sequence[Span]) -> list[tuple[float, float]]:
+    """Start and end of each chunk's segment in seconds; where two chunks overlap, the boundary is its middle."""
+    bounds = [[s.start, s.end] for s in spans]
+    for prev, cur in zip(bounds, bounds[1:], strict=False):
+        if cur[0] < prev[1]:
+            prev[1] = cur[0] = (cur[0] + prev[1]) // 2
+    return [(round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)) for a, b in bounds]
+
+
+def drop_repeated_start(previous: str, text: str, lang: str | None) -> str:
+    """``text`` without the longest start (of at least :data:`MIN_REPEAT` units) that ends ``previous``.
+
+    Units are words, or characters for languages scored by CER (no word boundaries); they are compared case-
+    and punctuation-insensitively. This is how the overlapping fallback windows avoid saying their overlap twice.
+    """
+    cer = bool(lang) and uses_cer(lang)
+    split = (lambda s: [c for c in s if not c.isspace()]) if cer else str.split
+    prev, cur = split(previous), split(text)
+
+    def key(unit: str) -> str:
+        return re.sub(r"[\W_]+", "", unit.casefold())
+
+    for n in range(min(len(prev), len(cur)), MIN_REPEAT - 1, -1):
+        if [key(u) for u in prev[-n:]] == [key(u) for u in cur[:n]]:
+            return ("".join if cer else " ".join)(cur[n:])
+    return text

@@ -1,0 +1,394 @@
+"""``lwasr transcribe``: any audio files, of any length, with any system ``lwasr decode`` takes.
+
+Per file: read it (16 kHz, channels averaged), cut it into chunks of at most 30 s (:mod:`lwasr.transcribe.chunking`),
+pick its language, decode the chunks with lwasr's own search (:class:`lwasr.decoding.search.Decoder`, greedy or
+beam, trimmed input where the model was trained trimmed) and write one file per output format. Chunks of several
+short files share batches.
+
+Languages (``route_per``):
+
+- ``file`` (default): language ID over the file's first :data:`LID_CHUNKS` chunks (their probabilities
+  averaged) picks one language, hence one expert, for the whole file. Experts run LID on the base model, single
+  models on themselves, as in ``lwasr decode --scenario agnostic``.
+- ``chunk``: every chunk is identified and routed on its own (``decode``'s agnostic scenario on chunks).
+- ``language`` given: every chunk is decoded in that language (and by its expert); no LID.
+
+The output directory is a decode dir (:mod:`lwasr.decoding.io`): ``settings.json``; ``hyp.jsonl``, one record per
+finished file (the transcript and its segments), appended as each file is done, which is what a rerun skips;
+``text`` and ``summary.json`` at the end of a run. With a ``reference`` manifest the records carry the reference
+text, so that ``lwasr score DIR`` scores the transcripts (long-form evaluation, :mod:`lwasr.transcribe.longform`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lhotse import Recording
+from tqdm.auto import tqdm
+
+from lwasr.atomic import atomic_path, check_output, write_text
+from lwasr.data.audio import SAMPLE_RATE
+from lwasr.data.cuts import cut_lang, cut_text, load_cuts
+from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, HypWriter, read_hyps
+from lwasr.decoding.lid import LanguageSet, detect, language_probs
+from lwasr.decoding.search import DecodeOptions, Decoder, Utt, load_audio, make_batches
+from lwasr.decoding.systems import System, load_system
+from lwasr.errors import LwasrError
+from lwasr.transcribe.audio import Failure, check_file, read_audio
+from lwasr.transcribe.chunking import FIXED, Chunker, Span, drop_repeated_start, segment_times
+from lwasr.transcribe.formats import check_formats, render
+from lwasr.transcribe.inputs import AudioInput, collect_inputs
+from lwasr.transcribe.segments import Segment, Transcript
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "lwasr transcribe"
+ROUTE_PER = ("file", "chunk")
+#: Per-file routing: language ID over this many first chunks of a file (up to 90 s of speech).
+LID_CHUNKS = 3
+
+
+@dataclass
+class TranscribeResult:
+    """What :func:`transcribe` returns: the transcripts by output name (in input order, earlier runs' included),
+    the files that could not be transcribed, and the run's summary (what ``summary.json`` holds)."""
+
+    transcripts: dict[str, Transcript]
+    failures: list[Failure]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """A chunk as :func:`lwasr.decoding.search.load_audio` reads a cut: 16-kHz samples, one channel."""
+
+    samples: np.ndarray
+    sampling_rate: int = SAMPLE_RATE
+
+    def load_audio(self) -> np.ndarray:
+        return self.samples[None, :]
+
+
+@dataclass
+class _Loaded:
+    """A file read and chunked, waiting for its group to be decoded."""
+
+    input: AudioInput
+    duration: float
+    chunking: str
+    spans: list[Span]
+    utts: list[Utt]
+
+
+class _Memory:
+    """Where records go without an output directory (the Python API's default): a list, like HypWriter's."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.done: set[str] = set()
+
+    def append(self, records: Sequence[dict[str, Any]]) -> None:
+        self.records += records
+        self.done |= {r["id"] for r in records}
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Nothing to write."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def transcribe(
+    paths: Sequence[str | Path],
+    system: str | System,
+    *,
+    out: str | Path | None = None,
+    formats: Sequence[str] = ("txt", "jsonl"),
+    language: str | None = None,
+    route_per: str = "file",
+    lid_langs: Sequence[str] | None = None,
+    beam_size: int = 1,
+    batch_size: int | None = 16,
+    max_duration: float | None = None,
+    trim: bool | None = None,
+    routing: str = "group",
+    reference: str | Path | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TranscribeResult:
+    """Transcribe audio files, directories (recursively) and list files (:mod:`lwasr.transcribe.inputs`).
+
+    ``system`` is what ``lwasr decode --system`` takes (or a loaded :class:`System`); ``model`` overrides the
+    base of adapters. ``beam_size``, ``batch_size``, ``max_duration``, ``trim`` (None: as the model was trained),
+    ``lid_langs`` and ``routing`` mean what they mean for ``lwasr decode``. With ``out``, each file's ``formats``
+    (txt, jsonl, srt, vtt, tsv) are written to ``out/<name>.<format>`` and a rerun skips finished files; without,
+    nothing is written. A file that cannot be read is listed in :attr:`TranscribeResult.failures`, with its
+    reason, and the others carry on; bad arguments raise LwasrError before any work.
+    """
+    formats = check_formats(formats)
+    if route_per not in ROUTE_PER:
+        raise LwasrError(f"unknown --route-per {route_per!r}; use one of {', '.join(ROUTE_PER)}")
+    opts = DecodeOptions(
+        scenario="agnostic" if language is None and route_per == "chunk" else "aware",
+        beam_size=beam_size,
+        trim=trim,
+        max_duration=max_duration,
+        batch_size=batch_size,
+        lid_langs=tuple(lid_langs) if lid_langs else None,
+        routing=routing,
+    )
+    inputs = collect_inputs(paths)
+    out = Path(out) if out is not None else None
+    earlier = out is not None and check_output(out, PRODUCER)
+    refs = _references(Path(reference), inputs) if reference is not None else {}
+    if isinstance(system, str):
+        system = load_system(system, model)
+    if opts.trim is None:
+        opts = replace(opts, trim=system.trim_default)
+    if language is not None:
+        LanguageSet.build(system.model.generation_config.lang_to_id, [language])
+        system.check_languages([language])
+    chunker = Chunker()
+    settings = {
+        "system": system.describe(),
+        **asdict(opts),
+        "route_per": route_per,
+        "language": language,
+        "chunking": chunker.method,
+        "formats": list(formats),
+        "reference": str(Path(reference).resolve()) if reference is not None else None,
+    }
+    settings = json.loads(json.dumps(settings))
+    if out is not None and not earlier:
+        with atomic_path(out, is_dir=True, producer=PRODUCER):
+            pass  # a new, empty output directory, marked as this command's
+    if out is not None and overwrite:
+        _remove_earlier_transcripts(out, settings)
+    store = HypWriter(out, settings, overwrite=overwrite) if out is not None else _Memory()
+    try:
+        todo = [i for i in inputs if i.name not in store.done]
+        if out is not None and todo:
+            (out / SUMMARY_FILE).unlink(missing_ok=True)  # the summary of an earlier run no longer counts all files
+        run = _Run(Decoder(system, opts, torch.device(_device(device))), chunker, language, out, formats, refs)
+        start = time.perf_counter()
+        run.transcribe_all(todo, store, progress)
+        summary = run.summary(inputs, todo, len(store.records), time.perf_counter() - start, settings)
+        store.finish(summary)
+    finally:
+        store.close()
+    finished = {r["id"]: r for r in store.records}
+    transcripts = {i.name: Transcript.from_record(finished[i.name]) for i in inputs if i.name in finished}
+    return TranscribeResult(transcripts, run.failures, summary)
+
+
+def _device(device: str | None) -> str:
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _references(reference: Path, inputs: Sequence[AudioInput]) -> dict[str, tuple[str, str | None]]:
+    """``name -> (reference text, language)`` of every input, from the manifest whose recordings are the inputs."""
+    by_path = {}
+    for cut in load_cuts([reference], split=None):
+        for source in cut.recording.sources:
+            by_path[Path(source.source).resolve()] = (cut_text(cut), cut_lang(cut, required=False))
+    missing = [str(i.path) for i in inputs if i.path.resolve() not in by_path]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise LwasrError(f"{reference} has no recording of {shown}: a reference manifest must cover every input")
+    return {i.name: by_path[i.path.resolve()] for i in inputs}
+
+
+def _remove_earlier_transcripts(out: Path, settings: dict[str, Any]) -> None:
+    """Before starting over (``overwrite``, other settings): remove the transcript files of the earlier run.
+
+    Only ``<name>.<format>`` of the names its ``hyp.jsonl`` lists and of the formats its ``settings.json`` names
+    are removed; HypWriter then removes the decode files. Nothing else in the directory is touched.
+    """
+    try:
+        old = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
+        records = read_hyps(out / HYP_FILE)
+    except (OSError, ValueError, LwasrError):
+        return  # nothing readable to remove: HypWriter starts over, or names the problem
+    if not isinstance(old, dict) or old == settings:
+        return
+    for rec in records:
+        for fmt in old.get("formats") or []:
+            (out / f"{rec['id']}.{fmt}").unlink(missing_ok=True)
+
+
+class _Run:
+    """One run over the files: read, chunk, group, decode, write; keeps the failures and the counts."""
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        chunker: Chunker,
+        language: str | None,
+        out: Path | None,
+        formats: Sequence[str],
+        refs: dict[str, tuple[str, str | None]],
+    ) -> None:
+        self.decoder = decoder
+        self.chunker = chunker
+        self.language = language
+        self.out = out
+        self.formats = formats
+        self.refs = refs
+        self.failures: list[Failure] = []
+        self.audio_seconds = 0.0
+        self.chunkings: dict[str, int] = defaultdict(int)
+
+    def transcribe_all(self, todo: Sequence[AudioInput], store: HypWriter | _Memory, progress: bool) -> None:
+        """Transcribe ``todo`` into ``store``, with a progress bar over the files' audio seconds."""
+        checked = []
+        for inp in todo:
+            rec, failure = check_file(inp.path)
+            if failure is None:
+                checked.append((inp, rec))
+            else:
+                self._fail(failure)
+        group_size = self.decoder.opts.batch_size or 16
+        total = sum(rec.duration for _, rec in checked)
+        bar = tqdm(total=total, unit="s", desc="transcribe", disable=not progress, bar_format=_BAR)
+        group: list[_Loaded] = []
+        with torch.inference_mode(), bar:
+            for n, (inp, rec) in enumerate(checked, 1):
+                bar.set_postfix_str(f"file {n}/{len(checked)}")
+                loaded = self._load(inp, rec)
+                if loaded is None:
+                    bar.update(rec.duration)
+                    continue
+                group.append(loaded)
+                if sum(len(f.utts) for f in group) >= group_size:
+                    self._flush(group, store, bar)
+                    group = []
+            self._flush(group, store, bar)
+
+    def _flush(self, group: list[_Loaded], store: HypWriter | _Memory, bar: tqdm) -> None:
+        for f, t in zip(group, self._decode(group), strict=True):
+            self._write(t, store)
+            bar.update(f.duration)  # the header's seconds, as the total counts them
+
+    def _fail(self, failure: Failure) -> None:
+        log.warning("not transcribed: %s (%s)", failure.detail, failure.reason)
+        self.failures.append(failure)
+
+    def _load(self, inp: AudioInput, rec: Recording) -> _Loaded | None:
+        audio, failure = read_audio(rec, inp.path)
+        if failure is not None:
+            self._fail(failure)
+            return None
+        spans, how = self.chunker(audio)
+        utts = [
+            Utt(f"{inp.name}#{k}", self.language, "", (s.end - s.start) / SAMPLE_RATE, _Clip(audio[s.start : s.end]))
+            for k, s in enumerate(spans)
+        ]
+        return _Loaded(inp, float(rec.duration), how, spans, utts)
+
+    def _decode(self, group: Sequence[_Loaded]) -> list[Transcript]:
+        """Transcripts of a group of files, their chunks decoded in shared batches."""
+        if not group:
+            return []
+        dec = self.decoder
+        per_file: list[tuple[str | None, float | None]] = [(self.language, None)] * len(group)
+        if self.language is None and dec.opts.scenario == "aware":
+            per_file = self._file_languages([f.utts[:LID_CHUNKS] for f in group])
+            for f, (lang, _) in zip(group, per_file, strict=True):
+                for u in f.utts:
+                    u.lang = lang
+                if lang is not None and dec.system.routes_by_language and dec.system.adapter_for(lang) is None:
+                    log.warning(
+                        "%s: language %s has no expert, so the base model decodes it (restrict --lid-langs to the"
+                        " experts' languages to avoid that)",
+                        f.input.path,
+                        lang,
+                    )
+        utts = [u for f in group for u in f.utts]
+        by_language = dec.opts.scenario == "aware" and dec.system.routes_by_language and dec.opts.routing == "group"
+        records = {}
+        for batch in make_batches(utts, dec.opts, by_language=by_language):
+            records.update({r["id"]: r for r in dec(batch)[dec.opts.scenario]})
+        return [_transcript(f, [records[u.id] for u in f.utts], lang) for f, lang in zip(group, per_file, strict=True)]
+
+    def _file_languages(self, heads: Sequence[Sequence[Utt]]) -> list[tuple[str | None, float | None]]:
+        """Per file, the language of its first chunks (LID probabilities averaged) and its probability."""
+        dec = self.decoder
+        probs: dict[str, torch.Tensor] = {}
+        for batch in make_batches([u for h in heads for u in h], dec.opts, by_language=False):
+            feats = dec.mel(load_audio(batch).to(dec.device), trim=bool(dec.opts.trim))
+            with dec.system.lid_context():  # as Decoder's agnostic scenario: experts identify on the base model
+                rows = language_probs(dec.model, dec.sot, dec.lid_langs, input_features=feats)
+            probs.update({u.id: row for u, row in zip(batch, rows, strict=True)})
+        return [
+            detect(torch.stack([probs[u.id] for u in h]).mean(0, keepdim=True), dec.lid_langs)[0] if h else (None, None)
+            for h in heads
+        ]
+
+    def _write(self, t: Transcript, store: HypWriter | _Memory) -> None:
+        """The transcript's files (each atomically), then its record: a record means its files are complete."""
+        if self.out is not None:
+            for fmt in self.formats:
+                write_text(self.out / f"{t.name}.{fmt}", render(t, fmt))
+        store.append([t.record(*self.refs.get(t.name, ("", None)))])
+        self.audio_seconds += t.duration
+        self.chunkings[t.chunking] += 1
+
+    def summary(
+        self, inputs: Sequence[AudioInput], todo: Sequence[AudioInput], records: int, elapsed: float, settings: dict
+    ) -> dict[str, Any]:
+        """What ``summary.json`` holds; ``utterances`` (the files in ``hyp.jsonl``) is what ``lwasr score`` checks."""
+        done = sum(self.chunkings.values())
+        return {
+            "utterances": records,
+            "files": len(inputs),
+            "transcribed_this_run": done,
+            "already_done": len(inputs) - len(todo),
+            "failed": len(self.failures),
+            "failures": [asdict(f) for f in self.failures],
+            "chunking": dict(self.chunkings),
+            "audio_seconds": round(self.audio_seconds, 2),
+            "seconds": round(elapsed, 2),
+            "real_time_factor": round(elapsed / self.audio_seconds, 4) if self.audio_seconds else None,
+            "device": str(self.decoder.device),
+            "torch_threads": torch.get_num_threads(),
+            "settings": settings,
+        }
+
+
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]"
+
+
+def _transcript(f: _Loaded, records: Sequence[dict[str, Any]], given: tuple[str | None, float | None]) -> Transcript:
+    """A file's transcript from its chunks' records: segments at the chunk boundaries (overlaps split halfway)."""
+    segments = []
+    previous = ""
+    for (start, end), rec in zip(segment_times(f.spans), records, strict=True):
+        lang, prob = (rec["detected_lang"], rec["lid_prob"]) if rec["detected_lang"] is not None else given
+        text = drop_repeated_start(previous, rec["hyp"], lang) if f.chunking == FIXED else rec["hyp"]
+        previous = rec["hyp"]
+        segments.append(Segment(start, end, text, lang, prob))
+    language, prob = given if records and records[0]["detected_lang"] is None else _main_language(segments)
+    return Transcript(f.input.name, str(f.input.path), round(f.duration, 3), language, prob, f.chunking, segments)
+
+
+def _main_language(segments: Sequence[Segment]) -> tuple[str | None, float | None]:
+    """Per-chunk routing: the language of most of the speech, with its chunks' mean probability."""
+    seconds: dict[str, float] = defaultdict(float)
+    for s in segments:
+        seconds[s.language] += s.end - s.start
+    if not seconds:
+        return None, None
+    lang = max(seconds, key=seconds.__getitem__)
+    probs = [s.language_probability for s in segments if s.language == lang]
+    return lang, round(sum(probs) / len(probs), 4)

@@ -1,0 +1,66 @@
+"""What transcribing a file gives: its segments (one per decoded chunk) with times and language."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Text of one chunk, from ``start`` to ``end`` seconds of its file, in ``language`` (LID's probability of it,
+    or None when the language was given)."""
+
+    start: float
+    end: float
+    text: str
+    language: str | None
+    language_probability: float | None
+
+
+@dataclass
+class Transcript:
+    """One file transcribed: its output name, path, duration, language, how it was chunked, its segments."""
+
+    name: str
+    path: str
+    duration: float
+    language: str | None
+    language_probability: float | None
+    chunking: str
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The segments' texts joined by spaces."""
+        return " ".join(s.text for s in self.segments)
+
+    def record(self, ref: str = "", ref_lang: str | None = None) -> dict[str, Any]:
+        """The file's ``hyp.jsonl`` record: the fields ``lwasr score`` reads (the ``lang`` is the reference's when
+        there is one, else the one decoded with), then the transcript itself."""
+        return {
+            "id": self.name,
+            "lang": ref_lang or self.language,
+            "ref": ref,
+            "hyp": self.text,
+            "detected_lang": self.language if self.language_probability is not None else None,
+            "lid_prob": self.language_probability,
+            "duration": round(self.duration, 3),
+            "input": self.path,
+            "language": self.language,
+            "chunking": self.chunking,
+            "segments": [asdict(s) for s in self.segments],
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> Transcript:
+        """The transcript a :meth:`record` holds."""
+        return cls(
+            name=rec["id"],
+            path=rec["input"],
+            duration=rec["duration"],
+            language=rec["language"],
+            language_probability=rec["lid_prob"],
+            chunking=rec["chunking"],
+            segments=[Segment(**s) for s in rec["segments"]],
+        )
