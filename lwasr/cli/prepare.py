@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from lwasr.cli.transcribe import longform  # the long-form test set builder lives with transcribe
 from lwasr.data.limits import CutLimits
 
 app = typer.Typer(
@@ -282,6 +283,5 @@ def validate(
     if bad:
         raise typer.Exit(1)
 
-from lwasr.cli.transcribe import longform  # noqa: E402  (the long-form test set builder lives with transcribe)
 
 app.command("longform")(longform)

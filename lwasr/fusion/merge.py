@@ -7,10 +7,10 @@ import dataclasses
 from pathlib import Path
 
 from peft import PeftModel
-from transformers import WhisperProcessor
 
 from lwasr.fusion.static import FUSED, save_adapter
 from lwasr.units.base import load_whisper
+from lwasr.units.merge import merged_whisper, save_standalone
 from lwasr.units.meta import ModelMeta
 
 MERGED_DIR = "merged"
@@ -31,9 +31,7 @@ def merge_adapter(adapter_dir: Path, base_path: str, out: Path, meta: ModelMeta)
 
     The adapter is read back from ``adapter_dir``, so the merged model is exactly what was saved there.
     """
-    base, _ = load_whisper(base_path)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    merged.save_pretrained(out)  # the generation config loaded with the base is saved too
-    WhisperProcessor.from_pretrained(base_path).save_pretrained(out)
+    base, tokenizer = load_whisper(base_path)
+    save_standalone(merged_whisper(PeftModel.from_pretrained(base, str(adapter_dir))), tokenizer, out)
     dataclasses.replace(meta, kind="full", extra={**meta.extra, "merged": True}).save(out)
     return out
