@@ -230,6 +230,30 @@ def test_without_silero_fixed_windows_with_overlap(
     assert bounds == [(0.0, 27.5), (27.5, 52.5), (52.5, pytest.approx(duration, abs=1e-3))]
 
 
+def test_chunking_fixed_is_asked_for_and_vad_without_silero_is_an_error(
+    tiny_whisper: Path, long_file, tmp_path, monkeypatch, capsys, caplog
+):
+    path, _ = long_file
+    out = tmp_path / "fixed"
+    with caplog.at_level("WARNING"):
+        code, err = run_main(
+            monkeypatch, capsys, "transcribe", path, "--system", tiny_whisper, "--out", out, "--chunking", "fixed"
+        )
+    assert code == 0, err
+    assert "silero-vad is not installed" not in caplog.text  # installed, and fixed windows were asked for
+    assert read_hyps(out / HYP_FILE)[0]["chunking"] == "fixed-window"
+    args = ("transcribe", path, "--system", tiny_whisper, "--out", out)
+    code, err = run_main(monkeypatch, capsys, *args, "--chunking", "x")
+    assert code == 2 and "unknown chunking 'x'; use one of auto, vad, fixed" in err
+    monkeypatch.setitem(sys.modules, "silero_vad", None)
+    vad_out = tmp_path / "vad"
+    code, err = run_main(
+        monkeypatch, capsys, "transcribe", path, "--system", tiny_whisper, "--out", vad_out, "--chunking", "vad"
+    )
+    assert code == 2 and "--chunking vad needs silero-vad" in err
+    assert not vad_out.exists()  # refused before anything was written
+
+
 def test_chunking_helpers() -> None:
     assert merge_speech([Span(0, 5 * SR), Span(6 * SR, 20 * SR), Span(21 * SR, 40 * SR)]) == [
         Span(0, 20 * SR),

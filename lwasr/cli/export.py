@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from lwasr.cli.decode_options import BaseModel
 from lwasr.cli.options import setup_logging
 
 
@@ -79,9 +80,7 @@ def export(
     parity_cuts: Annotated[
         int, typer.Option("--parity-cuts", help="Cuts per language decoded by the parity check (0: no check).")
     ] = 20,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Base model (default: the one recorded in lwasr.json).")
-    ] = None,
+    model: BaseModel = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier export at --out (once the new one is complete).")
     ] = False,

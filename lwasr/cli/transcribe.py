@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from lwasr.cli import decode_options as opt
+
 app = typer.Typer(
     name="transcribe",
     help=(
@@ -28,7 +30,7 @@ app = typer.Typer(
 @app.callback(invoke_without_command=True)
 def transcribe(
     paths: Annotated[list[Path], typer.Argument(help="Audio files, directories and list files.", metavar="PATHS")],
-    system: Annotated[str, typer.Option("--system", help="embedded:whisper-base, a model dir, or an experts dir.")],
+    system: opt.System,
     out: Annotated[Path, typer.Option("--out", help="Output directory, e.g. exp/<tag>/transcripts.")],
     formats: Annotated[
         str, typer.Option("--format", help="Comma-separated output formats: txt, jsonl, srt, vtt, tsv.")
@@ -45,26 +47,20 @@ def transcribe(
             " for the file) or chunk (each chunk identified and routed on its own).",
         ),
     ] = "file",
-    lid_langs: Annotated[
-        str | None, typer.Option("--lid-langs", help="Restrict language ID to these codes (e.g. pl,pt,zh).")
-    ] = None,
-    beam_size: Annotated[int, typer.Option("--beam-size", help="1 = greedy search.")] = 1,
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", help="At most this many chunks per batch (0: no limit, give --max-duration).")
-    ] = 16,
-    max_duration: Annotated[
-        float | None, typer.Option("--max-duration", help="At most these seconds of audio per batch.")
-    ] = None,
-    trim: Annotated[
-        bool | None,
+    lid_langs: opt.LidLangs = None,
+    beam_size: opt.BeamSize = 1,
+    batch_size: opt.BatchSize = 16,
+    max_duration: opt.MaxDuration = None,
+    trim: opt.Trim = None,
+    routing: opt.Routing = "group",
+    chunking: Annotated[
+        str,
         typer.Option(
-            "--trim-encoder-input/--no-trim-encoder-input",
-            help="Feed the encoder only the batch's real length. Default: as the model was trained (lwasr.json).",
+            "--chunking",
+            help="How audio over 30 s is cut: auto (Silero VAD if installed, else fixed windows, with a warning),"
+            " vad (an error without silero-vad) or fixed (30-s windows with 5-s overlap).",
         ),
-    ] = None,
-    routing: Annotated[
-        str, typer.Option("--routing", help="Experts: group (batches per language) or per-sample.")
-    ] = "group",
+    ] = "auto",
     reference: Annotated[
         Path | None,
         typer.Option(
@@ -73,25 +69,18 @@ def transcribe(
             " its texts go into hyp.jsonl, so that `lwasr score OUT` scores the transcripts.",
         ),
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Base model for adapters (default: the one in their lwasr.json).")
-    ] = None,
-    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:1... (default: cuda if any).")] = None,
-    num_threads: Annotated[int | None, typer.Option("--num-threads", help="torch CPU threads.")] = None,
+    model: opt.BaseModel = None,
+    device: opt.Device = None,
+    num_threads: opt.NumThreads = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Discard an output in --out made with other settings.")
     ] = False,
 ) -> None:
     """Transcribe PATHS with --system into --out."""
-    import torch
-
-    from lwasr.cli.options import setup_logging
     from lwasr.langcodes import parse_langs
     from lwasr.transcribe.run import transcribe as run
 
-    setup_logging()
-    if num_threads:
-        torch.set_num_threads(num_threads)
+    opt.setup_runtime(num_threads)
     result = run(
         paths,
         system,
@@ -105,6 +94,7 @@ def transcribe(
         max_duration=max_duration,
         trim=trim,
         routing=routing,
+        chunking=chunking,
         reference=reference,
         model=model,
         device=device,

@@ -174,7 +174,7 @@ class Decoder:
 
     def __call__(self, batch: Sequence[Utt]) -> dict[str, list[dict[str, Any]]]:
         """Records of one batch per output scenario (``aware`` and/or ``agnostic``)."""
-        feats = self.mel(load_audio(batch).to(self.device), trim=bool(self.opts.trim))
+        feats = self.features(batch)
         self._max_new = token_budget(max(u.duration for u in batch), self.opts)
         given = [u.lang for u in batch]
         if self.opts.scenario == "aware":
@@ -192,15 +192,27 @@ class Decoder:
                 agnostic[i] = h
         return {"aware": _records(batch, aware), "agnostic": _records(batch, agnostic, detected)}
 
-    def _detect(self, feats: torch.Tensor) -> tuple[list[tuple[str, float]], torch.Tensor | None]:
-        """Language ID of a batch, and the encoder output of the model as it is when LID computed it (else None)."""
-        if self.system.routes_by_language:  # LID on the base model; the experts' encoders differ from it
+    def features(self, batch: Sequence[Utt]) -> torch.Tensor:
+        """The batch's log-mel features on the decoder's device, trimmed as the decode options say."""
+        return self.mel(load_audio(batch).to(self.device), trim=bool(self.opts.trim))
+
+    def language_probs(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Language-ID probabilities of a batch (one row per utterance, over the LID languages), as the agnostic
+        scenario computes them; and the encoder output that computed them when decoding can reuse it, else None.
+
+        Experts identify the language on the base model (their encoders differ from it); a single model
+        identifies it itself, and its encoder output is returned for the decode.
+        """
+        if self.system.routes_by_language:
             with self.system.lid_context():
                 lid_hidden = self.parts.encode(feats)
-                probs = language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=lid_hidden)
-            return detect(probs, self.lid_langs), None
-        hidden = self.parts.encode(feats)  # a single model detects the language itself and reuses its encoder output
-        probs = language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=hidden)
+                return language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=lid_hidden), None
+        hidden = self.parts.encode(feats)
+        return language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=hidden), hidden
+
+    def _detect(self, feats: torch.Tensor) -> tuple[list[tuple[str, float]], torch.Tensor | None]:
+        """Language ID of a batch, and the encoder output to reuse (see :meth:`language_probs`)."""
+        probs, hidden = self.language_probs(feats)
         return detect(probs, self.lid_langs), hidden
 
     def _decodes_differently(self, detected: str, given: str) -> bool:
@@ -364,6 +376,11 @@ def decode_outputs(scenario: str, out_dir: str | Path, agnostic_out: str | Path 
             f" the two decodes need separate directories, e.g. {aware.parent / (aware.name + '_agnostic')}"
         )
     return {"aware": aware, "agnostic": agnostic}
+
+
+def default_device(device: str | None = None) -> str:
+    """``device`` when given, else ``cuda`` when a GPU is visible, else ``cpu``."""
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def decode_cuts(

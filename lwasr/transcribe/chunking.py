@@ -5,9 +5,9 @@
   speech regions, split at their longest inner pause when longer than 30 s, are merged in order while the
   chunk they make, from the first region's start to the last one's end, stays within 30 s. Chunks therefore
   begin and end at pauses, and the silence between them is not decoded.
-- ``fixed-window`` (without silero-vad; a warning says so): 30-s windows every 25 s. Each 5-s overlap is
-  decoded twice; the words the next window repeats at its start are dropped (:func:`drop_repeated_start`), and
-  the segment boundary is put in the middle of the overlap.
+- ``fixed-window`` (without silero-vad, with a warning, or asked for with ``--chunking fixed``): 30-s windows
+  every 25 s. Each 5-s overlap is decoded twice; the words the next window repeats at its start are dropped
+  (:func:`drop_repeated_start`), and the segment boundary is put in the middle of the overlap.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lwasr.data.audio import SAMPLE_RATE
+from lwasr.errors import LwasrError
 from lwasr.features import CHUNK_SAMPLES
 from lwasr.langcodes import uses_cer
 
@@ -44,19 +45,33 @@ class Span:
     end: int
 
 
-class Chunker:
-    """Cuts 16-kHz audio into spans of at most 30 s; :attr:`method` says how a long file is cut."""
+#: ``--chunking`` values: ``auto`` is Silero VAD when it is installed, else fixed windows (with a warning).
+CHUNKINGS = ("auto", "vad", "fixed")
 
-    def __init__(self) -> None:
+
+class Chunker:
+    """Cuts 16-kHz audio into spans of at most 30 s; :attr:`method` says how a long file is cut.
+
+    ``how``: ``auto`` (Silero VAD if installed, else fixed windows), ``vad`` (an error without silero-vad) or
+    ``fixed`` (fixed windows even with silero-vad installed, e.g. to measure what the VAD brings).
+    """
+
+    def __init__(self, how: str = "auto") -> None:
+        if how not in CHUNKINGS:
+            raise LwasrError(f"unknown chunking {how!r}; use one of {', '.join(CHUNKINGS)}")
+        self._vad = None
+        self._warned = how == "fixed"  # asked for: nothing to warn about
+        self.method = FIXED
+        if how == "fixed":
+            return
         try:
             from silero_vad import get_speech_timestamps, load_silero_vad
         except ImportError:
-            self.method = FIXED
-            self._vad = None
-        else:
-            self.method = VAD
-            self._vad = (load_silero_vad(), get_speech_timestamps)
-        self._warned = False
+            if how == "vad":
+                raise LwasrError("--chunking vad needs silero-vad: pip install 'lwasr[vad]'") from None
+            return
+        self.method = VAD
+        self._vad = (load_silero_vad(), get_speech_timestamps)
 
     def __call__(self, audio: np.ndarray) -> tuple[list[Span], str]:
         """The chunks of ``audio`` and how they were made (``whole``, ``silero-vad`` or ``fixed-window``)."""

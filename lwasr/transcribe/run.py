@@ -39,8 +39,8 @@ from lwasr.atomic import atomic_path, check_output, write_text
 from lwasr.data.audio import SAMPLE_RATE
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, HypWriter, read_hyps
-from lwasr.decoding.lid import LanguageSet, detect, language_probs
-from lwasr.decoding.search import DecodeOptions, Decoder, Utt, load_audio, make_batches
+from lwasr.decoding.lid import LanguageSet, detect
+from lwasr.decoding.search import DecodeOptions, Decoder, Utt, default_device, make_batches
 from lwasr.decoding.systems import System, load_system
 from lwasr.errors import LwasrError
 from lwasr.transcribe.audio import Failure, check_file, read_audio
@@ -121,6 +121,7 @@ def transcribe(
     max_duration: float | None = None,
     trim: bool | None = None,
     routing: str = "group",
+    chunking: str = "auto",
     reference: str | Path | None = None,
     model: str | None = None,
     device: str | None = None,
@@ -131,7 +132,8 @@ def transcribe(
 
     ``system`` is what ``lwasr decode --system`` takes (or a loaded :class:`System`); ``model`` overrides the
     base of adapters. ``beam_size``, ``batch_size``, ``max_duration``, ``trim`` (None: as the model was trained),
-    ``lid_langs`` and ``routing`` mean what they mean for ``lwasr decode``. With ``out``, each file's ``formats``
+    ``lid_langs`` and ``routing`` mean what they mean for ``lwasr decode``; ``chunking`` is how audio over 30 s
+    is cut (:class:`~lwasr.transcribe.chunking.Chunker`: auto, vad or fixed). With ``out``, each file's ``formats``
     (txt, jsonl, srt, vtt, tsv) are written to ``out/<name>.<format>`` and a rerun skips finished files; without,
     nothing is written. A file that cannot be read is listed in :attr:`TranscribeResult.failures`, with its
     reason, and the others carry on; bad arguments raise LwasrError before any work.
@@ -148,6 +150,7 @@ def transcribe(
         lid_langs=tuple(lid_langs) if lid_langs else None,
         routing=routing,
     )
+    chunker = Chunker(chunking)
     inputs = collect_inputs(paths)
     out = Path(out) if out is not None else None
     earlier = out is not None and check_output(out, PRODUCER)
@@ -159,7 +162,6 @@ def transcribe(
     if language is not None:
         LanguageSet.build(system.model.generation_config.lang_to_id, [language])
         system.check_languages([language])
-    chunker = Chunker()
     settings = {
         "system": system.describe(),
         **asdict(opts),
@@ -180,7 +182,7 @@ def transcribe(
         todo = [i for i in inputs if i.name not in store.done]
         if out is not None and todo:
             (out / SUMMARY_FILE).unlink(missing_ok=True)  # the summary of an earlier run no longer counts all files
-        run = _Run(Decoder(system, opts, torch.device(_device(device))), chunker, language, out, formats, refs)
+        run = _Run(Decoder(system, opts, torch.device(default_device(device))), chunker, language, out, formats, refs)
         start = time.perf_counter()
         run.transcribe_all(todo, store, progress)
         summary = run.summary(inputs, todo, len(store.records), time.perf_counter() - start, settings)
@@ -190,10 +192,6 @@ def transcribe(
     finished = {r["id"]: r for r in store.records}
     transcripts = {i.name: Transcript.from_record(finished[i.name]) for i in inputs if i.name in finished}
     return TranscribeResult(transcripts, run.failures, summary)
-
-
-def _device(device: str | None) -> str:
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _references(reference: Path, inputs: Sequence[AudioInput]) -> dict[str, tuple[str, str | None]]:
@@ -326,9 +324,7 @@ class _Run:
         dec = self.decoder
         probs: dict[str, torch.Tensor] = {}
         for batch in make_batches([u for h in heads for u in h], dec.opts, by_language=False):
-            feats = dec.mel(load_audio(batch).to(dec.device), trim=bool(dec.opts.trim))
-            with dec.system.lid_context():  # as Decoder's agnostic scenario: experts identify on the base model
-                rows = language_probs(dec.model, dec.sot, dec.lid_langs, input_features=feats)
+            rows, _ = dec.language_probs(dec.features(batch))  # as the agnostic scenario identifies
             probs.update({u.id: row for u, row in zip(batch, rows, strict=True)})
         return [
             detect(torch.stack([probs[u.id] for u in h]).mean(0, keepdim=True), dec.lid_langs)[0] if h else (None, None)

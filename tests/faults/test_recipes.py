@@ -90,6 +90,28 @@ def test_stage5_without_experts_names_stage3(tmp_path):
     assert "--stage 3 --stop-stage 3" in result.stderr
 
 
+@pytest.mark.parametrize(("baselines", "missing"), [("shared", "shared"), ("full", "full"), ("shared full", "shared")])
+def test_stage5_needs_only_the_baselines_given(tmp_path, baselines, missing):
+    """--baselines shared (experts against shared LoRA only) does not ask stage 4 for full fine-tuning."""
+    fake_manifests(tmp_path, "synth", ["pl"], ["train", "dev", "test"])
+    expert = tmp_path / "exp" / "t" / "experts" / "pl" / "lwasr.json"
+    expert.parent.mkdir(parents=True)
+    expert.touch()
+    args = ("--langs", "pl", "--baselines", baselines, "--stage", "5", *tmp_dirs(tmp_path))
+    result = run_recipe("espeak8", *args, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    unit = tmp_path / "exp" / "t" / missing / "lwasr.json"
+    more = " (and 1 more)" if " " in baselines else ""
+    assert f"stage 5 needs the baselines of stage 4: {unit} is missing{more}" in result.stderr
+
+
+def test_an_unknown_baseline_is_an_error(tmp_path):
+    result = run_recipe("espeak8", "--baselines", "shared lora", *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2
+    assert "--baselines: lora is not shared or full" in result.stderr
+    assert not (tmp_path / "exp").exists()
+
+
 def test_distill_init_from_a_missing_fusion_names_stage6(tmp_path):
     fake_manifests(tmp_path, "synth", ["pl", "it"], ["train", "dev", "test"])
     for lang in ("pl", "it"):

@@ -28,6 +28,7 @@ shared_steps=${shared_steps:-}   # steps of the shared-LoRA and full fine-tuning
 max_duration=${max_duration:-}   # seconds of audio per training batch
 decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding batch
 decode_batch_size=${decode_batch_size:-}      # utterances per decoding batch (whichever limit fills first)
+baselines=${baselines:-"shared full"}  # stages 4-5: the baselines trained and decoded (shared LoRA, full fine-tuning)
 baseline=${baseline:-shared_aware}  # the system relative changes are taken against
 fusion_methods=${fusion_methods:-}  # stage 6: lwasr fuse methods, space-separated (profile default: sum)
 distill_steps=${distill_steps:-}    # stage 7: student steps (0 skips distillation)
@@ -72,6 +73,10 @@ for s in ${seeds//,/ }; do
   seed_list+=("$s")
 done
 (( ${#seed_list[@]} > 0 )) || seed_list=("")
+read -ra baseline_list <<< "$baselines"
+for mode in "${baseline_list[@]}"; do
+  [[ "$mode" == shared || "$mode" == full ]] || recipe_error "--baselines: $mode is not shared or full"
+done
 export LWASR_RECIPE_CMD  # the recipe's command line, for the header of every RESULTS.md section (lwasr.envinfo)
 LWASR_RECIPE_CMD=$(quote_cmd bash "$0" "${_lw_args[@]}")
 [ -n "${data-}" ] || data=data/$(basename "$PWD")_$profile  # a corpus whose size depends on the profile
@@ -197,10 +202,10 @@ if stage_begin 3 "Train the language experts: one LoRA per language, $expert_ste
   stage_end 3
 fi
 
-if stage_begin 4 "Train the baselines: shared LoRA and full fine-tuning, $shared_steps steps each"; then
+if stage_begin 4 "Train the baselines (${baselines:-none}), $shared_steps steps each"; then
   need_manifests "train dev" "$langs"
   train_baselines() {
-    for mode in shared full; do
+    for mode in "${baseline_list[@]}"; do
       logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
         "${train_opts[@]}" --set max_steps="$shared_steps"
     done
@@ -213,8 +218,9 @@ if stage_begin 5 "Decode every system, language-aware and language-agnostic"; th
   need_manifests test "$langs"
   decode_systems() {
     need_experts "$langs" "$sexp/experts"
-    stage_needs 4 "the baselines of stage 4" "$sexp/shared/lwasr.json" "$sexp/full/lwasr.json"
-    for sys in experts shared full; do
+    local units=("${baseline_list[@]/#/$sexp/}")
+    (( ${#units[@]} == 0 )) || stage_needs 4 "the baselines of stage 4" "${units[@]/%//lwasr.json}"
+    for sys in experts "${baseline_list[@]}"; do
       decode "$sexp/$sys" "$sys" both "$langs" "$sexp"
     done
   }
