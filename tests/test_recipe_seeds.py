@@ -75,6 +75,16 @@ def test_one_seed_keeps_the_flat_layout_several_get_seed_dirs(tmp_path, seeds, m
     assert f"stage 5 needs the experts of stage 3: {expected} is missing" in result.stderr
 
 
+@pytest.mark.parametrize(("extra", "missing"), [((), "seed1/experts/pl/lwasr.json"), (("--seeds", "7"), "experts/pl")])
+def test_claims_profile_trains_three_seeds_unless_told_otherwise(tmp_path, extra, missing):
+    fake_manifests(tmp_path, "synth", ["pl"], ["train", "dev", "test"])
+    args = ("--profile", "claims", "--langs", "pl", *extra, "--stage", "5", "--stop-stage", "5", *tmp_dirs(tmp_path))
+    result = run_recipe("espeak8", *args, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{tmp_path / 'exp' / 't' / missing}" in result.stderr
+    assert ("seeds 1 2 3" in result.stdout) == (not extra)
+
+
 @pytest.mark.parametrize(
     ("seeds", "message"),
     [

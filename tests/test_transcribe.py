@@ -254,6 +254,24 @@ def test_chunking_fixed_is_asked_for_and_vad_without_silero_is_an_error(
     assert not vad_out.exists()  # refused before anything was written
 
 
+def test_max_chunk_seconds_gives_one_stretch_of_speech_per_chunk(
+    tiny_whisper: Path, long_file, tmp_path, monkeypatch, capsys
+):
+    """Stretches of 6-9 s apart by pauses: with chunks of at most 10 s, each chunk is one stretch."""
+    path, pauses = long_file
+    out = tmp_path / "out"
+    args = ("transcribe", path, "--system", tiny_whisper, "--out", out, "--format", "jsonl")
+    code, err = run_main(monkeypatch, capsys, *args, "--max-chunk-seconds", "10")
+    assert code == 0, err
+    bounds = [(s["start"], s["end"]) for s in read_hyps(out / HYP_FILE)[0]["segments"]]
+    assert len(bounds) == len(pauses) and all(0 < e - s <= 10.0 for s, e in bounds)
+    for (_, end), (p0, p1) in zip(bounds, pauses, strict=True):  # every chunk ends in the pause after its stretch
+        assert p0 - 0.3 <= end <= p1 + 0.3
+    assert json.loads((out / SETTINGS_FILE).read_text())["max_chunk_seconds"] == 10.0
+    code, err = run_main(monkeypatch, capsys, *args, "--max-chunk-seconds", "0.5")
+    assert code == 2 and "--max-chunk-seconds must be between 1 and 30, not 0.5" in err
+
+
 def test_chunking_helpers() -> None:
     assert merge_speech([Span(0, 5 * SR), Span(6 * SR, 20 * SR), Span(21 * SR, 40 * SR)]) == [
         Span(0, 20 * SR),
@@ -421,4 +439,5 @@ def test_help_has_an_example_and_every_option_explained() -> None:
     assert re.search(r"Usage: lwasr transcribe \[OPTIONS\] \S*PATHS", text)
     assert "Example: lwasr transcribe recordings/ talk.mp3 --system" in text
     params = get_command(app).commands["transcribe"].params
-    assert len(params) == 17 and all(p.help for p in params), [p.name for p in params if not p.help]
+    assert all(p.help for p in params), [p.name for p in params if not p.help]
+    assert {"chunking", "max_chunk_seconds", "route_per", "lid_langs", "reference"} <= {p.name for p in params}

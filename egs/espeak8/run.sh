@@ -5,6 +5,7 @@
 #   bash run.sh                 # default profile (28 minutes on 2 CPU cores, see docs/results.md)
 #   bash run.sh --quick         # smoke run of every stage
 #   bash run.sh --full          # more data and steps
+#   bash run.sh --profile claims  # a test set sized for claims (192 per language), 3 seeds (about 2 hours)
 #   bash run.sh --stage 5 --stop-stage 6
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail

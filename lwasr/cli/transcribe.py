@@ -61,6 +61,14 @@ def transcribe(
             " vad (an error without silero-vad) or fixed (30-s windows with 5-s overlap).",
         ),
     ] = "auto",
+    max_chunk_seconds: Annotated[
+        float,
+        typer.Option(
+            "--max-chunk-seconds",
+            help="Longest chunk, 1 to 30 s (Whisper's window). A model fine-tuned on short utterances often stops"
+            " after the first sentence of a long chunk: give it about its training length (docs/results.md).",
+        ),
+    ] = 30.0,
     reference: Annotated[
         Path | None,
         typer.Option(
@@ -95,6 +103,7 @@ def transcribe(
         trim=trim,
         routing=routing,
         chunking=chunking,
+        max_chunk_seconds=max_chunk_seconds,
         reference=reference,
         model=model,
         device=device,

@@ -50,15 +50,22 @@ CHUNKINGS = ("auto", "vad", "fixed")
 
 
 class Chunker:
-    """Cuts 16-kHz audio into spans of at most 30 s; :attr:`method` says how a long file is cut.
+    """Cuts 16-kHz audio into spans of at most ``max_seconds`` (30: Whisper's window); :attr:`method` says how a
+    long file is cut.
 
     ``how``: ``auto`` (Silero VAD if installed, else fixed windows), ``vad`` (an error without silero-vad) or
-    ``fixed`` (fixed windows even with silero-vad installed, e.g. to measure what the VAD brings).
+    ``fixed`` (fixed windows even with silero-vad installed, e.g. to measure what the VAD brings). A shorter
+    ``max_seconds`` suits a model fine-tuned on short utterances, which tends to stop after the first sentence
+    of a longer chunk (docs/results.md).
     """
 
-    def __init__(self, how: str = "auto") -> None:
+    def __init__(self, how: str = "auto", max_seconds: float = MAX_SECONDS) -> None:
         if how not in CHUNKINGS:
             raise LwasrError(f"unknown chunking {how!r}; use one of {', '.join(CHUNKINGS)}")
+        if not 1.0 <= max_seconds <= MAX_SECONDS:
+            raise LwasrError(f"--max-chunk-seconds must be between 1 and {MAX_SECONDS:g}, not {max_seconds:g}")
+        self.max_seconds = max_seconds
+        self._limit = int(max_seconds * SAMPLE_RATE)
         self._vad = None
         self._warned = how == "fixed"  # asked for: nothing to warn about
         self.method = FIXED
@@ -75,22 +82,22 @@ class Chunker:
 
     def __call__(self, audio: np.ndarray) -> tuple[list[Span], str]:
         """The chunks of ``audio`` and how they were made (``whole``, ``silero-vad`` or ``fixed-window``)."""
-        if len(audio) <= CHUNK_SAMPLES:
+        if len(audio) <= self._limit:
             return [Span(0, len(audio))], WHOLE
         if self._vad is None:
             if not self._warned:
                 self._warned = True
                 log.warning(
-                    "silero-vad is not installed: audio over 30 s is cut into fixed 30-s windows with 5-s overlap,"
-                    " not at pauses (pip install 'lwasr[vad]' for voice activity detection)"
+                    "silero-vad is not installed: long audio is cut into fixed windows with overlap, not at"
+                    " pauses (pip install 'lwasr[vad]' for voice activity detection)"
                 )
-            return fixed_windows(len(audio)), FIXED
+            return fixed_windows(len(audio), self._limit, min(WINDOW_OVERLAP, self._limit // 6)), FIXED
         model, speech_timestamps = self._vad
         with torch.inference_mode():
             found = speech_timestamps(
-                torch.from_numpy(audio), model, sampling_rate=SAMPLE_RATE, max_speech_duration_s=MAX_SECONDS
+                torch.from_numpy(audio), model, sampling_rate=SAMPLE_RATE, max_speech_duration_s=self.max_seconds
             )
-        return merge_speech([Span(int(s["start"]), int(s["end"])) for s in found]), VAD
+        return merge_speech([Span(int(s["start"]), int(s["end"])) for s in found], self._limit), VAD
 
 
 def merge_speech(regions: Sequence[Span], limit: int = CHUNK_SAMPLES) -> list[Span]:

@@ -1,9 +1,9 @@
 """``lwasr transcribe``: any audio files, of any length, with any system ``lwasr decode`` takes.
 
-Per file: read it (16 kHz, channels averaged), cut it into chunks of at most 30 s (:mod:`lwasr.transcribe.chunking`),
-pick its language, decode the chunks with lwasr's own search (:class:`lwasr.decoding.search.Decoder`, greedy or
-beam, trimmed input where the model was trained trimmed) and write one file per output format. Chunks of several
-short files share batches.
+Per file: read it (16 kHz, channels averaged), cut it into chunks of at most 30 s or ``max_chunk_seconds``
+(:mod:`lwasr.transcribe.chunking`), pick its language, decode the chunks with lwasr's own search
+(:class:`lwasr.decoding.search.Decoder`, greedy or beam, trimmed input where the model was trained trimmed) and
+write one file per output format. Chunks of several short files share batches.
 
 Languages (``route_per``):
 
@@ -122,6 +122,7 @@ def transcribe(
     trim: bool | None = None,
     routing: str = "group",
     chunking: str = "auto",
+    max_chunk_seconds: float = 30.0,
     reference: str | Path | None = None,
     model: str | None = None,
     device: str | None = None,
@@ -132,11 +133,12 @@ def transcribe(
 
     ``system`` is what ``lwasr decode --system`` takes (or a loaded :class:`System`); ``model`` overrides the
     base of adapters. ``beam_size``, ``batch_size``, ``max_duration``, ``trim`` (None: as the model was trained),
-    ``lid_langs`` and ``routing`` mean what they mean for ``lwasr decode``; ``chunking`` is how audio over 30 s
-    is cut (:class:`~lwasr.transcribe.chunking.Chunker`: auto, vad or fixed). With ``out``, each file's ``formats``
-    (txt, jsonl, srt, vtt, tsv) are written to ``out/<name>.<format>`` and a rerun skips finished files; without,
-    nothing is written. A file that cannot be read is listed in :attr:`TranscribeResult.failures`, with its
-    reason, and the others carry on; bad arguments raise LwasrError before any work.
+    ``lid_langs`` and ``routing`` mean what they mean for ``lwasr decode``; ``chunking`` is how audio over
+    ``max_chunk_seconds`` is cut (:class:`~lwasr.transcribe.chunking.Chunker`: auto, vad or fixed). With
+    ``out``, each file's ``formats`` (txt, jsonl, srt, vtt, tsv) are written to ``out/<name>.<format>`` and a rerun
+    skips finished files; without, nothing is written. A file that cannot be read is listed in
+    :attr:`TranscribeResult.failures`, with its reason, and the others carry on; bad arguments raise LwasrError
+    before any work.
     """
     formats = check_formats(formats)
     if route_per not in ROUTE_PER:
@@ -150,7 +152,7 @@ def transcribe(
         lid_langs=tuple(lid_langs) if lid_langs else None,
         routing=routing,
     )
-    chunker = Chunker(chunking)
+    chunker = Chunker(chunking, max_chunk_seconds)
     inputs = collect_inputs(paths)
     out = Path(out) if out is not None else None
     earlier = out is not None and check_output(out, PRODUCER)
@@ -168,6 +170,7 @@ def transcribe(
         "route_per": route_per,
         "language": language,
         "chunking": chunker.method,
+        "max_chunk_seconds": chunker.max_seconds,
         "formats": list(formats),
         "reference": str(Path(reference).resolve()) if reference is not None else None,
     }
