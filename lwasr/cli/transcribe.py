@@ -57,8 +57,9 @@ def transcribe(
         str,
         typer.Option(
             "--chunking",
-            help="How audio over 30 s is cut: auto (Silero VAD if installed, else fixed windows, with a warning),"
-            " vad (an error without silero-vad) or fixed (30-s windows with 5-s overlap).",
+            help="How audio longer than --max-chunk-seconds is cut: auto (Silero VAD if installed, else fixed"
+            " windows, with a warning), vad (an error without silero-vad) or fixed (windows of --max-chunk-seconds"
+            " with overlap: 5 s for 30-s windows).",
         ),
     ] = "auto",
     max_chunk_seconds: Annotated[
