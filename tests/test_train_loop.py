@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,19 @@ def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, tiny_whisp
     a = load_file(tmp_path / "a" / "exp" / "experts" / "pl" / "adapter_model.safetensors")
     b = load_file(cfg_b.unit_dir / "adapter_model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_valid_every_0_validates_each_epoch_and_keeps_the_best_epoch(tmp_path, tiny_whisper, manifests):
+    cfg = small(tmp_path, tiny_whisper, manifests, max_steps=0, num_epochs=3, valid_every=0, save_every=1000)
+    train(cfg)
+    log = (cfg.run_dir / "train.log").read_text()
+    per_epoch = int(re.search(r"training \d+ steps \((\d+) batches per epoch, accum_grad 1\)", log).group(1))
+    dev = [line for line in log.splitlines() if " dev loss " in line]
+    validated = [int(re.search(r"step (\d+) dev loss", line).group(1)) for line in dev]
+    assert validated == [per_epoch, 2 * per_epoch, 3 * per_epoch]  # at the end of each epoch, once each
+    best = [step for step, line in zip(validated, dev, strict=True) if line.endswith("(best)")][-1]
+    info = json.loads((cfg.run_dir / "checkpoints" / "best" / "info.json").read_text())
+    assert info["step"] == best
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_whisper, manifests, monkeypatch):

@@ -39,7 +39,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "time_mask_width": (0, True),
     "save_every": (1, True),
     "keep_last": (1, True),
-    "valid_every": (1, True),
+    "valid_every": (0, True),
     "patience": (0, True),
     "log_every": (1, True),
 }
@@ -140,7 +140,9 @@ class TrainConfig:
     )
     save_every: int = setting(500, "Optimizer steps between checkpoints.")
     keep_last: int = setting(3, "Checkpoints kept.")
-    valid_every: int = setting(500, "Optimizer steps between dev-loss validations.")
+    valid_every: int = setting(
+        500, "Optimizer steps between dev-loss validations (0: at the end of every epoch, as the papers validate)."
+    )
     patience: int = setting(0, "Stop after this many validations without improvement (0: never).")
     final_model: str = setting("best", "best (lowest dev loss; last without dev cuts) or last.")
     log_every: int = setting(10, "Optimizer steps between log lines.")

@@ -300,6 +300,8 @@ class Trainer:
                     return
         if micro:
             self._optimizer_step(bar)
+        if self.dev_sampler is not None and self.cfg.valid_every == 0 and self.last_validated != self.step:
+            self._validate()  # per-epoch validation; after a resume at the epoch's end it runs here too
         self.epoch += 1
         self.batches_done = 0
 
@@ -357,7 +359,7 @@ class Trainer:
         self.step += 1
         bar.update(1)
         self._report(bar)
-        if self.dev_sampler is not None and self.step % self.cfg.valid_every == 0:
+        if self.dev_sampler is not None and self.cfg.valid_every and self.step % self.cfg.valid_every == 0:
             self._validate()
         if self.step % self.cfg.save_every == 0:
             self._save()

@@ -39,7 +39,7 @@ def train_args(tmp_path, tiny_whisper, manifests) -> list[str]:
         (["--set", "lora_dropout=1.0"], "lora_dropout must be in [0, 1), got 1.0"),
         (["--set", "warmup_steps=-1"], "warmup_steps must be >= 0, got -1"),
         (["--set", "log_every=0"], "log_every must be >= 1, got 0"),
-        (["--set", "valid_every=0"], "valid_every must be >= 1, got 0"),
+        (["--set", "valid_every=-1"], "valid_every must be >= 0, got -1"),
         (["--set", "num_buckets=0"], "num_buckets must be >= 1, got 0"),
         (["--set", "speed_perturb=[0.0]"], "speed_perturb factors must be > 0, got [0.0]"),
     ],
