@@ -68,11 +68,11 @@ def test_expert_is_saved_in_peft_format_and_reloads(tmp_path, tiny_whisper, mani
     assert train(cfg) == unit  # a finished unit is skipped
 
 
-def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, tiny_whisper, manifests):
-    kw = dict(
-        max_steps=6, accum_grad=2, lora_dropout=0.1, spec_augment=True, save_every=3, valid_every=2, final_model="last"
-    )
-    train(small(tmp_path / "a", tiny_whisper, manifests, **kw))
+@pytest.mark.parametrize("valid_every", [2, 0])  # 0: validated at each epoch's end
+def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, tiny_whisper, manifests, valid_every):
+    kw = dict(max_steps=6, accum_grad=2, lora_dropout=0.1, spec_augment=True, save_every=3, valid_every=valid_every)
+    cfg_a = small(tmp_path / "a", tiny_whisper, manifests, **kw)
+    train(cfg_a)
 
     def kill(step: int) -> None:
         if step == 4:  # the last checkpoint (step 3) lies in the middle of the second epoch
@@ -85,10 +85,13 @@ def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, tiny_whisp
     state = torch.load(last / "trainer.pt", weights_only=False)
     assert last.name == "step-00000003" and state["epoch"] >= 1 and state["batches_done"] > 0
     train(cfg_b)
+    runs = (cfg_a.run_dir, cfg_b.run_dir)
     assert "resumed from" in (cfg_b.run_dir / "train.log").read_text()
     a = load_file(tmp_path / "a" / "exp" / "experts" / "pl" / "adapter_model.safetensors")
     b = load_file(cfg_b.unit_dir / "adapter_model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the best checkpoint's weights
+    best_a, best_b = (json.loads((r / "checkpoints" / "best" / "info.json").read_text()) for r in runs)
+    assert best_a == best_b
 
 
 def test_valid_every_0_validates_each_epoch_and_keeps_the_best_epoch(tmp_path, tiny_whisper, manifests):
