@@ -97,3 +97,22 @@ def test_bad_seeds_are_one_line_before_anything_is_written(tmp_path, seeds, mess
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
+def test_epochs_train_experts_by_epoch_validated_at_each_epochs_end(tmp_path, tiny_whisper):
+    """--epochs N (the paper's protocol): stages 3-4 train N epochs with per-epoch validation, not --*-steps."""
+    args = ["--quick", "--model", str(tiny_whisper), "--langs", "pl", "--epochs", "2", "--patience", "3"]
+    args += ["--train-utts", "3", "--dev-utts", "1", "--test-utts", "1", *tmp_dirs(tmp_path), "--stop-stage", "3"]
+    result = run_recipe("espeak8", *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "stage 3: Train the language experts: one LoRA per language, 2 epochs each" in result.stdout
+    run = tmp_path / "exp" / "t" / "train_expert_pl"
+    config = (run / "config.yaml").read_text()
+    assert all(f"\n{line}\n" in config for line in ("max_steps: 0", "num_epochs: 2", "valid_every: 0", "patience: 3"))
+    assert (run / "train.log").read_text().count(" dev loss ") == 2
+
+
+def test_bad_epochs_is_one_line(tmp_path):
+    result = run_recipe("espeak8", "--epochs", "two", *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2 and "--epochs must be a whole number >= 0, not 'two'" in result.stderr

@@ -24,6 +24,9 @@ test_utts=${test_utts:-}
 zeroshot_test_utts=${zeroshot_test_utts:-0}  # stage 2: decode zero-shot on the first N test utterances per language (0: all)
 seeds=${seeds:-}          # training seeds, e.g. "1 2 3": stages 3-7 once per seed, in $exp/seed<N>/ (empty: once, conf seed)
 expert_steps=${expert_steps:-}   # optimizer steps per expert
+epochs=${epochs:-0}              # stages 3-4: N > 0 trains experts and baselines for N epochs, validated at the end
+                                 # of each (best epoch kept), instead of --expert-steps / --shared-steps
+patience=${patience:-0}          # stages 3-4 with --epochs: stop after this many epochs without a better dev loss
 shared_steps=${shared_steps:-}   # steps of the shared-LoRA and full fine-tuning baselines
 max_duration=${max_duration:-}   # seconds of audio per training batch
 decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding batch
@@ -61,7 +64,7 @@ for _v in ${_lw_given_options-}; do _lw_given[$_v]=${!_v}; done
 for _v in "${!_lw_given[@]}"; do printf -v "$_v" '%s' "${_lw_given[$_v]}"; done
 unset _lw_given _v
 require_int 1 stage stop_stage expert_steps shared_steps expand_steps expand_moe_k decode_batch_size
-require_int 0 ngpu train_utts dev_utts test_utts zeroshot_test_utts distill_steps expand_utts
+require_int 0 ngpu epochs patience train_utts dev_utts test_utts zeroshot_test_utts distill_steps expand_utts
 require_seconds max_duration decode_max_duration
 (( stop_stage >= stage )) || recipe_error "--stop-stage $stop_stage is before --stage $stage: no stage would run"
 [[ $langs =~ ^[a-z-]+(,[a-z-]+)*$ ]] || recipe_error "--langs '$langs' must be Whisper codes separated by commas, e.g. pl,pt"
@@ -191,23 +194,39 @@ if stage_begin 2 "Zero-shot decoding (language-aware and language-agnostic)"; th
   stage_end 2
 fi
 
-if stage_begin 3 "Train the language experts: one LoRA per language, $expert_steps steps each"; then
+schedule_opts() {  # schedule_opts VAR STEPS: appends to array VAR how stages 3-4 train: STEPS steps, or --epochs
+  local -n _lw_sched=$1
+  if (( epochs > 0 )); then
+    _lw_sched+=(--set max_steps=0 --set "num_epochs=$epochs" --set valid_every=0 --set "patience=$patience")
+  else
+    _lw_sched+=(--set "max_steps=$2")
+  fi
+}
+length() {  # length STEPS: how long stages 3-4 train, for their titles
+  if (( epochs > 0 )); then echo "$epochs epochs"; else echo "$1 steps"; fi
+}
+
+if stage_begin 3 "Train the language experts: one LoRA per language, $(length "$expert_steps") each"; then
   need_manifests "train dev" "$langs"
   jobs=1; (( ngpu > 1 )) && jobs=$ngpu   # on several GPUs, experts train side by side
   train_experts() {
+    local sched=()
+    schedule_opts sched "$expert_steps"
     logged "stage3$sfx" lwasr train experts --langs "$langs" --jobs "$jobs" --config conf/train_expert.yaml \
-      "${train_opts[@]}" --set max_steps="$expert_steps"
+      "${train_opts[@]}" "${sched[@]}"
   }
   for_seeds 3 train_experts
   stage_end 3
 fi
 
-if stage_begin 4 "Train the baselines (${baselines:-none}), $shared_steps steps each"; then
+if stage_begin 4 "Train the baselines (${baselines:-none}), $(length "$shared_steps") each"; then
   need_manifests "train dev" "$langs"
   train_baselines() {
+    local sched=()
+    schedule_opts sched "$shared_steps"
     for mode in "${baseline_list[@]}"; do
       logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
-        "${train_opts[@]}" --set max_steps="$shared_steps"
+        "${train_opts[@]}" "${sched[@]}"
     done
   }
   for_seeds 4 train_baselines
