@@ -38,6 +38,7 @@ import torch
 from tqdm import tqdm
 from transformers.modeling_outputs import BaseModelOutput
 
+from lwasr.data.audio import error_text
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
 from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete
@@ -137,11 +138,25 @@ def make_batches(utts: Sequence[Utt], opts: DecodeOptions, *, by_language: bool)
 
 
 def load_audio(batch: Sequence[Utt]) -> torch.Tensor:
-    """``[batch, samples]`` float32 16 kHz audio, zero-padded to the longest clip (first channel)."""
+    """``[batch, samples]`` float32 16 kHz audio, zero-padded to the longest clip (first channel).
+
+    A clip that cannot be read (its file gone or corrupt since the manifest was made) is one LwasrError line
+    naming the utterance and its file; what was decoded before it stays, and a rerun resumes.
+    """
     clips = []
     for u in batch:
         cut = u.cut if u.cut.sampling_rate == SAMPLE_RATE else u.cut.resample(SAMPLE_RATE)
-        clips.append(torch.from_numpy(cut.load_audio()[0]))
+        try:
+            audio = cut.load_audio()
+        except Exception as e:  # noqa: BLE001 - any reader failure means the audio is unreadable
+            rec = getattr(cut, "recording", None)
+            where = ", ".join(str(src.source) for src in rec.sources) if rec is not None else u.id
+            raise LwasrError(
+                f"cannot read the audio of {u.id} ({where}): {error_text(e)}. The decode so far is kept: restore"
+                " the file, or drop the cut (`lwasr prepare validate` lists every unreadable one), and run again;"
+                " it resumes"
+            ) from e
+        clips.append(torch.from_numpy(audio[0]))
     out = torch.zeros(len(clips), max(len(c) for c in clips))
     for i, c in enumerate(clips):
         out[i, : len(c)] = c
