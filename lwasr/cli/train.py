@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -79,3 +80,21 @@ def experts_cmd(
     codes = parse_langs(langs)
     over = settings.overrides(mode="expert", lang=codes[0])
     settings.run(lambda: train_experts(load_config(settings.config, over), codes, jobs=jobs))
+
+
+@app.command("pick")
+def pick_cmd(
+    candidates: Annotated[
+        list[Path], typer.Argument(help="Trained units of one system (dirs with lwasr.json), e.g. one per lr.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The link to write, e.g. exp/<tag>/shared.")],
+) -> None:
+    """Choose on dev: link --out to the candidate with the lowest best dev loss (lwasr.json's best_dev_loss).
+
+    Writes <out>.selection.json with every candidate's dev loss. --out must be new or an earlier selection.
+    The recipes' --lrs use it: lwasr train pick exp/t/lr1e-4/shared exp/t/lr1e-3/shared --out exp/t/shared
+    """
+    from lwasr.training.select import pick_lowest_dev_loss
+
+    setup_logging()
+    typer.echo(f"{out} -> {pick_lowest_dev_loss(candidates, out)}")

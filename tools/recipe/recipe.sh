@@ -27,6 +27,9 @@ expert_steps=${expert_steps:-}   # optimizer steps per expert
 epochs=${epochs:-0}              # stages 3-4: N > 0 trains experts and baselines for N epochs, validated at the end
                                  # of each (best epoch kept), instead of --expert-steps / --shared-steps
 patience=${patience:-0}          # stages 3-4 with --epochs: stop after this many epochs without a better dev loss
+lrs=${lrs:-}                     # stages 3-4: learning rates to choose from on dev, e.g. "1e-4 1e-3": every expert
+                                 # and baseline is trained once per lr (in exp/<tag>/lr<lr>/) and the lowest best
+                                 # dev loss is kept, linked (lwasr train pick); empty: the lr of conf/train_*.yaml
 shared_steps=${shared_steps:-}   # steps of the shared-LoRA and full fine-tuning baselines
 max_duration=${max_duration:-}   # seconds of audio per training batch
 decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding batch
@@ -77,6 +80,10 @@ for s in ${seeds//,/ }; do
 done
 (( ${#seed_list[@]} > 0 )) || seed_list=("")
 read -ra baseline_list <<< "$baselines"
+read -ra lr_list <<< "$lrs"
+for lr in "${lr_list[@]}"; do
+  [[ $lr =~ ^[0-9.]+([eE]-?[0-9]+)?$ ]] || recipe_error "--lrs '$lrs' must be learning rates separated by spaces, e.g. \"1e-4 1e-3\""
+done
 for mode in "${baseline_list[@]}"; do
   [[ "$mode" == shared || "$mode" == full ]] || recipe_error "--baselines: $mode is not shared or full"
 done
@@ -202,6 +209,11 @@ schedule_opts() {  # schedule_opts VAR STEPS: appends to array VAR how stages 3-
     _lw_sched+=(--set "max_steps=$2")
   fi
 }
+pick_lr() {  # pick_lr EXP UNIT LOG: link EXP/UNIT to the lr of --lrs whose EXP/lr<lr>/UNIT has the lowest dev loss
+  local lr candidates=()
+  for lr in "${lr_list[@]}"; do candidates+=("$1/lr$lr/$2"); done
+  logged "$3" lwasr train pick "${candidates[@]}" --out "$1/$2"
+}
 length() {  # length STEPS: how long stages 3-4 train, for their titles
   if (( epochs > 0 )); then echo "$epochs epochs"; else echo "$1 steps"; fi
 }
@@ -210,10 +222,18 @@ if stage_begin 3 "Train the language experts: one LoRA per language, $(length "$
   need_manifests "train dev" "$langs"
   jobs=1; (( ngpu > 1 )) && jobs=$ngpu   # on several GPUs, experts train side by side
   train_experts() {
-    local sched=()
+    local sched=() lr l
     schedule_opts sched "$expert_steps"
-    logged "stage3$sfx" lwasr train experts --langs "$langs" --jobs "$jobs" --config conf/train_expert.yaml \
-      "${train_opts[@]}" "${sched[@]}"
+    if (( ${#lr_list[@]} == 0 )); then
+      logged "stage3$sfx" lwasr train experts --langs "$langs" --jobs "$jobs" --config conf/train_expert.yaml \
+        "${train_opts[@]}" "${sched[@]}"
+      return
+    fi
+    for lr in "${lr_list[@]}"; do
+      logged "stage3$sfx" lwasr train experts --langs "$langs" --jobs "$jobs" --config conf/train_expert.yaml \
+        "${train_opts[@]}" "${sched[@]}" --exp-dir "$sexp/lr$lr" --lr "$lr"
+    done
+    for l in ${langs//,/ }; do pick_lr "$sexp" "experts/$l" "stage3$sfx"; done
   }
   for_seeds 3 train_experts
   stage_end 3
@@ -225,8 +245,16 @@ if stage_begin 4 "Train the baselines (${baselines:-none}), $(length "$shared_st
     local sched=()
     schedule_opts sched "$shared_steps"
     for mode in "${baseline_list[@]}"; do
-      logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
-        "${train_opts[@]}" "${sched[@]}"
+      if (( ${#lr_list[@]} == 0 )); then
+        logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
+          "${train_opts[@]}" "${sched[@]}"
+        continue
+      fi
+      for lr in "${lr_list[@]}"; do
+        logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
+          "${train_opts[@]}" "${sched[@]}" --exp-dir "$sexp/lr$lr" --lr "$lr"
+      done
+      pick_lr "$sexp" "$mode" "stage4_$mode$sfx"
     done
   }
   for_seeds 4 train_baselines
