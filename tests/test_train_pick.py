@@ -70,3 +70,17 @@ def test_recipe_lrs_trains_each_lr_and_links_the_chosen_expert(tmp_path, tiny_wh
 def test_bad_lrs_is_one_line(tmp_path):
     result = run_recipe("espeak8", "--lrs", "1e-4,1e-3", "--data", str(tmp_path / "d"), timeout=60)
     assert result.returncode == 2 and "--lrs '1e-4,1e-3' must be learning rates separated by spaces" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("recipe", "expected"),
+    [
+        ("espeak8", ["model embedded:whisper-base", "one LoRA per language, 6 epochs each"]),
+        ("fleurs8", ["model openai/whisper-small", "one LoRA per language, 10 epochs each"]),
+    ],
+)
+def test_paper_profile_trains_by_epoch(tmp_path, recipe, expected):
+    dirs = ["--data", str(tmp_path / "data"), "--expdir", str(tmp_path / "exp"), "--tag", "t"]
+    result = run_recipe(recipe, "--profile", "paper", "--stage", "3", "--stop-stage", "3", *dirs, timeout=60)
+    assert result.returncode == 2 and "stage 3 needs the manifests of stage 1" in result.stderr  # no data here
+    assert all(e in result.stdout for e in expected), result.stdout

@@ -30,6 +30,7 @@ patience=${patience:-0}          # stages 3-4 with --epochs: stop after this man
 lrs=${lrs:-}                     # stages 3-4: learning rates to choose from on dev, e.g. "1e-4 1e-3": every expert
                                  # and baseline is trained once per lr (in exp/<tag>/lr<lr>/) and the lowest best
                                  # dev loss is kept, linked (lwasr train pick); empty: the lr of conf/train_*.yaml
+full_lrs=${full_lrs:-}           # the same for full fine-tuning, which needs smaller rates (empty: --lrs)
 shared_steps=${shared_steps:-}   # steps of the shared-LoRA and full fine-tuning baselines
 max_duration=${max_duration:-}   # seconds of audio per training batch
 decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding batch
@@ -81,7 +82,8 @@ done
 (( ${#seed_list[@]} > 0 )) || seed_list=("")
 read -ra baseline_list <<< "$baselines"
 read -ra lr_list <<< "$lrs"
-for lr in "${lr_list[@]}"; do
+read -ra full_lr_list <<< "${full_lrs:-$lrs}"
+for lr in "${lr_list[@]}" "${full_lr_list[@]}"; do
   [[ $lr =~ ^[0-9.]+([eE]-?[0-9]+)?$ ]] || recipe_error "--lrs '$lrs' must be learning rates separated by spaces, e.g. \"1e-4 1e-3\""
 done
 for mode in "${baseline_list[@]}"; do
@@ -209,9 +211,10 @@ schedule_opts() {  # schedule_opts VAR STEPS: appends to array VAR how stages 3-
     _lw_sched+=(--set "max_steps=$2")
   fi
 }
-pick_lr() {  # pick_lr EXP UNIT LOG: link EXP/UNIT to the lr of --lrs whose EXP/lr<lr>/UNIT has the lowest dev loss
-  local lr candidates=()
-  for lr in "${lr_list[@]}"; do candidates+=("$1/lr$lr/$2"); done
+pick_lr() {  # pick_lr EXP UNIT LOG [LR...]: link EXP/UNIT to the EXP/lr<lr>/UNIT (LRs, default --lrs) of lowest dev loss
+  local lr candidates=() grid=("${@:4}")
+  (( ${#grid[@]} > 0 )) || grid=("${lr_list[@]}")
+  for lr in "${grid[@]}"; do candidates+=("$1/lr$lr/$2"); done
   logged "$3" lwasr train pick "${candidates[@]}" --out "$1/$2"
 }
 length() {  # length STEPS: how long stages 3-4 train, for their titles
@@ -245,16 +248,18 @@ if stage_begin 4 "Train the baselines (${baselines:-none}), $(length "$shared_st
     local sched=()
     schedule_opts sched "$shared_steps"
     for mode in "${baseline_list[@]}"; do
-      if (( ${#lr_list[@]} == 0 )); then
+      local grid=("${lr_list[@]}")
+      [ "$mode" = full ] && grid=("${full_lr_list[@]}")
+      if (( ${#grid[@]} == 0 )); then
         logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
           "${train_opts[@]}" "${sched[@]}"
         continue
       fi
-      for lr in "${lr_list[@]}"; do
+      for lr in "${grid[@]}"; do
         logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
           "${train_opts[@]}" "${sched[@]}" --exp-dir "$sexp/lr$lr" --lr "$lr"
       done
-      pick_lr "$sexp" "$mode" "stage4_$mode$sfx"
+      pick_lr "$sexp" "$mode" "stage4_$mode$sfx" "${grid[@]}"
     done
   }
   for_seeds 4 train_baselines
