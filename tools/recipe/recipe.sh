@@ -245,7 +245,7 @@ fi
 if stage_begin 4 "Train the baselines (${baselines:-none}), $(length "$shared_steps") each"; then
   need_manifests "train dev" "$langs"
   train_baselines() {
-    local sched=()
+    local sched=() lr
     schedule_opts sched "$shared_steps"
     for mode in "${baseline_list[@]}"; do
       local grid=("${lr_list[@]}")
