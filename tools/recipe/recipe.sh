@@ -211,11 +211,19 @@ schedule_opts() {  # schedule_opts VAR STEPS: appends to array VAR how stages 3-
     _lw_sched+=(--set "max_steps=$2")
   fi
 }
-pick_lr() {  # pick_lr EXP UNIT LOG [LR...]: link EXP/UNIT to the EXP/lr<lr>/UNIT (LRs, default --lrs) of lowest dev loss
-  local lr candidates=() grid=("${@:4}")
-  (( ${#grid[@]} > 0 )) || grid=("${lr_list[@]}")
-  for lr in "${grid[@]}"; do candidates+=("$1/lr$lr/$2"); done
-  logged "$3" lwasr train pick "${candidates[@]}" --out "$1/$2"
+per_lr() {  # per_lr LOG LR... -- CMD...: CMD as it is without LRs, else once per lr, in $sexp/lr<lr> with --lr <lr>
+  local log=$1 lr grid=()
+  shift
+  while [ "$1" != -- ]; do grid+=("$1"); shift; done
+  shift
+  if (( ${#grid[@]} == 0 )); then logged "$log" "$@"; return; fi
+  for lr in "${grid[@]}"; do logged "$log" "$@" --exp-dir "$sexp/lr$lr" --lr "$lr"; done
+}
+pick_lr() {  # pick_lr UNIT LOG LR...: link $sexp/UNIT to the $sexp/lr<lr>/UNIT of the lowest dev loss
+  local unit=$1 log=$2 lr candidates=()
+  shift 2
+  for lr in "$@"; do candidates+=("$sexp/lr$lr/$unit"); done
+  logged "$log" lwasr train pick "${candidates[@]}" --out "$sexp/$unit"
 }
 length() {  # length STEPS: how long stages 3-4 train, for their titles
   if (( epochs > 0 )); then echo "$epochs epochs"; else echo "$1 steps"; fi
@@ -225,18 +233,13 @@ if stage_begin 3 "Train the language experts: one LoRA per language, $(length "$
   need_manifests "train dev" "$langs"
   jobs=1; (( ngpu > 1 )) && jobs=$ngpu   # on several GPUs, experts train side by side
   train_experts() {
-    local sched=() lr l
+    local sched=() l
     schedule_opts sched "$expert_steps"
-    if (( ${#lr_list[@]} == 0 )); then
-      logged "stage3$sfx" lwasr train experts --langs "$langs" --jobs "$jobs" --config conf/train_expert.yaml \
-        "${train_opts[@]}" "${sched[@]}"
-      return
+    per_lr "stage3$sfx" "${lr_list[@]}" -- lwasr train experts --langs "$langs" --jobs "$jobs" \
+      --config conf/train_expert.yaml "${train_opts[@]}" "${sched[@]}"
+    if (( ${#lr_list[@]} > 0 )); then
+      for l in ${langs//,/ }; do pick_lr "experts/$l" "stage3$sfx" "${lr_list[@]}"; done
     fi
-    for lr in "${lr_list[@]}"; do
-      logged "stage3$sfx" lwasr train experts --langs "$langs" --jobs "$jobs" --config conf/train_expert.yaml \
-        "${train_opts[@]}" "${sched[@]}" --exp-dir "$sexp/lr$lr" --lr "$lr"
-    done
-    for l in ${langs//,/ }; do pick_lr "$sexp" "experts/$l" "stage3$sfx"; done
   }
   for_seeds 3 train_experts
   stage_end 3
@@ -245,21 +248,14 @@ fi
 if stage_begin 4 "Train the baselines (${baselines:-none}), $(length "$shared_steps") each"; then
   need_manifests "train dev" "$langs"
   train_baselines() {
-    local sched=() lr
+    local sched=() grid
     schedule_opts sched "$shared_steps"
     for mode in "${baseline_list[@]}"; do
-      local grid=("${lr_list[@]}")
+      grid=("${lr_list[@]}")
       [ "$mode" = full ] && grid=("${full_lr_list[@]}")
-      if (( ${#grid[@]} == 0 )); then
-        logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
-          "${train_opts[@]}" "${sched[@]}"
-        continue
-      fi
-      for lr in "${grid[@]}"; do
-        logged "stage4_$mode$sfx" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
-          "${train_opts[@]}" "${sched[@]}" --exp-dir "$sexp/lr$lr" --lr "$lr"
-      done
-      pick_lr "$sexp" "$mode" "stage4_$mode$sfx" "${grid[@]}"
+      per_lr "stage4_$mode$sfx" "${grid[@]}" -- "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
+        "${train_opts[@]}" "${sched[@]}"
+      if (( ${#grid[@]} > 0 )); then pick_lr "$mode" "stage4_$mode$sfx" "${grid[@]}"; fi
     done
   }
   for_seeds 4 train_baselines
