@@ -31,6 +31,9 @@ app = typer.Typer(
         "`lwasr score exp/<tag>/decode_<set>` writes results.json there and a table to exp/<tag>/RESULTS.md.\n"
         "`lwasr score compare DIR... --baseline NAME --out table.md` tabulates and plots several systems, with"
         " paired bootstrap intervals against the baseline (table.json keeps them).\n"
+        "`lwasr score sweep A.json B.json --x 4 --x 8 --system experts_aware --out sweep.md` follows systems across"
+        " experiments that differ in one setting (their change against the baseline, with intervals), as a table and"
+        " a chart.\n"
         "Only finished decodes are scored: an unfinished one, or a damaged or short hyp.jsonl, is an error."
     ),
     no_args_is_help=True,
@@ -102,5 +105,35 @@ def compare(
     table, png, data = run_compare(
         decode_dirs, out, names=names, baseline=baseline, title=title, normalizer=normalizer, resamples=resamples
     )
+    typer.echo(table)
+    typer.echo(f"wrote {out}, {png} and {data}")
+
+
+@app.command("sweep")
+def sweep(
+    comparisons: Annotated[
+        list[Path],
+        typer.Argument(help="The JSON (or .md) of each experiment's `score compare --baseline`, in sweep order."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Markdown file for the table; its PNG chart and JSON go beside it.")
+    ],
+    xs: Annotated[
+        list[str],
+        typer.Option("--x", help="The swept setting's value of each comparison, in order (repeat), e.g. --x 4 --x 8."),
+    ],
+    systems: Annotated[
+        list[str], typer.Option("--system", help="A system to follow across the sweep (repeat), e.g. experts_aware.")
+    ],
+    xlabel: Annotated[str, typer.Option("--xlabel", help="What the sweep varies, e.g. 'LoRA rank'.")] = "setting",
+    title: Annotated[str, typer.Option("--title", help="Title of the table and chart.")] = "",
+) -> None:
+    """Follow systems across experiments that differ in one setting: their relative change against the baseline
+    (macro average and per language, with the paired 95% intervals each `score compare` stored), as one table and
+    one chart against the setting. Example: the capacity study, experts vs shared LoRA at LoRA rank 4, 8 and 32
+    (egs/espeak8/local/capacity.sh)."""
+    from lwasr.scoring.sweep import sweep as run_sweep
+
+    table, png, data = run_sweep(comparisons, out, xs=xs, systems=systems, xlabel=xlabel, title=title)
     typer.echo(table)
     typer.echo(f"wrote {out}, {png} and {data}")

@@ -78,7 +78,7 @@ def comparison_table(results: dict[str, dict[str, Any]], baseline: str | None = 
         if with_lid:
             cells.append(_num(r.get("lid_accuracy")))
         rows.append(cells)
-    return _markdown([header, *rows])
+    return markdown_table([header, *rows])
 
 
 def relative_with_ci(diff: dict[str, Any]) -> str:
@@ -107,7 +107,7 @@ def paired_table(systems: dict[str, dict[str, Any]], baseline: str) -> str:
             vs = r["vs_baseline"]
             cells = [f"{name} vs {baseline}", absolute_with_ci(vs["macro"]), f"{vs['macro']['p_improvement']:.3f}"]
             rows.append([*cells, *(relative_with_ci(vs["languages"][lang]) for lang in langs)])
-    return _markdown([header, *rows])
+    return markdown_table([header, *rows])
 
 
 def outlier_table(systems: dict[str, dict[str, Any]]) -> str:
@@ -119,7 +119,7 @@ def outlier_table(systems: dict[str, dict[str, Any]]) -> str:
         for lang in langs
     ]
     rows.append(["all", *(_outliers(list(r["languages"].values())) for r in systems.values())])
-    return _markdown([header, *rows])
+    return markdown_table([header, *rows])
 
 
 def provenance_block(info: dict[str, str], **extra: str) -> str:
@@ -142,7 +142,7 @@ def detail_table(results: dict[str, Any]) -> str:
         + [v["over_100"], v["loops"]]
         for lang, v in results["languages"].items()
     ]
-    return _markdown([header, *rows])
+    return markdown_table([header, *rows])
 
 
 def update_results_md(path: str | Path, key: str, body: str, *, top: bool = False) -> Path:
@@ -188,7 +188,8 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _markdown(rows: list[list[Any]]) -> str:
+def markdown_table(rows: list[list[Any]]) -> str:
+    """A Markdown table: the first row is the header; columns after the first are right-aligned."""
     lines = ["| " + " | ".join(map(str, r)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("---" if i == 0 else "---:" for i in range(len(rows[0]))) + "|")
     return "\n".join(lines) + "\n"

@@ -31,6 +31,8 @@ lrs=${lrs:-}                     # stages 3-4: learning rates to choose from on 
                                  # and baseline is trained once per lr (in exp/<tag>/lr<lr>/) and the lowest best
                                  # dev loss is kept, linked (lwasr train pick); empty: the lr of conf/train_*.yaml
 full_lrs=${full_lrs:-}           # the same for full fine-tuning, which needs smaller rates (empty: --lrs)
+train_set=${train_set:-}         # every training command (stages 3, 4, 7, 8): more settings, key=value separated
+                                 # by spaces (lwasr train --set), e.g. "lora_rank=8 lora_alpha=16"
 shared_steps=${shared_steps:-}   # steps of the shared-LoRA and full fine-tuning baselines
 max_duration=${max_duration:-}   # seconds of audio per training batch
 decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding batch
@@ -83,6 +85,11 @@ done
 read -ra baseline_list <<< "$baselines"
 read -ra lr_list <<< "$lrs"
 read -ra full_lr_list <<< "${full_lrs:-$lrs}"
+set_opts=()  # --train-set as lwasr train options
+for kv in $train_set; do
+  [[ $kv =~ ^[a-z_]+=[^=]+$ ]] || recipe_error "--train-set '$train_set' must be key=value settings separated by spaces, e.g. \"lora_rank=8 lora_alpha=16\""
+  set_opts+=(--set "$kv")
+done
 for lr in "${lr_list[@]}" "${full_lr_list[@]}"; do
   [[ $lr =~ ^[0-9.]+([eE]-?[0-9]+)?$ ]] || recipe_error "--lrs '$lrs' must be learning rates separated by spaces, e.g. \"1e-4 1e-3\""
 done
@@ -141,7 +148,7 @@ use_seed() {  # use_seed SEED: sets $sexp (its experiment dir), $sfx (its log-na
   if (( ${#seed_list[@]} > 1 )); then sexp=$exp/seed$1 sfx=_seed$1; fi
   train_opts=()
   data_opts train_opts "$langs"
-  train_opts+=(--model "$model" --exp-dir "$sexp" --set "max_duration=$max_duration" "${seed_opts[@]}")
+  train_opts+=(--model "$model" --exp-dir "$sexp" --set "max_duration=$max_duration" "${set_opts[@]}" "${seed_opts[@]}")
 }
 for_seeds() {  # for_seeds N FUNC: FUNC once per seed (use_seed); with several seeds, each has a marker of its own
   local s
@@ -338,7 +345,7 @@ if stage_begin 8 "Language expansion: $expand_title"; then
       data_opts base_opts "$base_langs"
       logged "stage8_$mode" "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
         "${base_opts[@]}" --model "$model" --exp-dir "$xexp" \
-        --set max_duration="$max_duration" --set max_steps="$shared_steps" "${seed_opts[@]}"
+        --set max_duration="$max_duration" --set max_steps="$shared_steps" "${set_opts[@]}" "${seed_opts[@]}"
       decode "$xexp/$mode" "${mode}_before" aware "$base_langs" "$xexp"
     done
     for l in ${new_langs//,/ }; do
@@ -348,7 +355,7 @@ if stage_begin 8 "Language expansion: $expand_title"; then
         conf=conf/train_expert.yaml; [ "$init" = continue-full ] && conf=conf/train_full.yaml
         logged "stage8_${init}_$l" lwasr expand --experts "$xexp/experts" --new-lang "$l" --init "$init" --config "$conf" \
           "${new_opts[@]}" --max-steps "$expand_steps" --max-duration "$max_duration" --set max_utts="$expand_utts" \
-          --moe-k "$expand_moe_k" "${seed_opts[@]}"
+          --moe-k "$expand_moe_k" "${set_opts[@]}" "${seed_opts[@]}"
         decode "$xexp/expand_$init/$l" "${init}_$l" aware "$l" "$xexp"
         if [[ $init == continue-* ]]; then  # what the continued baseline forgot
           decode "$xexp/expand_$init/$l" "${init}_${l}_base" aware "$base_langs" "$xexp"
