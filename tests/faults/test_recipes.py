@@ -34,9 +34,10 @@ def fake_manifests(tmp_path: Path, corpus: str, langs: list[str], splits: list[s
         ("--expert-steps", "-5", "--expert-steps must be a whole number >= 1, not '-5'"),
         ("--max-duration", "0", "--max-duration must be a number of seconds > 0, not '0'"),
         ("--decode-max-duration", "fast", "--decode-max-duration must be a number of seconds > 0, not 'fast'"),
+        ("--train-set", "lora_rank 8", "--train-set 'lora_rank 8' must be key=value settings separated by spaces"),
     ],
 )
-def test_a_bad_numeric_option_is_one_line_naming_it(tmp_path, option, value, message):
+def test_a_bad_option_value_is_one_line_naming_it(tmp_path, option, value, message):
     result = run_recipe("espeak8", option, value, *tmp_dirs(tmp_path), timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr and "unbound variable" not in result.stderr
