@@ -46,6 +46,7 @@ def decode(
     trim: opt.Trim = None,
     lid_langs: opt.LidLangs = None,
     routing: opt.Routing = "group",
+    dtype: opt.Dtype = "float32",
     device: opt.Device = None,
     num_threads: opt.NumThreads = None,
     overwrite: Annotated[
@@ -66,6 +67,7 @@ def decode(
         batch_size=batch_size or None,
         lid_langs=tuple(parse_langs(lid_langs)) if lid_langs else None,
         routing=routing,
+        dtype=dtype,
     )
     decode_outputs(scenario, out, agnostic_out)  # before the system is loaded
     summary = decode_cuts(

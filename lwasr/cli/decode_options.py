@@ -44,6 +44,14 @@ LidLangs = Annotated[
 Routing = Annotated[
     str, typer.Option("--routing", help="Experts: group (batches per language) or per-sample (peft adapter_names).")
 ]
+Dtype = Annotated[
+    str,
+    typer.Option(
+        "--dtype",
+        help="float32, bfloat16, or int8 (dynamic quantization of the linear layers, CPU; not for experts)."
+        " Reduced precision can change the hypotheses: docs/performance.md has the measured WER.",
+    ),
+]
 Device = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:1... (default: cuda if any).")]
 NumThreads = Annotated[int | None, typer.Option("--num-threads", help="torch CPU threads.")]
 

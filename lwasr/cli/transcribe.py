@@ -53,6 +53,7 @@ def transcribe(
     max_duration: opt.MaxDuration = None,
     trim: opt.Trim = None,
     routing: opt.Routing = "group",
+    dtype: opt.Dtype = "float32",
     chunking: Annotated[
         str,
         typer.Option(
@@ -103,6 +104,7 @@ def transcribe(
         max_duration=max_duration,
         trim=trim,
         routing=routing,
+        dtype=dtype,
         chunking=chunking,
         max_chunk_seconds=max_chunk_seconds,
         reference=reference,

@@ -43,6 +43,7 @@ from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
 from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete
 from lwasr.decoding.lid import LanguageSet, detect, language_probs
+from lwasr.decoding.precision import apply_precision, check_dtype
 from lwasr.decoding.systems import BASE_ADAPTER, System
 from lwasr.errors import LwasrError
 from lwasr.features import CHUNK_SAMPLES, SAMPLE_RATE, LogMel
@@ -67,6 +68,7 @@ class DecodeOptions:
     batch_size: int | None = 16  # at most this many utterances per batch (None: no limit)
     lid_langs: tuple[str, ...] | None = None
     routing: str = "group"
+    dtype: str = "float32"  # float32, bfloat16, or int8 (dynamic quantization, CPU): lwasr.decoding.precision
     max_new_tokens: int = 224  # Whisper's own cap (half the decoder context)
     # per batch, from its longest clip: stops repetition loops early. Whisper's own limit is 448 positions per
     # 30 s, ~15 tokens/s; the references of the espeak8 corpus (8 languages) need at most 11.8/s
@@ -77,6 +79,7 @@ class DecodeOptions:
             raise LwasrError(f"unknown scenario {self.scenario!r}; use one of {', '.join(SCENARIOS)}")
         if self.routing not in ROUTINGS:
             raise LwasrError(f"unknown routing {self.routing!r}; use one of {', '.join(ROUTINGS)}")
+        check_dtype(self.dtype)
         if self.beam_size < 1:
             raise LwasrError("--beam-size must be at least 1")
         if self.batch_size is not None and self.batch_size < 1:
@@ -179,6 +182,9 @@ class Decoder:
         self.tok = system.tokenizer
         self.mel = LogMel(n_mels=system.model.config.num_mel_bins).to(device)
         set_trimmed_input(self.model, bool(opts.trim))
+        self.feature_dtype = apply_precision(
+            self.model, opts.dtype, device, routes_by_language=system.routes_by_language
+        )
         self.lid_langs = LanguageSet.build(self.model.generation_config.lang_to_id, opts.lid_langs)
         self.sot = self.tok.convert_tokens_to_ids("<|startoftranscript|>")
         self.parts = WhisperParts.of(self.model)
@@ -209,7 +215,7 @@ class Decoder:
 
     def features(self, batch: Sequence[Utt]) -> torch.Tensor:
         """The batch's log-mel features on the decoder's device, trimmed as the decode options say."""
-        return self.mel(load_audio(batch).to(self.device), trim=bool(self.opts.trim))
+        return self.mel(load_audio(batch).to(self.device), trim=bool(self.opts.trim)).to(self.feature_dtype)
 
     def language_probs(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Language-ID probabilities of a batch (one row per utterance, over the LID languages), as the agnostic

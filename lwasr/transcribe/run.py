@@ -121,6 +121,7 @@ def transcribe(
     max_duration: float | None = None,
     trim: bool | None = None,
     routing: str = "group",
+    dtype: str = "float32",
     chunking: str = "auto",
     max_chunk_seconds: float = 30.0,
     reference: str | Path | None = None,
@@ -133,7 +134,7 @@ def transcribe(
 
     ``system`` is what ``lwasr decode --system`` takes (or a loaded :class:`System`); ``model`` overrides the
     base of adapters. ``beam_size``, ``batch_size``, ``max_duration``, ``trim`` (None: as the model was trained),
-    ``lid_langs`` and ``routing`` mean what they mean for ``lwasr decode``; ``chunking`` is how audio over
+    ``lid_langs``, ``routing`` and ``dtype`` mean what they mean for ``lwasr decode``; ``chunking`` is how audio over
     ``max_chunk_seconds`` is cut (:class:`~lwasr.transcribe.chunking.Chunker`: auto, vad or fixed). With
     ``out``, each file's ``formats`` (txt, jsonl, srt, vtt, tsv) are written to ``out/<name>.<format>`` and a rerun
     skips finished files; without, nothing is written. A file that cannot be read is listed in
@@ -151,6 +152,7 @@ def transcribe(
         batch_size=batch_size,
         lid_langs=tuple(lid_langs) if lid_langs else None,
         routing=routing,
+        dtype=dtype,
     )
     chunker = Chunker(chunking, max_chunk_seconds)
     inputs = collect_inputs(paths)
