@@ -1,6 +1,7 @@
 """Benchmark 2: `lwasr decode` against CTranslate2 (faster-whisper's engine), and expert-routing overhead.
 
-Same audio, same weights (the embedded whisper-base, float32, CPU), greedy, language given.
+Same audio, same weights (the embedded whisper-base, CPU), greedy, language given; float32, and int8 (CTranslate2's
+int8, lwasr's --dtype int8) and bfloat16 (lwasr --dtype bfloat16).
 
 Usage:
   python bench/decode_make_data.py /tmp/lwasr_bench_decode        # 40 espeak-ng clips, pl/it/pt/da
@@ -46,12 +47,14 @@ def ct2_model_dir(tmp: Path) -> Path:
     return out
 
 
-def run_ct2(model_dir: Path, cuts_path: Path, threads: int, batch_size: int) -> tuple[float, list[dict]]:
-    """Greedy CTranslate2 decoding (float32, 30 s features as faster-whisper feeds them); (seconds, records)."""
+def run_ct2(
+    model_dir: Path, cuts_path: Path, threads: int, batch_size: int, compute_type: str = "float32"
+) -> tuple[float, list[dict]]:
+    """Greedy CTranslate2 decoding (30 s features as faster-whisper feeds them); (seconds, records)."""
     import ctranslate2
     from transformers import WhisperTokenizerFast
 
-    model = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="float32", intra_threads=threads)
+    model = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type=compute_type, intra_threads=threads)
     tok = WhisperTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"))
     utts = sorted(utterances(load_cuts([cuts_path], split=None)), key=lambda u: -u.duration)
     mel = LogMel()
@@ -118,10 +121,16 @@ def main() -> None:
         "ct2 batch 1": lambda: run_ct2(ct2_dir, cuts, args.threads, 1),
         "ct2 batch 8": lambda: run_ct2(ct2_dir, cuts, args.threads, 8),
         "ct2 batch 16": lambda: run_ct2(ct2_dir, cuts, args.threads, 16),
+        "ct2 int8 batch 1": lambda: run_ct2(ct2_dir, cuts, args.threads, 1, "int8"),
+        "ct2 int8 batch 16": lambda: run_ct2(ct2_dir, cuts, args.threads, 16, "int8"),
     }
     for size in args.batch_sizes:  # lwasr's defaults (batches of 16) and other batch sizes
         configs[f"lwasr untrimmed batch {size}"] = lambda n=size: run_lwasr(
             base, cuts, DecodeOptions(trim=False, batch_size=n), tmp
+        )
+    for dtype in ("int8", "bfloat16"):  # --dtype (a fresh copy of the model each: the conversion is in place)
+        configs[f"lwasr untrimmed {dtype} batch 16"] = lambda d=dtype: run_lwasr(
+            load_system("embedded:whisper-base"), cuts, DecodeOptions(trim=False, dtype=d), tmp
         )
     for size in args.batch_sizes:
         configs[f"lwasr trimmed batch {size}"] = lambda n=size: run_lwasr(
