@@ -36,14 +36,7 @@ def plot_comparison(results: dict[str, dict[str, Any]], out: str | Path, title: 
         ax.set_xlabel("error bars: each system's own 95% bootstrap interval (utterances, seeds resampled; not paired)")
     ax.set_ylabel("error rate (%)")
     ax.set_title(title or "WER / CER by language")
-    ax.legend(fontsize="small")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return out
+    return save_chart(fig, ax, out)
 
 
 def _error_bars(values: list[float], cis: list[list[float] | None]) -> list[list[float]] | None:
@@ -52,3 +45,17 @@ def _error_bars(values: list[float], cis: list[list[float] | None]) -> list[list
         return None
     pairs = list(zip(values, cis, strict=True))
     return [[max(v - ci[0], 0.0) for v, ci in pairs], [max(ci[1] - v, 0.0) for v, ci in pairs]]
+
+
+def save_chart(fig: Any, ax: Any, out: str | Path) -> Path:
+    """Finish a chart (small legend, horizontal grid, tight layout) and write it to ``out`` as PNG, atomically."""
+    import matplotlib.pyplot as plt
+
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return out

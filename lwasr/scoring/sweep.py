@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lwasr.atomic import atomic_path, write_json
+from lwasr.atomic import write_json
 from lwasr.errors import LwasrError
 from lwasr.scoring.metrics import metric_name
+from lwasr.scoring.plot import save_chart
 from lwasr.scoring.tables import markdown_table, relative_with_ci, update_results_md
 
 
@@ -112,14 +113,7 @@ def plot_sweep(series: dict[str, list[dict[str, Any]]], out: str | Path, xlabel:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"relative change of the average vs {baseline} (%)\nbelow 0: fewer errors than {baseline}")
     ax.set_title(title or f"against {baseline}, by {xlabel}")
-    ax.legend(fontsize="small")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return out
+    return save_chart(fig, ax, out)
 
 
 def sweep(
