@@ -20,6 +20,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -76,6 +77,28 @@ def run_lwasr(system, cuts_path: Path, opts: DecodeOptions, tmp: Path) -> tuple[
     out = Path(tempfile.mkdtemp(dir=tmp))
     summary = decode_cuts(system, [cuts_path], out, opts, progress=False)
     return summary["decode_seconds"], read_hyps(out / HYP_FILE)
+
+
+def measure(
+    name: str, fn: Callable[[], tuple[float, list[dict]]], repeats: int, audio: float, first: dict | None
+) -> tuple[dict, dict, float]:
+    """Run configuration ``fn`` ``repeats`` times; its JSON row (the fastest run counts), the first
+    configuration's hypotheses (``first``, or these if none yet) and the fastest time in seconds."""
+    times, records = [], []
+    for _ in range(repeats):
+        seconds, records = fn()
+        times.append(seconds)
+    first = first or {r["id"]: r["hyp"] for r in records}
+    row = {
+        "config": name,
+        "seconds": round(min(times), 2),
+        "all_seconds": [round(t, 2) for t in times],
+        "utt_per_s": round(len(records) / min(times), 2),
+        "rtf": round(min(times) / audio, 4),
+        "wer": score_records(records)["macro_average"],
+        "hyps_differing_from_first": sum(r["hyp"] != first[r["id"]] for r in records),
+    }
+    return row, first, min(times)
 
 
 def make_experts(base_spec: str, langs: list[str], out: Path, rank: int = 32) -> Path:
@@ -145,21 +168,7 @@ def main() -> None:
     for name, fn in configs.items():
         if only and name not in only:
             continue
-        times, records = [], []
-        for _ in range(args.repeats):
-            seconds, records = fn()
-            times.append(seconds)
-        wer = score_records(records)["macro_average"]
-        first = first or {r["id"]: r["hyp"] for r in records}
-        row = {
-            "config": name,
-            "seconds": round(min(times), 2),
-            "all_seconds": [round(t, 2) for t in times],
-            "utt_per_s": round(len(records) / min(times), 2),
-            "rtf": round(min(times) / audio, 4),
-            "wer": wer,
-            "hyps_differing_from_first": sum(r["hyp"] != first[r["id"]] for r in records),
-        }
+        row, first, _ = measure(name, fn, args.repeats, audio, first)
         print(json.dumps(row), flush=True)
         rows.append(row)
     print("\n| Configuration | Time (s) | Utt/s | RTF | Macro WER | hyps differing from the first |")

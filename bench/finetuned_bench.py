@@ -24,14 +24,13 @@ import time
 from pathlib import Path
 
 import torch
+from decode_bench import measure, run_lwasr  # bench/ is the script's own directory
 from lhotse import CutSet
 
 from lwasr.data.cuts import load_cuts
-from lwasr.decoding.io import HYP_FILE, read_hyps
-from lwasr.decoding.search import DecodeOptions, decode_cuts, utterances
+from lwasr.decoding.search import DecodeOptions, utterances
 from lwasr.decoding.systems import load_system
 from lwasr.export.run import export
-from lwasr.scoring.metrics import score_records
 
 
 def first_cuts(manifests: Path, langs: list[str], n: int, out: Path) -> Path:
@@ -42,13 +41,6 @@ def first_cuts(manifests: Path, langs: list[str], n: int, out: Path) -> Path:
     path = out / "cuts.jsonl.gz"
     CutSet.from_cuts(cuts).to_file(path)
     return path
-
-
-def run_lwasr(system_dir: Path, cuts: Path, opts: DecodeOptions, tmp: Path) -> tuple[float, list[dict]]:
-    """``decode_cuts`` (language-aware, the system's own trimming); (decode seconds, records)."""
-    out = Path(tempfile.mkdtemp(dir=tmp))
-    summary = decode_cuts(load_system(str(system_dir)), [cuts], out, opts, progress=False)
-    return summary["decode_seconds"], read_hyps(out / HYP_FILE)
 
 
 def run_faster_whisper(models: dict[str, Path], cuts: Path, compute_type: str, threads: int) -> tuple[float, list]:
@@ -106,34 +98,21 @@ def main() -> None:
         systems["shared"] = (args.shared, False)
     configs = {}
     for name, (path, per_lang) in systems.items():
-        configs[f"lwasr {name} float32 (trimmed)"] = lambda p=path: run_lwasr(p, cuts, opts, tmp)
+        configs[f"lwasr {name} float32 (trimmed)"] = lambda p=path: run_lwasr(load_system(str(p)), cuts, opts, tmp)
         for ct in ("float32", "int8"):
             models = exported(path, tmp / f"{name}_{ct}", ct, langs, per_lang)
             configs[f"faster-whisper {name} {ct}"] = lambda m=models, c=ct: run_faster_whisper(m, cuts, c, args.threads)
         if not per_lang:
-            configs[f"lwasr {name} int8 (trimmed)"] = lambda p=path: run_lwasr(
-                p, cuts, DecodeOptions(batch_size=16, dtype="int8"), tmp
+            configs[f"lwasr {name} int8 (trimmed)"] = lambda p=path: run_lwasr(  # a fresh load: int8 converts in place
+                load_system(str(p)), cuts, DecodeOptions(batch_size=16, dtype="int8"), tmp
             )
     rows, first, lwasr_time = [], None, {}
     for name, fn in configs.items():
-        times, records = [], []
-        for _ in range(args.repeats):
-            seconds, records = fn()
-            times.append(seconds)
-        first = first or {r["id"]: r["hyp"] for r in records}
+        row, first, seconds = measure(name, fn, args.repeats, audio, first)
         system = name.split()[1]
         if name.startswith("lwasr") and "float32" in name:
-            lwasr_time[system] = min(times)
-        row = {
-            "config": name,
-            "seconds": round(min(times), 2),
-            "all_seconds": [round(t, 2) for t in times],
-            "utt_per_s": round(len(records) / min(times), 2),
-            "rtf": round(min(times) / audio, 4),
-            "wer": score_records(records)["macro_average"],
-            "vs_lwasr_float32": round(min(times) / lwasr_time[system], 2),
-            "hyps_differing_from_first": sum(r["hyp"] != first[r["id"]] for r in records),
-        }
+            lwasr_time[system] = seconds
+        row["vs_lwasr_float32"] = round(seconds / lwasr_time[system], 2)
         print(json.dumps(row), flush=True)
         rows.append(row)
     keys = ("config", "seconds", "utt_per_s", "rtf", "wer", "vs_lwasr_float32", "hyps_differing_from_first")
