@@ -206,3 +206,10 @@ def spec_augment(
             mask = mask.unsqueeze(2) if axis == 1 else mask.unsqueeze(1)
             out = torch.where(mask, fill.expand_as(out), out)
     return out
+
+
+def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Cross-entropy of ``logits [B, L, V]`` summed over the labelled tokens (text + end token; :data:`IGNORE`
+    positions skipped), and the number of those tokens: the trainer's loss."""
+    loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="sum")
+    return loss, int((labels != IGNORE).sum())

@@ -318,8 +318,7 @@ class Trainer:
         """Hook: the loss of a batch summed over its text + end tokens, and the number of those tokens (default:
         cross-entropy). ``train`` is False on dev batches, whose loss chooses the best checkpoint."""
         logits, labels = self.forward(batch, train)
-        loss = nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=D.IGNORE, reduction="sum")
-        return loss, int((labels != D.IGNORE).sum())
+        return D.token_loss(logits, labels)
 
     def forward(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """For :meth:`loss`: the model's float32 logits ``[B, L, V]`` on a batch (SpecAugment when training) and

@@ -21,7 +21,6 @@ import json
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from lwasr.data.cuts import load_cuts
 from lwasr.decoding.systems import load_system
@@ -41,11 +40,8 @@ def split_loss(system, cuts, lang: str, max_duration: float) -> tuple[float, int
         for batch in D.make_loader(dataset, D.SkipFirst(sampler), 0):
             feats = mel(batch["audio"], trim=system.trim_default)
             logits = model(input_features=feats, decoder_input_ids=batch["decoder_input_ids"]).logits
-            labels = batch["labels"]
-            loss = nn.functional.cross_entropy(
-                logits.float().transpose(1, 2), labels, ignore_index=D.IGNORE, reduction="sum"
-            )
-            total, tokens = total + loss.item(), tokens + int((labels != D.IGNORE).sum())
+            loss, n = D.token_loss(logits.float(), batch["labels"])
+            total, tokens = total + loss.item(), tokens + n
     return total, tokens
 
 
