@@ -29,7 +29,7 @@ import torch
 from lwasr.data.cuts import load_cuts
 from lwasr.decoding.io import HYP_FILE, read_hyps
 from lwasr.decoding.search import DecodeOptions, decode_cuts, load_audio, token_budget, utterances
-from lwasr.decoding.systems import load_system
+from lwasr.decoding.systems import System, load_system
 from lwasr.features import LogMel
 from lwasr.scoring.metrics import score_records
 
@@ -101,6 +101,17 @@ def measure(
     return row, first, min(times)
 
 
+class LanguageBatches(System):
+    """The plain model decoded in group routing's batches (one language each) with no adapter: what routing's
+    batching costs (batches per language, partial last batches, other trimmed padding) without any merging."""
+
+    routes_by_language = True  # type: ignore[assignment]  # batches by language; every adapter is None
+
+    @classmethod
+    def of(cls, system: System) -> LanguageBatches:
+        return cls(system.model, system.tokenizer, source=system.source, meta=system.meta)
+
+
 def make_experts(base_spec: str, langs: list[str], out: Path, rank: int = 32) -> Path:
     """LoRA experts on every attention and FFN linear (a worst case for routing cost) whose B is zero, as peft
     initialises it: they change nothing, so the hypotheses and the number of decoder steps are the plain
@@ -159,6 +170,9 @@ def main() -> None:
         configs[f"lwasr trimmed batch {size}"] = lambda n=size: run_lwasr(
             base, cuts, DecodeOptions(trim=True, batch_size=n), tmp
         )
+    configs["lwasr trimmed, language batches"] = lambda: run_lwasr(
+        LanguageBatches.of(base), cuts, DecodeOptions(trim=True), tmp
+    )
     configs["lwasr experts group"] = lambda: run_lwasr(experts, cuts, DecodeOptions(trim=True), tmp)
     configs["lwasr experts per-sample"] = lambda: run_lwasr(
         experts, cuts, DecodeOptions(trim=True, routing="per-sample"), tmp

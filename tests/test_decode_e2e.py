@@ -185,3 +185,19 @@ def test_input_errors(tiny_whisper: Path, tmp_path: Path) -> None:
     CutSet.from_cuts([]).to_file(empty)
     with pytest.raises(LwasrError, match="empty|no utterances"):
         decode_cuts(system, [empty], tmp_path / "o2", OPTS, progress=False)
+
+
+def test_group_routing_merges_each_expert_once(experts: Path, data: Path, tmp_path: Path) -> None:
+    """Batches of one language in a row keep their expert merged (three batches per language, two merges), and
+    the hypotheses are those of per-sample routing, which never merges."""
+    system = load_system(str(experts))
+    merged: list[str] = []
+    merge = system.model.merge_adapter
+    system.model.merge_adapter = lambda *a, **k: (merged.append(system.model.active_adapters[0]), merge(*a, **k))
+    one_per_batch = DecodeOptions(**{**SAME_INPUT.__dict__, "batch_size": 1})
+    decode_cuts(system, [data], tmp_path / "g", one_per_batch, progress=False)
+    assert merged == sorted(LANGS)
+    opts = DecodeOptions(**{**one_per_batch.__dict__, "routing": "per-sample"})
+    decode_cuts(system, [data], tmp_path / "p", opts, progress=False)
+    g, p = hyps_by_id(tmp_path / "g"), hyps_by_id(tmp_path / "p")
+    assert {k: v["hyp"] for k, v in g.items()} == {k: v["hyp"] for k, v in p.items()}

@@ -248,7 +248,8 @@ class Decoder:
             return self._decode(feats, hidden, langs)
         adapters = [self.system.adapter_for(lang) for lang in langs]
         if self.opts.routing == "per-sample":
-            return self._decode(feats, None, langs, adapter_names=[a or BASE_ADAPTER for a in adapters])
+            with self.system.unmerged():
+                return self._decode(feats, None, langs, adapter_names=[a or BASE_ADAPTER for a in adapters])
         hyps: list[str] = [""] * len(langs)
         for adapter in dict.fromkeys(adapters):
             idx = [i for i, a in enumerate(adapters) if a == adapter]

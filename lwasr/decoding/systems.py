@@ -108,6 +108,11 @@ class System:
         """Make ``adapter`` the one applied to the whole batch (no-op for single models)."""
         yield
 
+    @contextlib.contextmanager
+    def unmerged(self) -> Iterator[None]:
+        """Adapter weights kept apart from the base weights, as per-sample adapters need (no-op here)."""
+        yield
+
     def describe(self) -> dict[str, Any]:
         """What identifies this system in decode settings and summaries."""
         return {"kind": self.kind, "source": self.source, "languages": list(self.languages)}
@@ -134,6 +139,7 @@ class ExpertSystem(System):
     ) -> None:
         super().__init__(model, tokenizer, source=source, meta=meta)
         self._languages = tuple(languages)
+        self._merged: str | None = None  # the adapter merged into the base weights, if any
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -156,21 +162,38 @@ class ExpertSystem(System):
 
     @contextlib.contextmanager
     def lid_context(self) -> Iterator[None]:
+        self._unmerge()
         with self.model.disable_adapter():
             yield
 
     @contextlib.contextmanager
     def activate(self, adapter: str | None) -> Iterator[None]:
+        """Decode with ``adapter`` merged into the base weights (as fast as the plain model: LoRA layers are
+        skipped). The merge stays after the block, so consecutive batches of one language merge once: group
+        routing's batches come language by language, and a merge and unmerge of rank-32 experts costs about as
+        much as decoding a short batch (docs/performance.md). ``None`` decodes with the base model."""
         if adapter is None:
+            self._unmerge()
             with self.model.disable_adapter():
                 yield
             return
-        self.model.set_adapter(adapter)
-        self.model.merge_adapter()  # merged weights: as fast as the plain model (LoRA layers are skipped)
-        try:
-            yield
-        finally:
+        if adapter != self._merged:
+            self._unmerge()
+            self.model.set_adapter(adapter)
+            self.model.merge_adapter()
+            self._merged = adapter
+        yield
+
+    @contextlib.contextmanager
+    def unmerged(self) -> Iterator[None]:
+        self._unmerge()
+        yield
+
+    def _unmerge(self) -> None:
+        """Restore the base weights if an adapter is merged into them."""
+        if self._merged is not None:
             self.model.unmerge_adapter()
+            self._merged = None
 
 
 @register_loader("base")
