@@ -17,10 +17,11 @@ the first configuration's) and a Markdown table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import torch
 from lwasr.data.cuts import load_cuts
 from lwasr.decoding.io import HYP_FILE, read_hyps
 from lwasr.decoding.search import DecodeOptions, decode_cuts, load_audio, token_budget, utterances
-from lwasr.decoding.systems import System, load_system
+from lwasr.decoding.systems import ExpertSystem, System, load_system
 from lwasr.features import LogMel
 from lwasr.scoring.metrics import score_records
 
@@ -112,6 +113,21 @@ class LanguageBatches(System):
         return cls(system.model, system.tokenizer, source=system.source, meta=system.meta)
 
 
+class MergePerBatch(ExpertSystem):
+    """Group routing as it was before a71b2c2: each batch merges its expert and unmerges it after."""
+
+    @contextlib.contextmanager
+    def activate(self, adapter: str | None) -> Iterator[None]:
+        with super().activate(adapter):
+            yield
+        with self.unmerged():
+            pass
+
+    @classmethod
+    def of(cls, system: ExpertSystem) -> MergePerBatch:
+        return cls(system.model, system.tokenizer, source=system.source, meta=system.meta, languages=system.languages)
+
+
 def make_experts(base_spec: str, langs: list[str], out: Path, rank: int = 32) -> Path:
     """LoRA experts on every attention and FFN linear (a worst case for routing cost) whose B is zero, as peft
     initialises it: they change nothing, so the hypotheses and the number of decoder steps are the plain
@@ -174,6 +190,9 @@ def main() -> None:
         LanguageBatches.of(base), cuts, DecodeOptions(trim=True), tmp
     )
     configs["lwasr experts group"] = lambda: run_lwasr(experts, cuts, DecodeOptions(trim=True), tmp)
+    configs["lwasr experts group, merge per batch"] = lambda: run_lwasr(
+        MergePerBatch.of(experts), cuts, DecodeOptions(trim=True), tmp
+    )
     configs["lwasr experts per-sample"] = lambda: run_lwasr(
         experts, cuts, DecodeOptions(trim=True, routing="per-sample"), tmp
     )
