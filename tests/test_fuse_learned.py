@@ -25,6 +25,10 @@ from lwasr.units.meta import ModelMeta
 
 @pytest.fixture(scope="module")
 def experts_dir(tiny_whisper, tmp_path_factory) -> Path:
+    return make_experts(tiny_whisper, tmp_path_factory)
+
+
+def make_experts(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pl (rank 4), pt (rank 8), de (rank 4, q/v only), and cy from another base."""
     from conftest import build_tiny_whisper
 

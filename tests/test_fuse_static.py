@@ -33,8 +33,8 @@ def make_expert(
     model = WhisperForConditionalGeneration.from_pretrained(base_dir)
     fingerprint = base_fingerprint(model)
     config = LoraConfig(r=rank, lora_alpha=alpha, use_rslora=rslora, target_modules=targets)
+    torch.manual_seed(seed)  # A's random init too: the expert depends on its seed only
     peft_model = get_peft_model(model, config)
-    torch.manual_seed(seed)
     for name, p in peft_model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(p, std=0.2)

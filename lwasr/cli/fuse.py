@@ -30,9 +30,12 @@ app = typer.Typer(
         " Needs equal ranks and target modules.\n\n"
         "  dare_ties  DARE drop followed by TIES sign election; default weights 1.\n\n"
         "  learned    experts frozen; one weight per expert and module (--gate) trained on pooled data (--cuts) for"
-        " a short time (defaults: lr 1e-2, 2 epochs), with or without the language token (--no-lang-token). The"
-        " learned weighted sum is folded exactly into one adapter, as sum does. Working files (checkpoints, log):"
-        " <out parent>/train_<out name>/; an interrupted run resumes, a finished one is skipped.\n\n"
+        " two passes (defaults: lr 1e-2, 2 epochs, validated after each, the best kept), with or without the"
+        " language token (--no-lang-token). The learned weighted sum is folded exactly into one adapter, as sum"
+        " does. Working files (checkpoints, log): <out parent>/train_<out name>/; an interrupted run resumes, a"
+        " finished one is skipped. The unit gets gate_trajectory.jsonl and .png: the gate weights over the steps.\n\n"
+        "Task arithmetic (sum, svd): --lambdas 0.2,0.4,0.6,0.8,1.0 --dev-cuts data/dev gives every expert weight λ"
+        " (its whole update, scaled), λ chosen by the lowest dev loss; lwasr.json records the grid.\n\n"
         "Writes a PEFT adapter with lwasr.json to --out (atomically); --merge also writes --out/merged, a standalone"
         " Hugging Face model. --out must be new or an earlier `lwasr fuse` output, which is kept unless --overwrite;"
         " anything else there is refused. See docs/fusion.md.\n\n"
@@ -72,6 +75,14 @@ def fuse(
     weights: Annotated[
         str | None, typer.Option("--weights", help="One weight per language, comma-separated: 0.5,0.5.")
     ] = None,
+    lambdas: Annotated[
+        str | None,
+        typer.Option(
+            "--lambdas",
+            help="sum, svd: task arithmetic, weight λ for every expert, λ chosen from this grid (e.g."
+            " 0.2,0.4,0.6,0.8,1.0) by the lowest dev loss on --dev-cuts.",
+        ),
+    ] = None,
     rank: Annotated[int | None, typer.Option("--rank", help="svd: rank of the fused adapter.")] = None,
     density: Annotated[
         float, typer.Option("--density", help="ties/dare: fraction of factor entries kept, in (0, 1].")
@@ -105,6 +116,7 @@ def fuse(
             method.value,
             out,
             weights=_floats(weights),
+            lambdas=_floats(lambdas),
             rank=rank,
             density=density,
             seed=seed,

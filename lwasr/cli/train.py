@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lwasr.cli.options import Settings, setup_logging, training_options
+from lwasr.cli.options import TRAIN_OPTIONS, Settings, setup_logging, training_options
 from lwasr.training.config import TrainConfig, help_of
 
 HELP = (
@@ -17,6 +17,8 @@ HELP = (
     "lwasr train experts --langs pl,pt,it --cuts data/train --dev-cuts data/dev --exp-dir exp/base\n\n"
     "lwasr train --mode shared --cuts data/train --exp-dir exp/base   (one LoRA on the pooled languages)\n\n"
     "lwasr train --mode full --cuts data/train --exp-dir exp/base   (full fine-tuning)\n\n"
+    "lwasr train --mode shared --init-adapter exp/base/fused_svd --cuts data/train --exp-dir exp/base/fused_svd_ft"
+    "   (fuse-then-fine-tune: the shared LoRA starts from a fused adapter)\n\n"
     "Settings: a YAML file (--config; default: the shipped lwasr/conf/train_<mode>.yaml), overridden by the"
     " options below, and --set key=value for any other setting (docs/training.md lists them).\n\n"
     "Outputs: exp/<tag>/experts/<lang>/ (PEFT adapter), exp/<tag>/shared/ (PEFT adapter), exp/<tag>/full/ (HF"
@@ -28,9 +30,12 @@ HELP = (
 
 app = typer.Typer(name="train", help=HELP, invoke_without_command=True)
 
+#: The options of ``lwasr train`` (one model): the training options and the warm start.
+TRAIN_ONE_OPTIONS = (*TRAIN_OPTIONS, "init_adapter")
+
 
 @app.callback()
-@training_options(TrainConfig)
+@training_options(TrainConfig, TRAIN_ONE_OPTIONS)
 def train_cmd(
     ctx: typer.Context,
     mode: Annotated[str | None, typer.Option("--mode", help=help_of(TrainConfig, "mode"))] = None,

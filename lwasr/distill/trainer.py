@@ -11,14 +11,13 @@ comparable with ``lwasr train``) and unit export as ``lwasr train --mode shared|
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel
+from peft import PeftModel
 from torch import nn
 
 from lwasr.distill.cache import TeacherCache, cache_info
@@ -29,6 +28,7 @@ from lwasr.training import data as D
 from lwasr.training import ddp
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
+from lwasr.training.lora import warm_lora
 from lwasr.units.base import load_whisper
 from lwasr.units.experts import discover_experts, load_experts
 from lwasr.units.meta import META_FILE, ModelMeta, check_same_base
@@ -54,9 +54,7 @@ class DistillTrainer(Trainer):
         meta = ModelMeta.load(path)
         self._check_init(label, path, meta)
         if self.cfg.student == "lora":
-            config = LoraConfig.from_pretrained(str(path))
-            config = dataclasses.replace(config, lora_dropout=self.cfg.lora_dropout, inference_mode=False)
-            return PeftModel.from_pretrained(base, str(path), is_trainable=True, config=config)
+            return warm_lora(base, path, self.cfg.lora_dropout)
         if meta.kind == "lora":
             base = PeftModel.from_pretrained(base, str(path)).merge_and_unload()
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from lwasr.errors import LwasrError
 from lwasr.expansion import INITS, MOE_GATES
@@ -32,6 +33,7 @@ class ExpandConfig(TrainConfig):
     :func:`lwasr.expansion.expand.expand` fills these fields in from its options.
     """
 
+    takes_init_adapter: ClassVar[bool] = False
     init: str = setting("random", f"How the new language's unit starts: {', '.join(INITS)}.")
     new_lang: str = setting("", "The new language's code (any lowercase code; Whisper need not know it).")
     prompt_lang: str = setting("", "The Whisper language whose token prompts the new language.")

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from lhotse import CutSet
-from peft import LoraConfig, PeftConfig, PeftModel
 from torch import nn
 
 from lwasr.atomic import check_output
@@ -43,7 +42,7 @@ from lwasr.fusion.static import save_adapter
 from lwasr.langcodes import WHISPER_LANGUAGES
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
-from lwasr.training.lora import apply_lora, lora_config
+from lwasr.training.lora import adapter_settings, apply_lora, lora_config, warm_lora
 from lwasr.units.experts import discover_experts, load_experts
 from lwasr.units.meta import ModelMeta
 
@@ -67,7 +66,7 @@ class ExpandTrainer(Trainer):
         if cfg.init in ("warm", "continue-shared"):
             self._check_base(ModelMeta.load(cfg.source), cfg.source)
             log.info("initialising the new adapter from %s", cfg.source)
-            return PeftModel.from_pretrained(base, cfg.source, is_trainable=True)
+            return warm_lora(base, cfg.source, cfg.lora_dropout)
         if cfg.init == "random":
             return apply_lora(base, cfg)
         experts = load_experts(cfg.experts_dir, cfg.moe_langs)
@@ -137,20 +136,6 @@ def check_new_lang(code: str) -> str:
 def tree_hashes(dirs: Sequence[Path]) -> dict[str, str]:
     """sha256 of every file under ``dirs`` (path -> hash)."""
     return {str(f): sha256_file(f) for d in dirs for f in sorted(Path(d).rglob("*")) if f.is_file()}
-
-
-def _adapter_settings(unit: Path) -> dict[str, Any]:
-    """The LoRA settings (TrainConfig fields) of a PEFT adapter directory."""
-    config = PeftConfig.from_pretrained(str(unit))
-    if not isinstance(config, LoraConfig):
-        raise LwasrError(f"{unit} is not a LoRA adapter")
-    targets = config.target_modules
-    return {
-        "lora_rank": config.r,
-        "lora_alpha": config.lora_alpha,
-        "lora_dropout": config.lora_dropout,
-        "lora_target_modules": sorted(targets) if not isinstance(targets, str) else [targets],
-    }
 
 
 @dataclass
@@ -279,7 +264,7 @@ def expand(
         src = experts / ranking[0][0]
         log.info("warm start: copying the expert of %s (%s)", ranking[0][0], src)
     adapter_ref = src if init in ("warm", "continue-shared") else plan.reference
-    lora = _adapter_settings(adapter_ref) if adapter_ref is not None and init != "continue-full" else {}
+    lora = adapter_settings(adapter_ref) if adapter_ref is not None and init != "continue-full" else {}
     moe_langs = [lang for lang, _ in ranking[:moe_k]] if init == "moe" else []
     moe_weights = fixed_weights([p for _, p in ranking[:moe_k]]) if init == "moe" else []
 

@@ -15,13 +15,15 @@ GATE_FNS = ("softmax", "linear")
 class FuseConfig(UnitConfig):
     """A learned-fusion run: ``experts`` (the experts directory), target ``langs``, the gate's form.
 
-    Its training defaults differ from the shared LoRA's in ``lr``, ``warmup_steps`` and ``num_epochs``: a few
-    gate parameters learn fast, and the method is meant to train briefly.
+    Its training defaults differ from the shared LoRA's in ``lr``, ``warmup_steps``, ``num_epochs`` and
+    ``valid_every``: a few gate parameters learn fast, so two passes over the pooled data, validated after each
+    (the best kept), are its default budget.
     """
 
     lr: float = redefault(TrainConfig, "lr", 1e-2)
     warmup_steps: int = redefault(TrainConfig, "warmup_steps", 10)
     num_epochs: int = redefault(TrainConfig, "num_epochs", 2)
+    valid_every: int = redefault(TrainConfig, "valid_every", 0)
     experts: str = setting("", "Experts directory: one adapter per language, <dir>/<lang>/.")
     gate: str = setting("module", "learned: one weight per expert and module (default), layer, or global.")
     gate_fn: str = setting("softmax", "learned: softmax over experts (default) or linear (unconstrained).")

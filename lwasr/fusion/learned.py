@@ -32,6 +32,15 @@ from lwasr.fusion import PRODUCER as FUSE
 from lwasr.fusion.config import FuseConfig
 from lwasr.fusion.merge import write_fused
 from lwasr.fusion.static import FUSED, add_factors, sum_factors
+from lwasr.fusion.trajectory import (
+    TRAJECTORY,
+    TRAJECTORY_PNG,
+    Record,
+    gate_record,
+    plot_trajectory,
+    read_trajectory,
+    write_trajectory,
+)
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
 from lwasr.units.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
@@ -77,6 +86,7 @@ class GatedExperts(nn.Module):
         groups = list(dict.fromkeys(group_of(name, gate) for name in self.layers))
         model.requires_grad_(False)
         self.gate = FusionGate(groups, len(langs), gate_fn)
+        self.start = self.gate.weights().detach().clone()
         self._weights: torch.Tensor | None = None
         for name, layer in self.layers.items():
             layer.enable_adapters(False)
@@ -119,6 +129,10 @@ class GatedExperts(nn.Module):
         rows = self.gate.weights().detach().double().cpu().tolist()
         return {g: dict(zip(self.langs, row, strict=True)) for g, row in zip(self.gate.groups, rows, strict=True)}
 
+    def record(self, step: int) -> Record:
+        """The trajectory record of the gate now (at ``step``); see :mod:`lwasr.fusion.trajectory`."""
+        return gate_record(step, self.gate.weights(), self.start, self.langs)
+
     def fold(self) -> None:
         """Add adapter ``fused`` to the PeftModel holding the learned weighted sum exactly (see :func:`fold`)."""
         factors = {lang: expert_factors(self.peft, lang) for lang in self.langs}
@@ -139,11 +153,16 @@ def fold(factors: dict[str, dict[str, Factors]], weights: dict[str, list[float]]
 
 
 class FusionTrainer(Trainer):
-    """Trains :class:`GatedExperts` with the plain cross-entropy; exports the folded static adapter."""
+    """Trains :class:`GatedExperts` with the plain cross-entropy; exports the folded static adapter.
+
+    The gate is logged every ``log_every`` steps to ``<run dir>/gate_trajectory.jsonl``, which the unit gets a copy
+    of, with its plot (``gate_trajectory.png``).
+    """
 
     PRODUCER = FUSE
     cfg: FuseConfig
     model: GatedExperts
+    trajectory: list[Record] | None = None  # this process's records, once it logged one
 
     def build(self, base: nn.Module) -> nn.Module:
         cfg = self.cfg
@@ -151,10 +170,27 @@ class FusionTrainer(Trainer):
         check_same_base({**{e.lang: e.meta.base_fingerprint for e in self.experts}, cfg.model: self.fingerprint})
         return GatedExperts(attach_experts(base, self.experts), [e.lang for e in self.experts], cfg.gate, cfg.gate_fn)
 
+    def after_step(self) -> None:
+        """Log the gate (main rank): a resumed run keeps the records of the steps before its checkpoint."""
+        if not self.info.is_main or (self.step % self.cfg.log_every and self.step != self.total_steps):
+            return
+        path = self.cfg.run_dir / TRAJECTORY
+        if self.trajectory is None:
+            self.trajectory = [r for r in read_trajectory(path) if r["step"] < self.step]
+            if not self.trajectory:
+                self.trajectory = [gate_record(0, self.model.start, self.model.start, self.model.langs)]
+        self.trajectory.append(self.model.record(self.step))
+        write_trajectory(path, self.trajectory)
+
     def export(self, out: Path) -> str:
         self.model.fold()
         write_fused(self.model.peft, out, self.meta(), self.base_path, self.cfg.merge)
-        return f"learned fusion of {', '.join(self.model.langs)}"
+        records = read_trajectory(self.cfg.run_dir / TRAJECTORY)
+        if records:
+            write_trajectory(out / TRAJECTORY, records)
+            plot_trajectory(records, out / TRAJECTORY_PNG, f"{self.cfg.gate} gate, {self.cfg.gate_fn}")
+        moved = self.model.record(self.step)["max_change"]
+        return f"learned fusion of {', '.join(self.model.langs)} (largest gate change {moved:.3g})"
 
     def meta(self) -> ModelMeta:
         meta = super().meta()
@@ -165,6 +201,7 @@ class FusionTrainer(Trainer):
             "gate_fn": cfg.gate_fn,
             "weights": dict(zip(model.langs, model.gate.weights().detach().double().mean(0).tolist(), strict=True)),
             "gate_weights": model.group_weights(),
+            "gate_max_change": model.record(self.step)["max_change"],
             **({"rank": model.peft.peft_config[FUSED].r} if FUSED in model.peft.peft_config else {}),
             "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in self.experts},
             **{k: v for k, v in meta.extra.items() if k in ("steps", "best_dev_loss")},

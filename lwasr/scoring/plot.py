@@ -17,11 +17,7 @@ from lwasr.scoring.metrics import metric_name
 def plot_comparison(results: dict[str, dict[str, Any]], out: str | Path, title: str = "") -> Path:
     """Write a PNG bar chart of per-language error rates and the macro average for each system, with error bars
     where the results carry intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     langs = sorted({lang for r in results.values() for lang in r["languages"]})
     labels = [f"{lang}\n{metric_name(lang)}" for lang in langs] + ["avg"]
     width = 0.8 / max(len(results), 1)
@@ -45,6 +41,16 @@ def _error_bars(values: list[float], cis: list[list[float] | None]) -> list[list
         return None
     pairs = list(zip(values, cis, strict=True))
     return [[max(v - ci[0], 0.0) for v, ci in pairs], [max(ci[1] - v, 0.0) for v, ci in pairs]]
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_chart(fig: Any, ax: Any, out: str | Path) -> Path:

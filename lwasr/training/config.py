@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -79,6 +79,9 @@ class TrainConfig:
     Steps are optimizer steps (``accum_grad`` batches each). ``max_steps=0`` means ``num_epochs`` decide.
     """
 
+    #: Whether the run's trainer starts from ``init_adapter`` (the methods that build their own model do not).
+    takes_init_adapter: ClassVar[bool] = True
+
     mode: str = setting(
         "expert",
         "expert (one LoRA on one language, Whisper frozen), shared (one LoRA on the pooled languages) or full.",
@@ -102,6 +105,11 @@ class TrainConfig:
     lora_alpha: int = setting(64, "LoRA scaling alpha (the update is scaled by alpha/rank).")
     lora_dropout: float = setting(0.05, "Dropout on the LoRA input, in [0, 1).")
     lora_target_modules: list[str] = setting(LORA_TARGETS, "Module names that get a LoRA (encoder and decoder).")
+    init_adapter: str | None = setting(
+        None,
+        "Start the LoRA from this adapter unit (e.g. an `lwasr fuse --method svd` output) instead of a fresh one;"
+        " its rank, alpha and target modules replace the lora_* settings.",
+    )
     # optimisation
     lr: float = setting(1e-3, "Peak learning rate (the shipped train_full.yaml sets 1e-5 for mode full).")
     weight_decay: float = setting(0.0, "AdamW weight decay.")
@@ -163,6 +171,11 @@ class TrainConfig:
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda: {self.device}"),
             (self.max_steps >= 0, f"max_steps must be >= 1, or 0 to let num_epochs decide; got {self.max_steps}"),
             (all(f > 0 for f in self.speed_perturb), f"speed_perturb factors must be > 0, got {self.speed_perturb}"),
+            (not self.init_adapter or self.mode != "full", "init_adapter starts a LoRA; mode full trains no LoRA"),
+            (
+                not self.init_adapter or self.takes_init_adapter,
+                "init_adapter is a setting of lwasr train (distill and expand start from --init)",
+            ),
         ]
         if self.mode != "full":
             checks += [
@@ -192,6 +205,10 @@ class TrainConfig:
         current = yaml.safe_load(self.to_yaml())
         keys = [k for k in dict.fromkeys([*current, *recorded]) if k not in RESUME_SAFE]
         missing = "(unset)"
+        # a setting added after the checkpoint was made counts as its default there
+        defaults = {f.name: default_of(type(self), f.name) for f in dataclasses.fields(self)}
+        defaults = yaml.safe_load(yaml.safe_dump(defaults))
+        recorded = {**{k: v for k, v in defaults.items() if k not in recorded}, **recorded}
         return [
             f"{k}: {recorded.get(k, missing)} -> {current.get(k, missing)}"
             for k in keys
@@ -227,6 +244,7 @@ class UnitConfig(TrainConfig):
     Base of the configs of ``lwasr fuse --method learned`` and ``lwasr distill``; ``mode`` is shared or full.
     """
 
+    takes_init_adapter: ClassVar[bool] = False
     mode: str = redefault(TrainConfig, "mode", "shared")
     name: str = setting("model", "The unit's directory name under exp_dir.")
 
@@ -244,6 +262,12 @@ class UnitConfig(TrainConfig):
     @property
     def unit_dir(self) -> Path:
         return Path(self.exp_dir) / self.name
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default value of field ``name`` of the config class ``cls``."""
+    f = cls.__dataclass_fields__[name]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _hints(cls: type = TrainConfig) -> dict[str, Any]:

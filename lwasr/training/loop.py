@@ -8,6 +8,8 @@ Run directory ``<exp_dir>/train_<mode>[_<lang>]/``: ``config.yaml`` (the resolve
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import math
 import shutil
@@ -32,9 +34,10 @@ from lwasr.models.trim import set_trimmed_input
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig
-from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, lora_extra
+from lwasr.training.evaluate import batch_logits, summed_loss
+from lwasr.training.lora import adapter_settings, apply_lora, check_target_modules, dir_size_mb, lora_extra, warm_lora
 from lwasr.units.base import load_whisper
-from lwasr.units.meta import META_FILE, ModelMeta, base_fingerprint
+from lwasr.units.meta import META_FILE, ModelMeta, base_fingerprint, check_same_base
 
 log = logging.getLogger("lwasr.train")
 StepHook = Callable[[int], None]
@@ -48,6 +51,9 @@ def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Train
     ``on_step(step)`` is called after each optimizer step (and its checkpoint); tests use it to interrupt a
     run. ``trainer``: a :class:`Trainer` subclass to run instead (distillation, learned fusion).
     """
+    if cfg.init_adapter:  # the warm start keeps its adapter's LoRA shape; config.yaml and lwasr.json record it
+        shape = {k: v for k, v in adapter_settings(cfg.init_adapter).items() if k != "lora_dropout"}
+        cfg = dataclasses.replace(cfg, **shape)
     if (cfg.unit_dir / META_FILE).is_file() and not cfg.overwrite:
         log.info("%s already exists; skipping (pass --overwrite to train it again)", cfg.unit_dir)
         return cfg.unit_dir
@@ -110,11 +116,12 @@ class Trainer:
     overrides a private method:
 
     ==========================  =========================================================================
-    :meth:`build` (base)        the model to train from the loaded base model (default: a fresh LoRA, or the
-                                base itself for mode full)
+    :meth:`build` (base)        the model to train from the loaded base model (default: a fresh LoRA, the
+                                adapter ``init_adapter``, or the base itself for mode full)
     :meth:`read_cuts` (paths)   the training or dev cuts of manifests (default: :func:`lwasr.data.cuts.load_cuts`)
     :meth:`prepare` ()          anything else the method needs, once model and data exist (default: nothing)
     :meth:`loss` (batch, train) the summed loss of a batch and its token count (default: cross-entropy)
+    :meth:`after_step` ()       anything to do after each optimizer step (default: nothing)
     :meth:`meta` ()             the unit's ``lwasr.json``
     :meth:`export` (out)        write the unit's files into ``out``, with the final weights loaded
     ==========================  =========================================================================
@@ -174,8 +181,17 @@ class Trainer:
         )
 
     def build(self, base: nn.Module) -> nn.Module:
-        """Hook: the model to train, from the loaded base: a fresh LoRA (modes expert, shared) or the base (full)."""
-        return base if self.cfg.mode == "full" else apply_lora(base, self.cfg)
+        """Hook: the model to train, from the loaded base: a fresh LoRA (modes expert, shared), the LoRA adapter
+        ``init_adapter`` (a warm start, e.g. from a fusion) or the base (full)."""
+        cfg = self.cfg
+        if cfg.mode == "full":
+            return base
+        if not cfg.init_adapter:
+            return apply_lora(base, cfg)
+        recorded = ModelMeta.load(cfg.init_adapter).base_fingerprint
+        check_same_base({cfg.model: self.fingerprint, f"init_adapter {cfg.init_adapter}": recorded})
+        log.info("initialising the LoRA from %s", cfg.init_adapter)
+        return warm_lora(base, cfg.init_adapter, cfg.lora_dropout)
 
     def read_cuts(self, paths: list[str]) -> CutSet:
         """Hook: the cuts of the manifests ``paths`` (``cfg.cuts`` or ``cfg.dev_cuts``), every split."""
@@ -323,22 +339,17 @@ class Trainer:
     def forward(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """For :meth:`loss`: the model's float32 logits ``[B, L, V]`` on a batch (SpecAugment when training) and
         its labels ``[B, L]``."""
-        dev = self.info.device
-        feats = self.logmel(batch["audio"].to(dev), trim=self.cfg.trim_encoder_input)
-        if train and self.cfg.spec_augment:
-            c = self.cfg
-            feats = D.spec_augment(
-                feats,
+        c = self.cfg
+        augment = None
+        if train and c.spec_augment:
+            augment = functools.partial(
+                D.spec_augment,
                 freq_masks=c.freq_masks,
                 freq_width=c.freq_mask_width,
                 time_masks=c.time_masks,
                 time_width=c.time_mask_width,
             )
-        labels = batch["labels"].to(dev)
-        autocast = dev.type == "cuda" and self.cfg.bf16
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-            logits = self.net(input_features=feats, decoder_input_ids=batch["decoder_input_ids"].to(dev)).logits
-        return logits.float(), labels
+        return batch_logits(self.net, self.logmel, batch, trim=c.trim_encoder_input, bf16=c.bf16, augment=augment)
 
     def _nan_stop(self) -> None:
         last = checkpoint.latest(self.ckpt_dir)
@@ -362,8 +373,13 @@ class Trainer:
             self._validate()
         if self.step % self.cfg.save_every == 0:
             self._save()
+        self.after_step()
         if self.on_step is not None:
             self.on_step(self.step)
+
+    def after_step(self) -> None:
+        """Hook: called after each optimizer step (with its validation and checkpoint), on every rank (learned
+        fusion logs its gate weights here)."""
 
     def _report(self, bar: tqdm) -> None:
         m = self.meter
@@ -391,11 +407,8 @@ class Trainer:
         """Dev loss per token over all ranks; keep ``best/``; count validations without improvement."""
         rng = checkpoint.rng_state()  # validation must not shift the training random streams
         self.net.eval()
-        total = tokens = 0.0
-        with torch.no_grad():
-            for batch in D.make_loader(self.dataset, D.SkipFirst(self.dev_sampler), self.cfg.num_workers):
-                loss_sum, n = self.loss(batch, train=False)
-                total, tokens = total + loss_sum.item(), tokens + n
+        batches = D.make_loader(self.dataset, D.SkipFirst(self.dev_sampler), self.cfg.num_workers)
+        total, tokens = summed_loss(batches, lambda batch: self.loss(batch, train=False))
         self.net.train()
         checkpoint.set_rng_state(rng)
         total, tokens = ddp.all_sum([total, tokens], self.info)
@@ -469,6 +482,8 @@ class Trainer:
             extra["best_dev_loss"] = self.best_loss
         if cfg.mode != "full":
             extra["lora"] = lora_extra(cfg)
+        if cfg.init_adapter:
+            extra["init_adapter"] = cfg.init_adapter
         return ModelMeta(
             kind="full" if cfg.mode == "full" else "lora",
             base_model=cfg.model,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 from torch import nn
 
 from lwasr.errors import LwasrError
@@ -55,6 +57,30 @@ def check_target_modules(model: nn.Module, targets: list[str]) -> None:
 def apply_lora(model: nn.Module, cfg: TrainConfig) -> PeftModel:
     """Freeze ``model`` and add one trainable LoRA adapter (named ``default``)."""
     return get_peft_model(model, lora_config(cfg))
+
+
+def warm_lora(model: nn.Module, unit: str | Path, dropout: float) -> PeftModel:
+    """Freeze ``model`` and add the LoRA adapter saved in ``unit`` as its trainable adapter: a warm start with the
+    adapter's weights, rank, scaling and target modules, and LoRA dropout ``dropout``."""
+    config = dataclasses.replace(LoraConfig.from_pretrained(str(unit)), lora_dropout=dropout, inference_mode=False)
+    return PeftModel.from_pretrained(model, str(unit), is_trainable=True, config=config)
+
+
+def adapter_settings(unit: str | Path) -> dict[str, Any]:
+    """The LoRA settings (TrainConfig fields) of a PEFT adapter directory."""
+    try:
+        config = PeftConfig.from_pretrained(str(unit))
+    except ValueError as e:
+        raise LwasrError(f"{unit} holds no PEFT adapter (adapter_config.json): {e}") from None
+    if not isinstance(config, LoraConfig):
+        raise LwasrError(f"{unit} is not a LoRA adapter")
+    targets = config.target_modules
+    return {
+        "lora_rank": config.r,
+        "lora_alpha": config.lora_alpha,
+        "lora_dropout": config.lora_dropout,
+        "lora_target_modules": sorted(targets) if not isinstance(targets, str) else [targets],
+    }
 
 
 def dir_size_mb(path: str | Path) -> float:

@@ -35,6 +35,8 @@ def fake_manifests(tmp_path: Path, corpus: str, langs: list[str], splits: list[s
         ("--max-duration", "0", "--max-duration must be a number of seconds > 0, not '0'"),
         ("--decode-max-duration", "fast", "--decode-max-duration must be a number of seconds > 0, not 'fast'"),
         ("--train-set", "lora_rank 8", "--train-set 'lora_rank 8' must be key=value settings separated by spaces"),
+        ("--fusion-methods", "sum learned_layer_relu", "learned_layer_relu is not learned_<gate>_<fn>"),
+        ("--fusion-epochs", "one", "--fusion-epochs must be a whole number >= 0, not 'one'"),
     ],
 )
 def test_a_bad_option_value_is_one_line_naming_it(tmp_path, option, value, message):

@@ -39,7 +39,13 @@ decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding ba
 decode_batch_size=${decode_batch_size:-}      # utterances per decoding batch (whichever limit fills first)
 baselines=${baselines:-"shared full"}  # stages 4-5: the baselines trained and decoded (shared LoRA, full fine-tuning)
 baseline=${baseline:-shared_aware}  # the system relative changes are taken against
-fusion_methods=${fusion_methods:-}  # stage 6: lwasr fuse methods, space-separated (profile default: sum)
+fusion_methods=${fusion_methods:-}  # stage 6: fusion systems, space-separated (profile default: sum): an lwasr fuse
+                                    # method (sum svd ties dare dare_ties learned), learned_<gate>_<fn> (e.g.
+                                    # learned_layer_linear), ta (sum, λ chosen on dev from --fusion-lambdas) or
+                                    # svd_ft (svd at the experts' rank, then trained as the shared LoRA is)
+fusion_epochs=${fusion_epochs:-1}   # stage 6: passes over the pooled data of learned fusion, validated after each
+                                    # (best kept); 0: --expert-steps steps instead
+fusion_lambdas=${fusion_lambdas:-"0.2 0.4 0.6 0.8 1.0"}  # stage 6, ta: the grid of λ
 distill_steps=${distill_steps:-}    # stage 7: student steps (0 skips distillation)
 distill_init=${distill_init:-scratch}  # stage 7: scratch (a fresh rank-r LoRA), or a stage-6 system, e.g. fused_svd
 expand_langs=${expand_langs:-}      # stage 8: new languages (comma-separated); the other langs are the base (empty skips)
@@ -70,7 +76,7 @@ for _v in ${_lw_given_options-}; do _lw_given[$_v]=${!_v}; done
 for _v in "${!_lw_given[@]}"; do printf -v "$_v" '%s' "${_lw_given[$_v]}"; done
 unset _lw_given _v
 require_int 1 stage stop_stage expert_steps shared_steps expand_steps expand_moe_k decode_batch_size
-require_int 0 ngpu epochs patience train_utts dev_utts test_utts zeroshot_test_utts distill_steps expand_utts
+require_int 0 ngpu epochs patience fusion_epochs train_utts dev_utts test_utts zeroshot_test_utts distill_steps expand_utts
 require_seconds max_duration decode_max_duration
 (( stop_stage >= stage )) || recipe_error "--stop-stage $stop_stage is before --stage $stage: no stage would run"
 [[ $langs =~ ^[a-z-]+(,[a-z-]+)*$ ]] || recipe_error "--langs '$langs' must be Whisper codes separated by commas, e.g. pl,pt"
@@ -83,6 +89,21 @@ for s in ${seeds//,/ }; do
 done
 (( ${#seed_list[@]} > 0 )) || seed_list=("")
 read -ra baseline_list <<< "$baselines"
+read -ra fusion_list <<< "$fusion_methods"
+gate_opts() {  # gate_opts VAR SYSTEM: appends the --gate and --gate-fn of a learned_<gate>_<fn> system to array VAR
+  local -n _lw_gate=$1
+  local part parts=()
+  if [[ $2 == learned_* ]]; then IFS=_ read -ra parts <<< "${2#learned_}"; fi
+  for part in "${parts[@]}"; do
+    case $part in
+      module|layer|global) _lw_gate+=(--gate "$part") ;;
+      softmax|linear) _lw_gate+=(--gate-fn "$part") ;;
+      *) recipe_error "--fusion-methods: $2 is not learned_<gate>_<fn> (gate module, layer or global; fn softmax or linear)" ;;
+    esac
+  done
+}
+for m in "${fusion_list[@]}"; do gate_opts _lw_gate_check "$m"; done  # a bad name stops here, before any work
+unset _lw_gate_check
 read -ra lr_list <<< "$lrs"
 read -ra full_lr_list <<< "${full_lrs:-$lrs}"
 set_opts=()  # --train-set as lwasr train options
@@ -134,7 +155,24 @@ data_opts() {  # data_opts VAR LANGS: appends the training and dev manifest opti
   manifest_opts "$1" --cuts train "$2"
   manifest_opts "$1" --dev-cuts dev "$2"
 }
-read -ra fusion_list <<< "$fusion_methods"
+fusion_opts() {  # fusion_opts VAR SYSTEM: the lwasr fuse options of a stage-6 system (see fusion_methods)
+  local -n _lw_fuse=$1
+  local method=$2
+  case $2 in
+    ta) method=sum
+        _lw_fuse+=(--lambdas "${fusion_lambdas// /,}" --max-duration "$max_duration")
+        manifest_opts _lw_fuse --dev-cuts dev "$langs" ;;
+    svd_ft) method=svd ;;
+    learned|learned_*)
+      method=learned
+      data_opts _lw_fuse "$langs"
+      _lw_fuse+=(--max-duration "$max_duration")
+      if (( fusion_epochs > 0 )); then _lw_fuse+=(--max-steps 0 --num-epochs "$fusion_epochs")
+      else _lw_fuse+=(--max-steps "$expert_steps"); fi
+      gate_opts _lw_fuse "$2" ;;
+  esac
+  _lw_fuse+=(--method "$method")
+}
 read -ra init_list <<< "$expand_inits"
 
 # Training seeds (--seeds). The systems of stages 3-7 are built and decoded once per seed; with one seed (or
@@ -286,20 +324,29 @@ fi
 if stage_begin 6 "Fuse the experts into one adapter: ${fusion_methods:-none}"; then
   if (( ${#fusion_list[@]} > 0 )); then
     need_manifests test "$langs"
-    if [[ " ${fusion_list[*]} " == *" learned "* ]]; then need_manifests "train dev" "$langs"; fi
+    trained='(^| )(learned[a-z_]*|ta|svd_ft)( |$)'  # the systems that use the training or dev data
+    if [[ "${fusion_list[*]}" =~ $trained ]]; then need_manifests "train dev" "$langs"; fi
   fi
   fuse_experts() {
     (( ${#fusion_list[@]} > 0 )) || return 0
     need_experts "$langs" "$sexp/experts"
+    local m opts sched system
     for m in "${fusion_list[@]}"; do
-      learned_opts=()  # learned fusion trains its gate on the pooled training data (its own short schedule)
-      if [ "$m" = learned ]; then
-        data_opts learned_opts "$langs"
-        learned_opts+=(--max-steps "$expert_steps" --max-duration "$max_duration")
+      opts=()
+      fusion_opts opts "$m"
+      system=$sexp/fused_$m
+      if [ "$m" = svd_ft ]; then  # fuse-then-fine-tune: the svd fusion, trained on as the shared LoRA is
+        system=$sexp/fused_svd_ft/shared
+        logged "stage6_${m}_fuse$sfx" lwasr fuse --experts "$sexp/experts" --langs "$langs" --out "$sexp/fused_svd" \
+          "${opts[@]}"
+        sched=()
+        schedule_opts sched "$shared_steps"
+        logged "stage6_$m$sfx" "${launch[@]}" train --mode shared --config conf/train_shared.yaml "${train_opts[@]}" \
+          "${sched[@]}" --init-adapter "$sexp/fused_svd" --exp-dir "$sexp/fused_svd_ft"
+      else
+        logged "stage6_$m$sfx" lwasr fuse --experts "$sexp/experts" --langs "$langs" --out "$system" "${opts[@]}"
       fi
-      logged "stage6_$m$sfx" lwasr fuse --experts "$sexp/experts" --langs "$langs" --method "$m" \
-        --out "$sexp/fused_$m" "${learned_opts[@]}"
-      decode "$sexp/fused_$m" "fused_$m" both "$langs" "$sexp"
+      decode "$system" "fused_$m" both "$langs" "$sexp"
     done
   }
   for_seeds 6 fuse_experts
