@@ -13,18 +13,23 @@ from lwasr.cli import app
 from lwasr.cli.expand import EXPAND_OPTIONS
 from lwasr.cli.fuse import LEARNED_OPTIONS
 from lwasr.cli.options import TRAIN_OPTIONS
+from lwasr.cli.router import EVAL_OPTIONS
+from lwasr.cli.train import TRAIN_ONE_OPTIONS
 from lwasr.distill.config import DistillConfig
 from lwasr.fusion.config import FuseConfig
+from lwasr.routing.config import RouterConfig
 from lwasr.training.config import TrainConfig, help_of
 
 ROOT = typer.main.get_command(app)
 #: command path -> (config class, the fields it exposes as options)
 COMMANDS = {
-    ("train",): (TrainConfig, TRAIN_OPTIONS),
+    ("train",): (TrainConfig, TRAIN_ONE_OPTIONS),
     ("train", "experts"): (TrainConfig, TRAIN_OPTIONS),
     ("distill",): (DistillConfig, TRAIN_OPTIONS + ("teachers", "init", "alpha", "temperature", "cache_topk")),
     ("fuse",): (FuseConfig, LEARNED_OPTIONS),
     ("expand",): (TrainConfig, EXPAND_OPTIONS),
+    ("router", "train"): (RouterConfig, tuple(f.name for f in dataclasses.fields(RouterConfig))),
+    ("router", "eval"): (RouterConfig, EVAL_OPTIONS),
 }
 
 

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import typer
 
-from lwasr.cli import decode, distill, env, expand, export, fuse, model, prepare, score, train, transcribe
+from lwasr.cli import decode, distill, env, expand, export, fuse, model, prepare, router, score, train, transcribe
 from lwasr.errors import LwasrError
 
 app = typer.Typer(
@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 app.command("env")(env.env)
 app.command("lid-similarity")(expand.lid_similarity)
-for module in (prepare, train, fuse, distill, expand, decode, transcribe, score, export, model):
+for module in (prepare, train, fuse, distill, expand, router, decode, transcribe, score, export, model):
     app.add_typer(module.app)
 
 

@@ -13,7 +13,8 @@ app = typer.Typer(
     name="decode",
     help=(
         "Decode manifests with a system: `embedded:whisper-base` (zero-shot), a full fine-tune or a LoRA unit"
-        " (model dir with lwasr.json), or a directory of language experts (exp/<tag>/experts).\n\n"
+        " (model dir with lwasr.json), a directory of language experts (exp/<tag>/experts), or a router unit (the"
+        " experts, routed by a learned language classifier in the agnostic scenario: `lwasr router`).\n\n"
         "Writes <out>/hyp.jsonl, <out>/text and <out>/summary.json; an interrupted decode resumes."
         " See docs/decoding.md."
     ),
@@ -31,7 +32,8 @@ def decode(
         typer.Option(
             "--scenario",
             help="aware: the manifest's language picks prompt and expert. agnostic: language ID picks them"
-            " (experts: the base model's LID; single models detect the language themselves). both: the two in"
+            " (experts: the base model's LID; a router unit: its classifier; single models detect the language"
+            " themselves; --lid-system: that system's LID). both: the two in"
             " one pass, aware into --out and agnostic into --agnostic-out; only utterances whose detected"
             " language changes the prompt or the expert are decoded twice.",
         ),
@@ -46,6 +48,8 @@ def decode(
     trim: opt.Trim = None,
     lid_langs: opt.LidLangs = None,
     routing: opt.Routing = "group",
+    lid_system: opt.LidSystem = None,
+    soft_top_k: opt.SoftTopK = 0,
     dtype: opt.Dtype = "float32",
     device: opt.Device = None,
     num_threads: opt.NumThreads = None,
@@ -67,6 +71,8 @@ def decode(
         batch_size=batch_size or None,
         lid_langs=tuple(parse_langs(lid_langs)) if lid_langs else None,
         routing=routing,
+        lid_system=lid_system,
+        soft_top_k=soft_top_k,
         dtype=dtype,
     )
     decode_outputs(scenario, out, agnostic_out)  # before the system is loaded
@@ -76,6 +82,7 @@ def decode(
         out,
         opts,
         agnostic_out=agnostic_out,
+        lid_system=load_system(lid_system, model) if lid_system else None,
         device=default_device(device),
         overwrite=overwrite,
     )

@@ -41,6 +41,24 @@ Trim = Annotated[
 LidLangs = Annotated[
     str | None, typer.Option("--lid-langs", help="Restrict language ID to these codes (e.g. pl,pt,zh).")
 ]
+LidSystem = Annotated[
+    str | None,
+    typer.Option(
+        "--lid-system",
+        help="Agnostic (and both) scenario: route by this system's language ID instead (any single model's own LID,"
+        " e.g. the shared LoRA or the agnostic student, or a router unit), loaded beside --system (--model applies"
+        " to both).",
+    ),
+]
+SoftTopK = Annotated[
+    int,
+    typer.Option(
+        "--soft-top-k",
+        help="Agnostic experts: decode each utterance with a mixture of the K most probable languages' experts,"
+        " weighted by their LID probabilities renormalised over them (per-sample adapter weights). 0: hard"
+        " routing to the most probable language's expert.",
+    ),
+]
 Routing = Annotated[
     str, typer.Option("--routing", help="Experts: group (batches per language) or per-sample (peft adapter_names).")
 ]

@@ -75,7 +75,8 @@ def setup_logging() -> None:
 def field_option(cls: type, name: str) -> inspect.Parameter:
     """The Typer option of field ``name`` of ``cls``: ``--name-with-dashes``, the field's type, default and help.
 
-    A bool field that defaults to True is a ``--x/--no-x`` switch, one that defaults to False a ``--x`` flag.
+    A bool field that defaults to True (or None: unset) is a ``--x/--no-x`` switch, one that defaults to False a
+    ``--x`` flag.
     """
     from lwasr.training.config import help_of
 
@@ -83,7 +84,7 @@ def field_option(cls: type, name: str) -> inspect.Parameter:
     hint = typing.get_type_hints(cls)[name]
     default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     flag = "--" + name.replace("_", "-")
-    if hint is bool and default:
+    if (hint is bool and default) or hint == bool | None:
         flag += f"/--no-{flag[2:]}"
     option = typer.Option(flag, help=help_of(cls, name))
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option], default=default)
@@ -149,11 +150,36 @@ def training_options(cls: type, names: tuple[str, ...] = TRAIN_OPTIONS) -> Calla
 
         ctx_name = next((p.name for p in own if p.annotation is typer.Context), _CTX)  # Typer passes only one
         context = [inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + generated + _COMMON
-        params += context if ctx_name == _CTX else []
-        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in params}
-        del run.__wrapped__  # Typer reads the signature above, not the command's
-        return run
+        return _with_options(run, own, generated + _COMMON + (context if ctx_name == _CTX else []))
+
+    return wrap
+
+
+def _with_options(run: Callable, own: list[inspect.Parameter], added: list[inspect.Parameter]) -> Callable:
+    """``run`` with the signature Typer reads: the command's own parameters, then ``added``."""
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + added
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    del run.__wrapped__  # Typer reads the signature above, not the command's
+    return run
+
+
+def config_options(cls: type, names: tuple[str, ...] | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: one option per field in ``names`` (default: all) of the config dataclass ``cls``; the command
+    declares a parameter ``config`` and receives them there as one ``cls`` (its other fields at their defaults).
+
+    For commands whose settings are a plain config, without the YAML files of the training commands.
+    """
+    names = names or tuple(f.name for f in dataclasses.fields(cls))
+
+    def wrap(command: Callable) -> Callable:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "config"]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            config = cls(**{n: kwargs.pop(n) for n in names})
+            return command(**kwargs, config=config)
+
+        return _with_options(run, own, [field_option(cls, name) for name in names])
 
     return wrap

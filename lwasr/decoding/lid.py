@@ -4,12 +4,18 @@ One decoder step from ``<|startoftranscript|>`` gives logits over the vocabulary
 language tokens (all of Whisper's, or only a ``--lid-langs`` set) is the LID distribution. This is
 what Whisper's own ``detect_language`` does (it keeps only the argmax); restricting the set
 renormalises the probabilities over the allowed languages.
+
+A :class:`LanguageIdentifier` is what the agnostic scenario asks for a batch's language: :class:`WhisperLid`
+(a model's own first decoder step), or another one a method provides (the learned router, lwasr.routing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -72,3 +78,34 @@ def detect(probs: torch.Tensor, langs: LanguageSet) -> list[tuple[str, float]]:
     """Most probable language and its probability, per row of :func:`language_probs`."""
     values, indices = probs.max(-1)
     return [(langs.codes[i], round(float(p), 4)) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]
+
+
+class LanguageIdentifier(Protocol):
+    """Language ID of a batch: probabilities over :attr:`langs`, and the encoder output decoding may reuse."""
+
+    langs: LanguageSet
+
+    def __call__(self, feats: torch.Tensor, seconds: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``[batch, len(langs.codes)]`` probabilities of log-mel ``feats`` (``seconds``: each clip's length), and
+        the encoder output that computed them when it is the decode model's own (else None)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WhisperLid:
+    """A Whisper model's own language ID (:func:`language_probs`), run inside ``context`` (e.g. adapters off).
+
+    ``shares_encoder``: the encoder output is the one the decode needs (a single model identifying itself).
+    """
+
+    model: nn.Module
+    sot_id: int
+    langs: LanguageSet
+    context: Callable[[], AbstractContextManager] = contextlib.nullcontext
+    shares_encoder: bool = True
+
+    def __call__(self, feats: torch.Tensor, seconds: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with self.context():
+            hidden = WhisperParts.of(self.model).encode(feats)
+            probs = language_probs(self.model, self.sot_id, self.langs, encoder_hidden=hidden)
+        return probs, hidden if self.shares_encoder else None

@@ -19,6 +19,11 @@ Routing of experts (``routing``):
   expert is switched with ``set_adapter`` between batches. Default: it was faster on CPU
   (docs/performance.md).
 - ``per-sample``: mixed-language batches with peft's per-sample ``adapter_names``.
+
+Agnostic routing of experts: hard (default), the identified language's expert; or soft (``soft_top_k``), a
+mixture of the ``k`` most probable languages' experts weighted by their LID probabilities (lwasr/decoding/mixture.py).
+Language ID is the system's own (:meth:`System.identifier`: the base model for experts, a router unit's
+classifier) or that of another system (``lid_system``: any single model's own LID, or a router unit).
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ from lwasr.data.audio import error_text
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
 from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete
-from lwasr.decoding.lid import LanguageSet, detect, language_probs
+from lwasr.decoding.lid import detect
+from lwasr.decoding.mixture import AdapterMixture, mixed_adapters
 from lwasr.decoding.precision import apply_precision, check_dtype
 from lwasr.decoding.systems import BASE_ADAPTER, System
 from lwasr.errors import LwasrError
@@ -68,6 +74,8 @@ class DecodeOptions:
     batch_size: int | None = 16  # at most this many utterances per batch (None: no limit)
     lid_langs: tuple[str, ...] | None = None
     routing: str = "group"
+    lid_system: str | None = None  # another system whose language ID routes the agnostic scenario
+    soft_top_k: int = 0  # agnostic experts: mix the k most probable languages' experts (0: hard, top-1 expert)
     dtype: str = "float32"  # float32, bfloat16, or int8 (dynamic quantization, CPU): lwasr.decoding.precision
     max_new_tokens: int = 224  # Whisper's own cap (half the decoder context)
     # per batch, from its longest clip: stops repetition loops early. Whisper's own limit is 448 positions per
@@ -86,6 +94,10 @@ class DecodeOptions:
             raise LwasrError("--batch-size must be at least 1")
         if self.batch_size is None and self.max_duration is None:
             raise LwasrError("give --batch-size or --max-duration (or both)")
+        if self.soft_top_k < 0:
+            raise LwasrError("--soft-top-k must be at least 0 (0: hard routing)")
+        if (self.lid_system or self.soft_top_k) and self.scenario == "aware":
+            raise LwasrError("--lid-system and --soft-top-k route by language ID: use --scenario agnostic or both")
 
 
 @dataclass
@@ -172,26 +184,49 @@ def token_budget(seconds: float, opts: DecodeOptions) -> int:
 
 
 class Decoder:
-    """Decodes batches of utterances with one system under fixed :class:`DecodeOptions`."""
+    """Decodes batches of utterances with one system under fixed :class:`DecodeOptions`.
 
-    def __init__(self, system: System, opts: DecodeOptions, device: torch.device) -> None:
+    ``lid_system``: the loaded ``opts.lid_system``, whose language ID then routes the agnostic scenario.
+    """
+
+    def __init__(
+        self, system: System, opts: DecodeOptions, device: torch.device, lid_system: System | None = None
+    ) -> None:
+        if (lid_system is None) != (opts.lid_system is None):
+            raise ValueError("give the loaded lid_system exactly when opts.lid_system names one")
         self.system = system
         self.opts = opts
         self.device = device
-        self.model = system.model.to(device)
+        for s in dict.fromkeys([system, lid_system or system]):  # the LID system sees the decode's input
+            s.model.to(device)
+            set_trimmed_input(s.model, bool(opts.trim))
+            self.feature_dtype = apply_precision(s.model, opts.dtype, device, routes_by_language=s.routes_by_language)
+        self.model = system.model
         self.tok = system.tokenizer
         self.mel = LogMel(n_mels=system.model.config.num_mel_bins).to(device)
-        set_trimmed_input(self.model, bool(opts.trim))
-        self.feature_dtype = apply_precision(
-            self.model, opts.dtype, device, routes_by_language=system.routes_by_language
-        )
-        self.lid_langs = LanguageSet.build(self.model.generation_config.lang_to_id, opts.lid_langs)
-        self.sot = self.tok.convert_tokens_to_ids("<|startoftranscript|>")
+        self.lid_source = lid_system or system
+        self.identify = self.lid_source.identifier(opts.lid_langs)
+        self.lid_langs = self.identify.langs
+        self.mix_adapters = self._mix_adapters() if opts.soft_top_k else ()
         self.parts = WhisperParts.of(self.model)
         self.rules = GreedyRules.of(self.model) if opts.beam_size == 1 else None
         if opts.beam_size == 1 and self.rules is None:
             log.info("the generation config asks for more than plain greedy search; decoding with generate()")
         self._max_new = opts.max_new_tokens
+
+    def _mix_adapters(self) -> tuple[str, ...]:
+        """Soft routing: the adapter of each LID language (each must have one), in :attr:`lid_langs` order."""
+        if not self.system.routes_by_language:
+            raise LwasrError(f"--soft-top-k mixes language experts; {self.system.source} is a single model")
+        adapters = {c: self.system.adapter_for(c) for c in self.lid_langs.codes}
+        missing = [c for c, a in adapters.items() if a is None]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise LwasrError(
+                f"--soft-top-k needs language ID over the experts' languages, but {shown} have no expert; give"
+                f" --lid-langs {','.join(self.system.languages)} (a router unit identifies only its experts')"
+            )
+        return tuple(a for a in adapters.values() if a is not None)
 
     def __call__(self, batch: Sequence[Utt]) -> dict[str, list[dict[str, Any]]]:
         """Records of one batch per output scenario (``aware`` and/or ``agnostic``)."""
@@ -200,15 +235,26 @@ class Decoder:
         given = [u.lang for u in batch]
         if self.opts.scenario == "aware":
             return {"aware": _records(batch, self._route(feats, None, given))}
-        detected, hidden = self._detect(feats)
+        probs, hidden = self.language_probs(feats, [u.duration for u in batch])
+        detected = detect(probs, self.lid_langs)
         langs = [d[0] for d in detected]
+        mix = self._mixture(probs)
         if self.opts.scenario == "agnostic":
-            return {"agnostic": _records(batch, self._route(feats, hidden, langs), detected)}
+            return {"agnostic": _records(batch, self._route(feats, hidden, langs, mix), detected)}
         aware = self._route(feats, hidden, given)
         agnostic = list(aware)
-        redo = [i for i, (d, g) in enumerate(zip(langs, given, strict=True)) if self._decodes_differently(d, g)]
+        redo = [
+            i
+            for i, (d, g) in enumerate(zip(langs, given, strict=True))
+            if self._decodes_differently(d, g) or (mix is not None and not mix.single(i))
+        ]
         if redo:
-            again = self._route(feats[redo], hidden[redo] if hidden is not None else None, [langs[i] for i in redo])
+            again = self._route(
+                feats[redo],
+                hidden[redo] if hidden is not None else None,
+                [langs[i] for i in redo],
+                mix.take(redo) if mix is not None else None,
+            )
             for i, h in zip(redo, again, strict=True):
                 agnostic[i] = h
         return {"aware": _records(batch, aware), "agnostic": _records(batch, agnostic, detected)}
@@ -217,24 +263,22 @@ class Decoder:
         """The batch's log-mel features on the decoder's device, trimmed as the decode options say."""
         return self.mel(load_audio(batch).to(self.device), trim=bool(self.opts.trim)).to(self.feature_dtype)
 
-    def language_probs(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Language-ID probabilities of a batch (one row per utterance, over the LID languages), as the agnostic
+    def language_probs(self, feats: torch.Tensor, seconds: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Language-ID probabilities of a batch (one row per utterance, over :attr:`lid_langs`), as the agnostic
         scenario computes them; and the encoder output that computed them when decoding can reuse it, else None.
 
-        Experts identify the language on the base model (their encoders differ from it); a single model
-        identifies it itself, and its encoder output is returned for the decode.
+        ``seconds``: each clip's length. Experts identify the language on the base model (their encoders differ
+        from it), a router unit with its classifier, a single model itself (its encoder output is returned for
+        the decode); with ``lid_system``, that system identifies it.
         """
-        if self.system.routes_by_language:
-            with self.system.lid_context():
-                lid_hidden = self.parts.encode(feats)
-                return language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=lid_hidden), None
-        hidden = self.parts.encode(feats)
-        return language_probs(self.model, self.sot, self.lid_langs, encoder_hidden=hidden), hidden
+        probs, hidden = self.identify(feats, seconds)
+        return probs, hidden if self.lid_source is self.system else None
 
-    def _detect(self, feats: torch.Tensor) -> tuple[list[tuple[str, float]], torch.Tensor | None]:
-        """Language ID of a batch, and the encoder output to reuse (see :meth:`language_probs`)."""
-        probs, hidden = self.language_probs(feats)
-        return detect(probs, self.lid_langs), hidden
+    def _mixture(self, probs: torch.Tensor) -> AdapterMixture | None:
+        """Soft routing's per-row expert weights from the LID probabilities (None: hard routing)."""
+        if not self.opts.soft_top_k:
+            return None
+        return AdapterMixture.top_k(probs, self.mix_adapters, self.opts.soft_top_k)
 
     def _decodes_differently(self, detected: str, given: str) -> bool:
         """Whether decoding with ``detected`` instead of ``given`` changes the prompt or the adapter."""
@@ -242,14 +286,20 @@ class Decoder:
             return False
         return self.system.lang_token or self.system.adapter_for(detected) != self.system.adapter_for(given)
 
-    def _route(self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str]) -> list[str]:
-        """Decode with the adapter each language needs: one call per adapter group, or per-sample names."""
+    def _route(
+        self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], mix: AdapterMixture | None = None
+    ) -> list[str]:
+        """Decode with the adapter each language needs (one call per adapter group, or per-sample names), or with
+        each row's mixture of adapters (``mix``, soft routing); the prompt carries ``langs``."""
         if not self.system.routes_by_language:
             return self._decode(feats, hidden, langs)
+        if mix is not None:
+            with self.system.activate(None):
+                return self._decode(feats, None, langs, mix)
         adapters = [self.system.adapter_for(lang) for lang in langs]
         if self.opts.routing == "per-sample":
             with self.system.unmerged():
-                return self._decode(feats, None, langs, adapter_names=[a or BASE_ADAPTER for a in adapters])
+                return self._decode(feats, None, langs, [a or BASE_ADAPTER for a in adapters])
         hyps: list[str] = [""] * len(langs)
         for adapter in dict.fromkeys(adapters):
             idx = [i for i, a in enumerate(adapters) if a == adapter]
@@ -264,26 +314,33 @@ class Decoder:
         feats: torch.Tensor,
         hidden: torch.Tensor | None,
         langs: list[str],
-        adapter_names: list[str] | None = None,
+        per_row: list[str] | AdapterMixture | None = None,
     ) -> list[str]:
-        """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known)."""
-        rows = self._row_context(adapter_names)
+        """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known).
+
+        ``per_row``: each row's adapter (peft's per-sample ``adapter_names``) or mixture of adapters.
+        """
+        rows = self._row_context(per_row)
         if hidden is None:
             with rows(range(len(langs))):
                 hidden = self.parts.encode(feats)
         if self.rules is None:
-            sequences = self._generate(hidden, langs, adapter_names)
+            with rows(range(len(langs))) if isinstance(per_row, AdapterMixture) else contextlib.nullcontext():
+                sequences = self._generate(hidden, langs, per_row if isinstance(per_row, list) else None)
         else:
             prompts = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
             sequences = greedy_search(self.parts, hidden, prompts, self.rules, self._max_new, row_context=rows)
         return [t.strip() for t in self.tok.batch_decode(sequences, skip_special_tokens=True)]
 
-    def _row_context(self, adapter_names: list[str] | None):
-        """Decoder-call context for rows of the batch: peft's per-sample adapters of those rows, or nothing."""
-        if adapter_names is None:
+    def _row_context(self, per_row: list[str] | AdapterMixture | None):
+        """Decoder-call context for rows of the batch: peft's per-sample adapters of those rows, their mixtures,
+        or nothing."""
+        if per_row is None:
             return lambda rows: contextlib.nullcontext()
+        if isinstance(per_row, AdapterMixture):
+            return lambda rows: mixed_adapters(self.model, per_row.take(rows))
         peft_hooks = self.model._enable_peft_forward_hooks
-        return lambda rows: peft_hooks(adapter_names=[adapter_names[r] for r in rows])
+        return lambda rows: peft_hooks(adapter_names=[per_row[r] for r in rows])
 
     def _prompt(self, lang: str) -> list[int]:
         """``<|sot|><|lang|><|transcribe|><|notimestamps|>``, without the language when the model has none."""
@@ -412,6 +469,7 @@ def decode_cuts(
     opts: DecodeOptions,
     *,
     agnostic_out: str | Path | None = None,
+    lid_system: System | None = None,
     device: str | torch.device = "cpu",
     overwrite: bool = False,
     progress: bool = True,
@@ -419,6 +477,7 @@ def decode_cuts(
     """Decode manifests into ``out_dir`` (resuming a matching partial decode); return the summary.
 
     Scenario ``both`` writes the aware decode to ``out_dir`` and the agnostic one to ``agnostic_out``.
+    ``lid_system``: the loaded ``opts.lid_system``.
     """
     if opts.trim is None:
         opts = DecodeOptions(**{**asdict(opts), "trim": system.trim_default})
@@ -439,7 +498,7 @@ def decode_cuts(
         todo = [u for u in utts if any(u.id not in w.done for w in writers.values())]
         by_language = opts.scenario != "agnostic" and system.routes_by_language and opts.routing == "group"
         batches = make_batches(todo, opts, by_language=by_language)
-        decoder = Decoder(system, opts, torch.device(device))
+        decoder = Decoder(system, opts, torch.device(device), lid_system)
         start = time.perf_counter()
         with torch.inference_mode(), tqdm(total=len(todo), unit="utt", disable=not progress, desc="decode") as bar:
             for batch in batches:

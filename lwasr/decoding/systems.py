@@ -4,7 +4,8 @@ A system answers three questions for the decode loop:
 
 - which adapter decodes an utterance of a given language (:meth:`System.adapter_for`);
 - whether its decoder prompt carries the language token (:attr:`System.lang_token`);
-- which model state runs language ID in the language-agnostic scenario (:meth:`System.lid_context`).
+- which model state runs language ID in the language-agnostic scenario (:meth:`System.lid_context`), and how
+  (:meth:`System.identifier`: the model's own first decoder step; a router unit overrides it).
 
 Kinds, chosen from the path:
 
@@ -32,6 +33,7 @@ from typing import Any
 from torch import nn
 from transformers import WhisperTokenizerFast
 
+from lwasr.decoding.lid import LanguageIdentifier, LanguageSet, WhisperLid
 from lwasr.errors import LwasrError
 from lwasr.units.base import load_base_of, load_whisper, quiet_peft_wrapping
 from lwasr.units.experts import attach_adapters
@@ -102,6 +104,19 @@ class System:
     def lid_context(self) -> Iterator[None]:
         """Model state in which language ID runs for the agnostic scenario (here: the model itself)."""
         yield
+
+    def identifier(self, langs: Sequence[str] | None = None) -> LanguageIdentifier:
+        """How the agnostic scenario identifies the language with this system, over ``langs`` (None: all).
+
+        The model's first decoder step in :meth:`lid_context`; a single model's encoder output is reused.
+        """
+        return WhisperLid(
+            self.model,
+            self.tokenizer.convert_tokens_to_ids("<|startoftranscript|>"),
+            LanguageSet.build(self.model.generation_config.lang_to_id, langs),
+            self.lid_context,
+            shares_encoder=not self.routes_by_language,
+        )
 
     @contextlib.contextmanager
     def activate(self, adapter: str | None) -> Iterator[None]:

@@ -329,7 +329,7 @@ class _Run:
         dec = self.decoder
         probs: dict[str, torch.Tensor] = {}
         for batch in make_batches([u for h in heads for u in h], dec.opts, by_language=False):
-            rows, _ = dec.language_probs(dec.features(batch))  # as the agnostic scenario identifies
+            rows, _ = dec.language_probs(dec.features(batch), [u.duration for u in batch])  # as agnostic decoding
             probs.update({u.id: row for u, row in zip(batch, rows, strict=True)})
         return [
             detect(torch.stack([probs[u.id] for u in h]).mean(0, keepdim=True), dec.lid_langs)[0] if h else (None, None)

@@ -1,7 +1,7 @@
 """The registry of unit kinds: what a ``--system`` path is, and the loader that makes it decodable.
 
 Kinds: ``base`` (a model spec or a HF directory without lwasr.json), ``experts`` (a directory of ``<lang>/``
-lora units) and every ``kind`` an lwasr.json may record (``full``, ``lora``, ``moe``). The module that
+lora units) and every ``kind`` an lwasr.json may record (``full``, ``lora``, ``moe``, ``router``). The module that
 implements a kind registers its loader with ``@register_loader(kind)`` (as peft's ``register_peft_method``);
 :data:`PROVIDERS` names that module, so a lookup imports it on first use (as transformers' auto classes map
 names to modules): decoding finds the ``moe`` loader without importing expansion.
@@ -25,6 +25,7 @@ PROVIDERS: dict[str, str] = {
     "lora": "lwasr.decoding.systems",
     "experts": "lwasr.decoding.systems",
     "moe": "lwasr.expansion.moe",
+    "router": "lwasr.routing.system",
 }
 
 #: ``loader(spec, meta, model_override) -> System``; ``meta`` is None for kinds without lwasr.json.

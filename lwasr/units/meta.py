@@ -21,7 +21,7 @@ from lwasr.atomic import write_json
 from lwasr.errors import LwasrError
 
 META_FILE = "lwasr.json"
-KINDS = ("lora", "full", "moe")
+KINDS = ("lora", "full", "moe", "router")
 
 
 @dataclass
@@ -29,7 +29,8 @@ class ModelMeta:
     """Contents of ``lwasr.json``.
 
     kind: ``lora`` (a PEFT adapter over ``base_model``), ``full`` (a whole HF model directory) or
-    ``moe`` (a mixture unit written by ``expand``). ``lang_token``: whether the decoder prompt carried
+    ``moe`` (a mixture unit written by ``expand``) or ``router`` (a language classifier over a set of
+    experts, written by ``lwasr router train``). ``lang_token``: whether the decoder prompt carried
     the language token in training. ``trim_encoder_input``: whether it was trained on trimmed input
     (decoding follows it by default).
     """
