@@ -186,11 +186,11 @@ def main() -> None:
         configs[f"lwasr trimmed batch {size}"] = lambda n=size: run_lwasr(
             base, cuts, DecodeOptions(trim=True, batch_size=n), tmp
         )
-    configs["lwasr trimmed, language batches"] = lambda: run_lwasr(
+    configs["lwasr trimmed language batches"] = lambda: run_lwasr(
         LanguageBatches.of(base), cuts, DecodeOptions(trim=True), tmp
     )
     configs["lwasr experts group"] = lambda: run_lwasr(experts, cuts, DecodeOptions(trim=True), tmp)
-    configs["lwasr experts group, merge per batch"] = lambda: run_lwasr(
+    configs["lwasr experts group merge per batch"] = lambda: run_lwasr(
         MergePerBatch.of(experts), cuts, DecodeOptions(trim=True), tmp
     )
     configs["lwasr experts per-sample"] = lambda: run_lwasr(

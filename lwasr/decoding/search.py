@@ -16,7 +16,8 @@ Scenarios:
 Routing of experts (``routing``):
 
 - ``group``: batches hold one language (aware) or are split by detected language (agnostic); the
-  expert is switched with ``set_adapter`` between batches. Default: it was faster on CPU
+  expert is merged into the weights when a batch needs another one than the last (batches of one language
+  come in a row, so each expert is merged once per run of them). Default: it was faster on CPU
   (docs/performance.md).
 - ``per-sample``: mixed-language batches with peft's per-sample ``adapter_names``.
 
