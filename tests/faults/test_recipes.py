@@ -37,6 +37,7 @@ def fake_manifests(tmp_path: Path, corpus: str, langs: list[str], splits: list[s
         ("--train-set", "lora_rank 8", "--train-set 'lora_rank 8' must be key=value settings separated by spaces"),
         ("--fusion-methods", "sum learned_layer_relu", "learned_layer_relu is not learned_<gate>_<fn>"),
         ("--fusion-epochs", "one", "--fusion-epochs must be a whole number >= 0, not 'one'"),
+        ("--decode-scenario", "aware,agnostic", "--decode-scenario must be both, aware or agnostic"),
     ],
 )
 def test_a_bad_option_value_is_one_line_naming_it(tmp_path, option, value, message):

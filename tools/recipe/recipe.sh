@@ -37,6 +37,7 @@ shared_steps=${shared_steps:-}   # steps of the shared-LoRA and full fine-tuning
 max_duration=${max_duration:-}   # seconds of audio per training batch
 decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding batch
 decode_batch_size=${decode_batch_size:-}      # utterances per decoding batch (whichever limit fills first)
+decode_scenario=${decode_scenario:-both}      # stage 5: both, aware or agnostic (experts and baselines)
 baselines=${baselines:-"shared full"}  # stages 4-5: the baselines trained and decoded (shared LoRA, full fine-tuning)
 baseline=${baseline:-shared_aware}  # the system relative changes are taken against
 fusion_methods=${fusion_methods:-}  # stage 6: fusion systems, space-separated (profile default: sum): an lwasr fuse
@@ -117,6 +118,7 @@ done
 for mode in "${baseline_list[@]}"; do
   [[ "$mode" == shared || "$mode" == full ]] || recipe_error "--baselines: $mode is not shared or full"
 done
+[[ $decode_scenario =~ ^(both|aware|agnostic)$ ]] || recipe_error "--decode-scenario must be both, aware or agnostic, not '$decode_scenario'"
 export LWASR_RECIPE_CMD  # the recipe's command line, for the header of every RESULTS.md section (lwasr.envinfo)
 LWASR_RECIPE_CMD=$(quote_cmd bash "$0" "${_lw_args[@]}")
 [ -n "${data-}" ] || data=data/$(basename "$PWD")_$profile  # a corpus whose size depends on the profile
@@ -314,7 +316,7 @@ if stage_begin 5 "Decode every system, language-aware and language-agnostic"; th
     local units=("${baseline_list[@]/#/$sexp/}")
     (( ${#units[@]} == 0 )) || stage_needs 4 "the baselines of stage 4" "${units[@]/%//lwasr.json}"
     for sys in experts "${baseline_list[@]}"; do
-      decode "$sexp/$sys" "$sys" both "$langs" "$sexp"
+      decode "$sexp/$sys" "$sys" "$decode_scenario" "$langs" "$sexp"
     done
   }
   for_seeds 5 decode_systems

@@ -11,4 +11,5 @@
 : "${expand_langs:=}" "${expand_utts:=40}" "${expand_steps:=20}"
 # options whose recipe default is not empty: set here, the command line's value is restored after
 baselines=shared
+decode_scenario=aware  # the study compares the systems given their language; agnostic expert decoding would double stage 5
 zeroshot_test_utts=32
