@@ -186,10 +186,12 @@ def main() -> None:
         configs[f"lwasr trimmed batch {size}"] = lambda n=size: run_lwasr(
             base, cuts, DecodeOptions(trim=True, batch_size=n), tmp
         )
-    configs["lwasr trimmed language batches"] = lambda: run_lwasr(
-        LanguageBatches.of(base), cuts, DecodeOptions(trim=True), tmp
-    )
+    for trim, input_name in ((True, "trimmed"), (False, "untrimmed")):  # 30-s input: batches change no hypothesis
+        configs[f"lwasr {input_name} language batches"] = lambda t=trim: run_lwasr(
+            LanguageBatches.of(base), cuts, DecodeOptions(trim=t), tmp
+        )
     configs["lwasr experts group"] = lambda: run_lwasr(experts, cuts, DecodeOptions(trim=True), tmp)
+    configs["lwasr experts group untrimmed"] = lambda: run_lwasr(experts, cuts, DecodeOptions(trim=False), tmp)
     configs["lwasr experts group merge per batch"] = lambda: run_lwasr(
         MergePerBatch.of(experts), cuts, DecodeOptions(trim=True), tmp
     )
