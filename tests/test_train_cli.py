@@ -54,6 +54,20 @@ def test_experts_in_two_jobs(tmp_path, tiny_whisper):
         assert (tmp_path / "exp" / f"train_expert_{lang}" / "config.yaml").is_file()
 
 
+def test_a_named_shared_baseline_without_the_language_token(tmp_path, tiny_whisper):
+    """The recipe's shared_nolang: <exp>/shared_nolang (lang_token false) and train_shared_nolang, not shared."""
+    cuts = make_cuts(tmp_path / "data", langs=("pl", "pt"), per_lang=2)
+    exp = tmp_path / "exp"
+    args = ["train", "--mode", "shared", "--cuts", str(cuts), "--model", str(tiny_whisper), "--exp-dir", str(exp)]
+    result = CliRunner().invoke(app, [*args, *SMALL, "--set", "name=shared_nolang", "--set", "lang_token=false"])
+    assert result.exit_code == 0, result.output
+    meta = ModelMeta.load(exp / "shared_nolang")
+    assert meta.kind == "lora" and meta.lang_token is False and sorted(meta.languages) == ["pl", "pt"]
+    assert (exp / "train_shared_nolang" / "config.yaml").is_file()
+    assert "name: shared_nolang" in (exp / "train_shared_nolang" / "config.yaml").read_text()
+    assert not (exp / "shared").exists() and not (exp / "train_shared").exists()
+
+
 def test_expert_for_a_missing_language_names_the_present_ones(tmp_path, tiny_whisper):
     cuts = make_cuts(tmp_path / "data", langs=("pl",), per_lang=1)
     args = [

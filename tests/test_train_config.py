@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from lwasr.errors import LwasrError
-from lwasr.training.config import TrainConfig, load_config, parse_override
+from lwasr.training.config import TrainConfig, UnitConfig, load_config, parse_override
 
 
 def test_shipped_defaults_and_overrides(tmp_path):
@@ -36,6 +37,9 @@ def test_yaml_file_then_overrides_and_roundtrip(tmp_path):
         ({"mode": "expert"}, "needs a language"),
         ({"mode": "shared", "lang": "pl"}, "--lang is for mode=expert"),
         ({"mode": "distill", "lang": "pl"}, "mode must be one of"),
+        ({"lang": "pl", "name": "mine"}, "name is for modes shared and full"),
+        ({"mode": "shared", "name": "a/b"}, "plain directory name"),
+        ({"mode": "full", "name": ".."}, "plain directory name"),
     ],
 )
 def test_bad_settings_are_clear_errors(overrides, message):
@@ -49,3 +53,23 @@ def test_parse_override():
     assert TrainConfig(lang="pl", lr="1e-4").lr == 1e-4
     with pytest.raises(LwasrError):
         parse_override("lr")
+
+
+def test_a_named_baseline_sits_beside_the_default_one(tmp_path):
+    """``name`` moves a shared/full unit and its run dir; empty keeps <exp>/shared and train_shared."""
+    named = load_config(None, {"mode": "shared", "name": "shared_nolang", "exp_dir": str(tmp_path)})
+    assert named.unit_dir == tmp_path / "shared_nolang" and named.run_dir == tmp_path / "train_shared_nolang"
+    plain = load_config(None, {"mode": "shared", "exp_dir": str(tmp_path)})
+    assert plain.unit_dir == tmp_path / "shared" and plain.run_dir == tmp_path / "train_shared"
+    unit = UnitConfig(exp_dir=str(tmp_path))  # the methods' units keep their own default name
+    assert unit.unit_dir == tmp_path / "model" and unit.run_name == "train_model"
+    assert UnitConfig(exp_dir=str(tmp_path), name="s").unit_dir == tmp_path / "s"
+
+
+def test_a_checkpoint_made_before_the_name_setting_resumes(tmp_path):
+    cfg = load_config(None, {"mode": "shared", "exp_dir": str(tmp_path)})
+    old = yaml.safe_load(cfg.to_yaml())
+    del old["name"]  # checkpoints made before the setting existed do not record it
+    assert cfg.resume_changes(old) == []
+    renamed = load_config(None, {"mode": "shared", "exp_dir": str(tmp_path), "name": "shared_nolang"})
+    assert renamed.resume_changes(old) == ["name:  -> shared_nolang"]

@@ -98,6 +98,11 @@ class TrainConfig:
     )
     dev_cuts: list[str] = setting([], "Dev manifest(s) or directories: dev loss, best checkpoint, early stopping.")
     exp_dir: str = setting("exp/train", "Experiment directory exp/<tag>.")
+    name: str = setting(
+        "",
+        "The unit's directory name under exp_dir, its run dir train_<name> (lwasr train: modes shared and full;"
+        " empty: shared, full or experts/<lang>).",
+    )
     lang_token: bool = setting(True, "Put <|lang|> in the decoder prompt (off: language-agnostic training).")
     trim_encoder_input: bool = setting(True, "Feed the encoder only the batch's length instead of 30 s.")
     # LoRA (modes expert and shared); defaults follow LoRA-Whisper, alpha and dropout are our choice
@@ -172,6 +177,11 @@ class TrainConfig:
             (self.max_steps >= 0, f"max_steps must be >= 1, or 0 to let num_epochs decide; got {self.max_steps}"),
             (all(f > 0 for f in self.speed_perturb), f"speed_perturb factors must be > 0, got {self.speed_perturb}"),
             (not self.init_adapter or self.mode != "full", "init_adapter starts a LoRA; mode full trains no LoRA"),
+            (not self.name or self.mode != "expert", "name is for modes shared and full; experts go to experts/<lang>"),
+            (
+                "/" not in self.name and self.name not in (".", ".."),
+                f"the unit name must be a plain directory name, not {self.name!r}",
+            ),
             (
                 not self.init_adapter or self.takes_init_adapter,
                 "init_adapter is a setting of lwasr train (distill and expand start from --init)",
@@ -217,7 +227,9 @@ class TrainConfig:
 
     @property
     def run_name(self) -> str:
-        """``train_<mode>[_<lang>]``: the run directory's name under ``exp_dir``."""
+        """``train_<name>``, else ``train_<mode>[_<lang>]``: the run directory's name under ``exp_dir``."""
+        if self.name:
+            return f"train_{self.name}"
         return f"train_{self.mode}" + (f"_{self.lang}" if self.mode == "expert" else "")
 
     @property
@@ -226,8 +238,8 @@ class TrainConfig:
 
     @property
     def unit_dir(self) -> Path:
-        """The final model: ``experts/<lang>``, ``shared`` or ``full`` under ``exp_dir``."""
-        sub = {"expert": f"experts/{self.lang}", "shared": "shared", "full": "full"}[self.mode]
+        """The final model under ``exp_dir``: ``<name>``, else ``experts/<lang>``, ``shared`` or ``full``."""
+        sub = self.name or {"expert": f"experts/{self.lang}", "shared": "shared", "full": "full"}[self.mode]
         return Path(self.exp_dir) / sub
 
     def to_yaml(self) -> str:
@@ -246,22 +258,14 @@ class UnitConfig(TrainConfig):
 
     takes_init_adapter: ClassVar[bool] = False
     mode: str = redefault(TrainConfig, "mode", "shared")
-    name: str = setting("model", "The unit's directory name under exp_dir.")
+    name: str = redefault(TrainConfig, "name", "model")
 
     def _validate(self) -> None:
-        super()._validate()
         if self.mode not in ("shared", "full"):
             raise LwasrError(f"{type(self).__name__}: mode must be shared (a LoRA) or full, not {self.mode!r}")
-        if not self.name or "/" in self.name:
+        super()._validate()
+        if not self.name:
             raise LwasrError(f"the unit name must be a plain directory name, not {self.name!r}")
-
-    @property
-    def run_name(self) -> str:
-        return f"train_{self.name}"
-
-    @property
-    def unit_dir(self) -> Path:
-        return Path(self.exp_dir) / self.name
 
 
 def default_of(cls: type, name: str) -> Any:

@@ -109,10 +109,13 @@ def test_stage5_needs_only_the_baselines_given(tmp_path, baselines, missing):
     assert f"stage 5 needs the baselines of stage 4: {unit} is missing{more}" in result.stderr
 
 
-def test_an_unknown_baseline_is_an_error(tmp_path):
-    result = run_recipe("espeak8", "--baselines", "shared lora", *tmp_dirs(tmp_path), timeout=60)
+@pytest.mark.parametrize(
+    ("baselines", "bad"), [("shared lora", "lora"), ("shared_nolang full_nolang_x", "full_nolang_x")]
+)
+def test_an_unknown_baseline_is_an_error(tmp_path, baselines, bad):
+    result = run_recipe("espeak8", "--baselines", baselines, *tmp_dirs(tmp_path), timeout=60)
     assert result.returncode == 2
-    assert "--baselines: lora is not shared or full" in result.stderr
+    assert f"--baselines: {bad} is not shared, full, shared_nolang or full_nolang" in result.stderr
     assert not (tmp_path / "exp").exists()
 
 

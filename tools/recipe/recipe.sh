@@ -38,7 +38,8 @@ max_duration=${max_duration:-}   # seconds of audio per training batch
 decode_max_duration=${decode_max_duration:-}  # seconds of audio per decoding batch
 decode_batch_size=${decode_batch_size:-}      # utterances per decoding batch (whichever limit fills first)
 decode_scenario=${decode_scenario:-both}      # stage 5: both, aware or agnostic (experts and baselines)
-baselines=${baselines:-"shared full"}  # stages 4-5: the baselines trained and decoded (shared LoRA, full fine-tuning)
+baselines=${baselines:-"shared full"}  # stages 4-5: the baselines trained and decoded (shared LoRA, full fine-tuning;
+                                       # shared_nolang, full_nolang: the same without the language token, decoded agnostic)
 baseline=${baseline:-shared_aware}  # the system relative changes are taken against
 fusion_methods=${fusion_methods:-}  # stage 6: fusion systems, space-separated (profile default: sum): an lwasr fuse
                                     # method (sum svd ties dare dare_ties learned), learned_<gate>_<fn> (e.g.
@@ -55,7 +56,7 @@ expand_steps=${expand_steps:-}      # stage 8: steps of each new expert and of e
 expand_inits=${expand_inits:-"random warm moe continue-shared continue-full"}  # stage 8: lwasr expand --init values
 expand_moe_k=${expand_moe_k:-2}     # stage 8: base experts mixed into a moe expert (at most the number of base languages)
 help_message=${help_message:-}"
-Stages: 1 prepare data | 2 zero-shot decode | 3 train experts | 4 train baselines (shared LoRA, full)
+Stages: 1 prepare data | 2 zero-shot decode | 3 train experts | 4 train baselines (shared LoRA, full; --baselines)
         5 decode them (language-aware and -agnostic) | 6 fuse the experts into one LoRA, decode
         7 distill the experts into one student (aware: with language token; agnostic: without), decode
         8 language expansion (--expand-langs): new experts (random, warm, moe) and forgetting baselines
@@ -115,8 +116,8 @@ done
 for lr in "${lr_list[@]}" "${full_lr_list[@]}"; do
   [[ $lr =~ ^[0-9.]+([eE]-?[0-9]+)?$ ]] || recipe_error "--lrs '$lrs' must be learning rates separated by spaces, e.g. \"1e-4 1e-3\""
 done
-for mode in "${baseline_list[@]}"; do
-  [[ "$mode" == shared || "$mode" == full ]] || recipe_error "--baselines: $mode is not shared or full"
+for b in "${baseline_list[@]}"; do
+  [[ $b =~ ^(shared|full)(_nolang)?$ ]] || recipe_error "--baselines: $b is not shared, full, shared_nolang or full_nolang"
 done
 [[ $decode_scenario =~ ^(both|aware|agnostic)$ ]] || recipe_error "--decode-scenario must be both, aware or agnostic, not '$decode_scenario'"
 export LWASR_RECIPE_CMD  # the recipe's command line, for the header of every RESULTS.md section (lwasr.envinfo)
@@ -295,14 +296,16 @@ fi
 if stage_begin 4 "Train the baselines (${baselines:-none}), $(length "$shared_steps") each"; then
   need_manifests "train dev" "$langs"
   train_baselines() {
-    local sched=() grid
+    local sched=() grid b mode nolang
     schedule_opts sched "$shared_steps"
-    for mode in "${baseline_list[@]}"; do
+    for b in "${baseline_list[@]}"; do
+      mode=${b%_nolang} nolang=()
+      [ "$b" = "$mode" ] || nolang=(--set lang_token=false --set "name=$b")  # beside $mode, trained without the token
       grid=("${lr_list[@]}")
       [ "$mode" = full ] && grid=("${full_lr_list[@]}")
-      per_lr "stage4_$mode$sfx" "${grid[@]}" -- "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
-        "${train_opts[@]}" "${sched[@]}"
-      if (( ${#grid[@]} > 0 )); then pick_lr "$mode" "stage4_$mode$sfx" "${grid[@]}"; fi
+      per_lr "stage4_$b$sfx" "${grid[@]}" -- "${launch[@]}" train --mode "$mode" --config "conf/train_$mode.yaml" \
+        "${train_opts[@]}" "${sched[@]}" "${nolang[@]}"
+      if (( ${#grid[@]} > 0 )); then pick_lr "$b" "stage4_$b$sfx" "${grid[@]}"; fi
     done
   }
   for_seeds 4 train_baselines
@@ -315,8 +318,11 @@ if stage_begin 5 "Decode every system, language-aware and language-agnostic"; th
     need_experts "$langs" "$sexp/experts"
     local units=("${baseline_list[@]/#/$sexp/}")
     (( ${#units[@]} == 0 )) || stage_needs 4 "the baselines of stage 4" "${units[@]/%//lwasr.json}"
+    local sys scenario
     for sys in experts "${baseline_list[@]}"; do
-      decode "$sexp/$sys" "$sys" "$decode_scenario" "$langs" "$sexp"
+      scenario=$decode_scenario
+      [[ $sys == *_nolang ]] && scenario=agnostic  # trained without the token: decoded without it
+      decode "$sexp/$sys" "$sys" "$scenario" "$langs" "$sexp"
     done
   }
   for_seeds 5 decode_systems
@@ -419,7 +425,7 @@ fi
 if stage_begin 9 "Score and compare"; then
   scored=() labels=()  # every decode, scored on its own
   dirs=() names=() zdirs=() znames=()  # compared in RESULTS.md; zdirs: zero-shot on a subset, in RESULTS_zeroshot.md
-  for sys in zeroshot full shared experts "${fusion_list[@]/#/fused_}" distilled; do
+  for sys in zeroshot full shared full_nolang shared_nolang experts "${fusion_list[@]/#/fused_}" distilled; do
     for scenario in aware agnostic; do
       sdirs=()  # the system's decode dirs: zero-shot once, the others once per seed (pooled by the same --name)
       if [ "$sys" = zeroshot ]; then sdirs=("$exp/decode_zeroshot_${scenario}_$zsplit")
