@@ -1,4 +1,5 @@
-"""Benchmark 2: `lwasr decode` against CTranslate2 (faster-whisper's engine), and expert-routing overhead.
+"""Benchmark 2: `lwasr decode` against CTranslate2 (faster-whisper's engine), expert-routing overhead, and the cost
+of agnostic routing (the base model's language ID against a learned router, hard and soft).
 
 Same audio, same weights (the embedded whisper-base, CPU), greedy, language given; float32, and int8 (CTranslate2's
 int8, lwasr's --dtype int8) and bfloat16 (lwasr --dtype bfloat16).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import tempfile
 import time
@@ -149,6 +151,16 @@ def make_experts(base_spec: str, langs: list[str], out: Path, rank: int = 32) ->
     return out
 
 
+def make_router(experts_dir: Path, cuts: Path, out: Path) -> System:
+    """A router over the bench's experts, trained on the bench clips themselves on trimmed input (its accuracy
+    does not matter here: the experts are the base model, so only its cost and the prompt language it picks do)."""
+    from lwasr.routing.config import RouterConfig
+    from lwasr.routing.train import train_router
+
+    train_router(experts_dir, [cuts], [cuts], out, RouterConfig(steps=100, trim_encoder_input=True), progress=False)
+    return load_system(str(out))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="dir made by bench/decode_make_data.py")
@@ -197,6 +209,15 @@ def main() -> None:
     )
     configs["lwasr experts per-sample"] = lambda: run_lwasr(
         experts, cuts, DecodeOptions(trim=True, routing="per-sample"), tmp
+    )
+    lid = DecodeOptions(scenario="agnostic", trim=True, lid_langs=tuple(langs))
+    configs["lwasr experts agnostic base LID"] = lambda: run_lwasr(experts, cuts, lid, tmp)
+    router = functools.cache(lambda: make_router(tmp / "experts", cuts, tmp / "router"))  # trained when first run
+    configs["lwasr experts agnostic router"] = lambda: run_lwasr(
+        router(), cuts, DecodeOptions(scenario="agnostic", trim=True), tmp
+    )
+    configs["lwasr experts agnostic router soft 2"] = lambda: run_lwasr(
+        router(), cuts, DecodeOptions(scenario="agnostic", trim=True, soft_top_k=2), tmp
     )
     only = [c for c in args.only.split(",") if c]
     rows, first = [], None

@@ -61,6 +61,8 @@ def test_fleurs8_fixture_mode_runs_every_stage_then_skips_them(tmp_path, fleurs_
         str(tmp_path / "exp"),
         "--tag",
         "t",
+        "--expert-routing",
+        "base router router_soft2 shared",
     ]
     first = run_recipe("fleurs8", *args)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -70,6 +72,10 @@ def test_fleurs8_fixture_mode_runs_every_stage_then_skips_them(tmp_path, fleurs_
     for system in ("experts", "shared", "full", "fused_sum"):
         for scenario in ("aware", "agnostic"):
             assert (exp / f"decode_{system}_{scenario}_test" / "hyp.jsonl").is_file()
+    assert (exp / "router" / "router.safetensors").is_file()  # --expert-routing: the router stage 5 trained
+    for routed in ("experts_router", "experts_router_soft2", "experts_lid_shared"):
+        assert not (exp / f"decode_{routed}_aware_test").exists()  # only the agnostic scenario is routed
+        assert (exp / f"decode_{routed}_agnostic_test" / "hyp.jsonl").is_file()
     results = (exp / "RESULTS.md").read_text()
     for name in (
         "zeroshot_aware",
@@ -77,6 +83,9 @@ def test_fleurs8_fixture_mode_runs_every_stage_then_skips_them(tmp_path, fleurs_
         "experts_agnostic",
         "full_agnostic",
         "fused_sum_agnostic",
+        "experts_router_agnostic",
+        "experts_router_soft2_agnostic",
+        "experts_lid_shared_agnostic",
         "distilled_aware",
         "distilled_agnostic",
     ):

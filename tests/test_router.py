@@ -201,6 +201,10 @@ def test_lid_system_routes_experts(exp: dict[str, Path], tmp_path: Path) -> None
 def test_bad_routing_options(exp: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(LwasrError, match="--scenario agnostic or both"):
         DecodeOptions(soft_top_k=2)
+    with pytest.raises(LwasrError, match="--lid-system routes by language ID, which the aware scenario does not use"):
+        router = str(exp["router"])
+        aware = DecodeOptions(lid_system=router)
+        decode_cuts(load_system(router), [exp["test"]], tmp_path / "a", aware, lid_system=load_system(router))
     with pytest.raises(LwasrError, match="--soft-top-k needs language ID over the experts' languages"):
         decode_cuts(
             load_system(str(exp["experts"])),
@@ -279,3 +283,35 @@ def test_cli_train_decode_eval(exp: dict[str, Path], tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert set(json.loads((tmp_path / "acc.json").read_text())) == {"trimmed", "30s"}
+
+
+def test_transcribe_routes_files_or_chunks_by_the_router(exp: dict[str, Path], tmp_path: Path) -> None:
+    """`lwasr transcribe --lid-system ROUTER` routes each file as the router identifies it, and --soft-top-k
+    mixes the experts per chunk as the agnostic decode with the router does (untrimmed input, one batch)."""
+    from lwasr.transcribe.run import transcribe
+
+    wavs = sorted((exp["train"].parent).glob("test_*.wav"))
+    assert len(wavs) == 2 * 3
+    opts = DecodeOptions(scenario="agnostic", batch_size=16, trim=False)
+    records = {}
+    for name, k in (("hard", 0), ("soft", 2)):
+        decode_opts = DecodeOptions(**{**opts.__dict__, "soft_top_k": k})
+        decode_cuts(load_system(str(exp["router"])), [exp["test"]], tmp_path / name, decode_opts, progress=False)
+        lines = (tmp_path / name / "hyp.jsonl").read_text().splitlines()
+        records[name] = {r["id"]: r for r in map(json.loads, lines)}
+    common = {"system": str(exp["experts"]), "trim": False, "progress": False}
+    per_file = transcribe(wavs, lid_system=str(exp["router"]), **common)
+    detected = {n: r["detected_lang"] for n, r in records["hard"].items()}
+    assert {n: t.language for n, t in per_file.transcripts.items()} == detected
+    for lang in set(detected.values()):  # each file decoded by the expert of the language the router chose
+        mine = [w for w in wavs if detected[w.stem] == lang]
+        given = transcribe(mine, language=lang, **common)
+        assert {w.stem: given.transcripts[w.stem].text for w in mine} == {
+            w.stem: per_file.transcripts[w.stem].text for w in mine
+        }
+    mixed = transcribe(wavs, route_per="chunk", lid_system=str(exp["router"]), soft_top_k=2, **common)
+    assert {n: t.text for n, t in mixed.transcripts.items()} == {n: r["hyp"] for n, r in records["soft"].items()}
+    with pytest.raises(LwasrError, match="add --route-per chunk"):
+        transcribe(wavs, soft_top_k=2, **common)
+    with pytest.raises(LwasrError, match="--language gives the language instead"):
+        transcribe(wavs, language="pl", lid_system=str(exp["router"]), **common)

@@ -45,7 +45,8 @@ LidSystem = Annotated[
     str | None,
     typer.Option(
         "--lid-system",
-        help="Agnostic (and both) scenario: route by this system's language ID instead (any single model's own LID,"
+        help="Agnostic (and both) scenario, and transcribe without --language: route by this system's language ID"
+        " instead (any single model's own LID,"
         " e.g. the shared LoRA or the agnostic student, or a router unit), loaded beside --system (--model applies"
         " to both).",
     ),
@@ -54,7 +55,8 @@ SoftTopK = Annotated[
     int,
     typer.Option(
         "--soft-top-k",
-        help="Agnostic experts: decode each utterance with a mixture of the K most probable languages' experts,"
+        help="Agnostic experts (transcribe: with --route-per chunk): decode each utterance with a mixture of the K"
+        " most probable languages' experts,"
         " weighted by their LID probabilities renormalised over them (per-sample adapter weights). 0: hard"
         " routing to the most probable language's expert.",
     ),

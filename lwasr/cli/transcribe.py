@@ -53,6 +53,8 @@ def transcribe(
     max_duration: opt.MaxDuration = None,
     trim: opt.Trim = None,
     routing: opt.Routing = "group",
+    lid_system: opt.LidSystem = None,
+    soft_top_k: opt.SoftTopK = 0,
     dtype: opt.Dtype = "float32",
     chunking: Annotated[
         str,
@@ -104,6 +106,8 @@ def transcribe(
         max_duration=max_duration,
         trim=trim,
         routing=routing,
+        lid_system=lid_system,
+        soft_top_k=soft_top_k,
         dtype=dtype,
         chunking=chunking,
         max_chunk_seconds=max_chunk_seconds,

@@ -97,8 +97,8 @@ class DecodeOptions:
             raise LwasrError("give --batch-size or --max-duration (or both)")
         if self.soft_top_k < 0:
             raise LwasrError("--soft-top-k must be at least 0 (0: hard routing)")
-        if (self.lid_system or self.soft_top_k) and self.scenario == "aware":
-            raise LwasrError("--lid-system and --soft-top-k route by language ID: use --scenario agnostic or both")
+        if self.soft_top_k and self.scenario == "aware":
+            raise LwasrError("--soft-top-k mixes experts by language ID: use --scenario agnostic or both")
 
 
 @dataclass
@@ -480,6 +480,10 @@ def decode_cuts(
     Scenario ``both`` writes the aware decode to ``out_dir`` and the agnostic one to ``agnostic_out``.
     ``lid_system``: the loaded ``opts.lid_system``.
     """
+    if opts.lid_system and opts.scenario == "aware":
+        raise LwasrError(
+            "--lid-system routes by language ID, which the aware scenario does not use: use --scenario agnostic or both"
+        )
     if opts.trim is None:
         opts = DecodeOptions(**{**asdict(opts), "trim": system.trim_default})
     outs = decode_outputs(opts.scenario, out_dir, agnostic_out)

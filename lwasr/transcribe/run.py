@@ -121,6 +121,8 @@ def transcribe(
     max_duration: float | None = None,
     trim: bool | None = None,
     routing: str = "group",
+    lid_system: str | None = None,
+    soft_top_k: int = 0,
     dtype: str = "float32",
     chunking: str = "auto",
     max_chunk_seconds: float = 30.0,
@@ -134,7 +136,8 @@ def transcribe(
 
     ``system`` is what ``lwasr decode --system`` takes (or a loaded :class:`System`); ``model`` overrides the
     base of adapters. ``beam_size``, ``batch_size``, ``max_duration``, ``trim`` (None: as the model was trained),
-    ``lid_langs``, ``routing`` and ``dtype`` mean what they mean for ``lwasr decode``; ``chunking`` is how audio over
+    ``lid_langs``, ``routing``, ``lid_system`` (whose language ID routes the files or chunks), ``soft_top_k`` (with
+    ``route_per="chunk"``) and ``dtype`` mean what they mean for ``lwasr decode``; ``chunking`` is how audio over
     ``max_chunk_seconds`` is cut (:class:`~lwasr.transcribe.chunking.Chunker`: auto, vad or fixed). With
     ``out``, each file's ``formats`` (txt, jsonl, srt, vtt, tsv) are written to ``out/<name>.<format>`` and a rerun
     skips finished files; without, nothing is written. A file that cannot be read is listed in
@@ -144,6 +147,10 @@ def transcribe(
     formats = check_formats(formats)
     if route_per not in ROUTE_PER:
         raise LwasrError(f"unknown --route-per {route_per!r}; use one of {', '.join(ROUTE_PER)}")
+    if language is not None and (lid_system or soft_top_k):
+        raise LwasrError("--lid-system and --soft-top-k route by language ID; --language gives the language instead")
+    if soft_top_k and route_per != "chunk":
+        raise LwasrError("--soft-top-k mixes experts per chunk: add --route-per chunk (a file is routed as a whole)")
     opts = DecodeOptions(
         scenario="agnostic" if language is None and route_per == "chunk" else "aware",
         beam_size=beam_size,
@@ -152,6 +159,8 @@ def transcribe(
         batch_size=batch_size,
         lid_langs=tuple(lid_langs) if lid_langs else None,
         routing=routing,
+        lid_system=lid_system,
+        soft_top_k=soft_top_k,
         dtype=dtype,
     )
     chunker = Chunker(chunking, max_chunk_seconds)
@@ -161,6 +170,7 @@ def transcribe(
     refs = _references(Path(reference), inputs) if reference is not None else {}
     if isinstance(system, str):
         system = load_system(system, model)
+    lid_source = load_system(lid_system, model) if lid_system else None
     if opts.trim is None:
         opts = replace(opts, trim=system.trim_default)
     if language is not None:
@@ -187,7 +197,8 @@ def transcribe(
         todo = [i for i in inputs if i.name not in store.done]
         if out is not None and todo:
             (out / SUMMARY_FILE).unlink(missing_ok=True)  # the summary of an earlier run no longer counts all files
-        run = _Run(Decoder(system, opts, torch.device(default_device(device))), chunker, language, out, formats, refs)
+        decoder = Decoder(system, opts, torch.device(default_device(device)), lid_source)
+        run = _Run(decoder, chunker, language, out, formats, refs)
         start = time.perf_counter()
         run.transcribe_all(todo, store, progress)
         summary = run.summary(inputs, todo, len(store.records), time.perf_counter() - start, settings)

@@ -119,6 +119,31 @@ def test_an_unknown_baseline_is_an_error(tmp_path, baselines, bad):
     assert not (tmp_path / "exp").exists()
 
 
+@pytest.mark.parametrize("routing", ["base lid-x", "router_soft0", "router_softx", "Shared"])
+def test_an_unknown_expert_routing_is_an_error(tmp_path, routing):
+    result = run_recipe("espeak8", "--expert-routing", routing, *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    bad = routing.split()[-1]
+    assert f"--expert-routing: {bad} is not base, router, router_soft<K>" in result.stderr
+    assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize(("routing", "maker"), [("shared_nolang", 4), ("distilled_agnostic", 7)])
+def test_routing_by_a_missing_system_names_its_stage_before_any_decode(tmp_path, routing, maker):
+    """--expert-routing SYSTEM (route by its language ID) needs SYSTEM: stage 5 says which stage builds it."""
+    fake_manifests(tmp_path, "synth", ["pl"], ["train", "dev", "test"])
+    expert = tmp_path / "exp" / "t" / "experts" / "pl" / "lwasr.json"
+    expert.parent.mkdir(parents=True)
+    expert.write_text("{}")
+    args = ("--langs", "pl", "--baselines", "", "--expert-routing", f"base {routing}", "--stage", "5")
+    result = run_recipe("espeak8", *args, *tmp_dirs(tmp_path), "--stop-stage", "5", timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    unit = tmp_path / "exp" / "t" / routing / "lwasr.json"
+    assert f"stage 5 needs the system that routes the experts (--expert-routing {routing}): {unit}" in result.stderr
+    assert f"--stage {maker} --stop-stage {maker}" in result.stderr
+    assert not (tmp_path / "exp" / "t" / "log" / "decode_experts_both.log").exists()
+
+
 def test_distill_init_from_a_missing_fusion_names_stage6(tmp_path):
     fake_manifests(tmp_path, "synth", ["pl", "it"], ["train", "dev", "test"])
     for lang in ("pl", "it"):

@@ -40,6 +40,11 @@ decode_batch_size=${decode_batch_size:-}      # utterances per decoding batch (w
 decode_scenario=${decode_scenario:-both}      # stage 5: both, aware or agnostic (experts and baselines)
 baselines=${baselines:-"shared full"}  # stages 4-5: the baselines trained and decoded (shared LoRA, full fine-tuning;
                                        # shared_nolang, full_nolang: the same without the language token, decoded agnostic)
+expert_routing=${expert_routing:-base}   # stage 5: how the experts are routed when decoded agnostic, space-separated:
+                                         # base (the base model's language ID), router (a learned classifier on the
+                                         # frozen encoder, lwasr router train, in $exp/router), router_soft<K> (its
+                                         # top-K mixture of experts, e.g. router_soft2), or a system of $exp (e.g.
+                                         # shared_nolang: routed by its own language ID, lwasr decode --lid-system)
 baseline=${baseline:-shared_aware}  # the system relative changes are taken against
 fusion_methods=${fusion_methods:-}  # stage 6: fusion systems, space-separated (profile default: sum): an lwasr fuse
                                     # method (sum svd ties dare dare_ties learned), learned_<gate>_<fn> (e.g.
@@ -57,7 +62,7 @@ expand_inits=${expand_inits:-"random warm moe continue-shared continue-full"}  #
 expand_moe_k=${expand_moe_k:-2}     # stage 8: base experts mixed into a moe expert (at most the number of base languages)
 help_message=${help_message:-}"
 Stages: 1 prepare data | 2 zero-shot decode | 3 train experts | 4 train baselines (shared LoRA, full; --baselines)
-        5 decode them (language-aware and -agnostic) | 6 fuse the experts into one LoRA, decode
+        5 decode them (aware and agnostic; --expert-routing) | 6 fuse the experts into one LoRA, decode
         7 distill the experts into one student (aware: with language token; agnostic: without), decode
         8 language expansion (--expand-langs): new experts (random, warm, moe) and forgetting baselines
         9 score and compare every system (exp/<tag>/RESULTS.md + PNG; expansion: exp/<tag>/expansion/*.md)
@@ -118,6 +123,12 @@ for lr in "${lr_list[@]}" "${full_lr_list[@]}"; do
 done
 for b in "${baseline_list[@]}"; do
   [[ $b =~ ^(shared|full)(_nolang)?$ ]] || recipe_error "--baselines: $b is not shared, full, shared_nolang or full_nolang"
+done
+read -ra routing_list <<< "$expert_routing"
+for r in "${routing_list[@]}"; do
+  [[ $r =~ ^(base|router|router_soft[1-9][0-9]*)$ || ($r =~ ^[a-z][a-z0-9_]*$ && $r != router*) ]] ||
+    recipe_error "--expert-routing: $r is not base, router, router_soft<K> (K >= 1) or the name of a system in the\
+ experiment dir (e.g. shared_nolang)"
 done
 [[ $decode_scenario =~ ^(both|aware|agnostic)$ ]] || recipe_error "--decode-scenario must be both, aware or agnostic, not '$decode_scenario'"
 export LWASR_RECIPE_CMD  # the recipe's command line, for the header of every RESULTS.md section (lwasr.envinfo)
@@ -228,15 +239,19 @@ first_cuts() {  # first_cuts SPLIT N LANGS: split SPLIT-firstN, the first N cuts
   done
 }
 
-decode() {  # decode SYSTEM NAME SCENARIO [LANGS [EXPDIR [SPLIT]]]: writes EXPDIR/decode_NAME_SCENARIO_SPLIT
-  # SCENARIO both: the aware and the agnostic decode in one pass (decode_NAME_{aware,agnostic}_SPLIT)
-  local dlangs=${4:-$langs} dexp=${5:-$exp} split=${6:-test} outs cuts=()
-  outs=(--out "$dexp/decode_$2_$3_$split")
-  [ "$3" = both ] && outs=(--out "$dexp/decode_$2_aware_$split" --agnostic-out "$dexp/decode_$2_agnostic_$split")
+decode() {  # decode SYSTEM NAME SCENARIO [LANGS [EXPDIR [SPLIT [OPTION...]]]]: writes EXPDIR/decode_NAME_SCENARIO_SPLIT
+  # SCENARIO both: the aware and the agnostic decode in one pass (decode_NAME_{aware,agnostic}_SPLIT); OPTIONs: more
+  # lwasr decode options
+  local system=$1 name=$2 scenario=$3 dlangs=${4:-$langs} dexp=${5:-$exp} split=${6:-test} outs cuts=()
+  shift "$(( $# < 6 ? $# : 6 ))"
+  outs=(--out "$dexp/decode_${name}_${scenario}_$split")
+  if [ "$scenario" = both ]; then
+    outs=(--out "$dexp/decode_${name}_aware_$split" --agnostic-out "$dexp/decode_${name}_agnostic_$split")
+  fi
   manifest_opts cuts --cuts "$split" "$dlangs"
-  logged "decode_$2_$3$sfx" lwasr decode --system "$1" "${cuts[@]}" \
-    "${outs[@]}" --scenario "$3" --lid-langs "$dlangs" --max-duration "$decode_max_duration" \
-    --batch-size "$decode_batch_size"
+  logged "decode_${name}_$scenario$sfx" lwasr decode --system "$system" "${cuts[@]}" \
+    "${outs[@]}" --scenario "$scenario" --lid-langs "$dlangs" --max-duration "$decode_max_duration" \
+    --batch-size "$decode_batch_size" "$@"
 }
 
 if stage_begin 1 "Prepare the data"; then
@@ -312,18 +327,63 @@ if stage_begin 4 "Train the baselines (${baselines:-none}), $(length "$shared_st
   stage_end 4
 fi
 
-if stage_begin 5 "Decode every system, language-aware and language-agnostic"; then
+route_experts() {  # route_experts ROUTING: decode the experts agnostic, routed by ROUTING (see --expert-routing)
+  local system=$sexp/router name=experts_$1 opts=() trainer=()
+  case $1 in
+    router|router_soft*)
+      if [[ $1 == router_soft* ]]; then opts=(--soft-top-k "${1#router_soft}"); fi
+      manifest_opts trainer --train train "$langs"  # the experts' training and dev data, pooled
+      manifest_opts trainer --dev dev "$langs"
+      logged "stage5_router$sfx" lwasr router train --experts "$sexp/experts" "${trainer[@]}" --out "$sexp/router" ;;
+    *) system=$sexp/experts name=experts_lid_$1 opts=(--lid-system "$sexp/$1") ;;
+  esac
+  decode "$system" "$name" agnostic "$langs" "$sexp" test "${opts[@]}"
+}
+expert_scenario() {  # the scenarios the experts are decoded in with the base model's LID: both, aware, agnostic or none
+  local base=false
+  [[ " $expert_routing " == *" base "* ]] && base=true
+  case $decode_scenario:$base in
+    *:true) echo "$decode_scenario" ;;
+    agnostic:false) echo none ;;
+    *) echo aware ;;
+  esac
+}
+routing_names() {  # routing_names VAR: appends the system names of the experts' other routings to array VAR
+  local -n _lw_routed=$1
+  local r
+  [ "$decode_scenario" = aware ] && return 0
+  for r in "${routing_list[@]}"; do
+    case $r in
+      base) ;;
+      router*) _lw_routed+=("experts_$r") ;;
+      *) _lw_routed+=("experts_lid_$r") ;;
+    esac
+  done
+}
+
+if stage_begin 5 "Decode every system ($decode_scenario; agnostic experts routed by: $expert_routing)"; then
   need_manifests test "$langs"
+  if [[ " $expert_routing " == *" router"* && $decode_scenario != aware ]]; then need_manifests "train dev" "$langs"; fi
   decode_systems() {
     need_experts "$langs" "$sexp/experts"
     local units=("${baseline_list[@]/#/$sexp/}")
     (( ${#units[@]} == 0 )) || stage_needs 4 "the baselines of stage 4" "${units[@]/%//lwasr.json}"
-    local sys scenario
+    local sys scenario r maker
+    for r in "${routing_list[@]}"; do  # the systems whose language ID routes the experts, before any decode
+      [[ $r == base || $r == router* || $decode_scenario == aware ]] && continue
+      maker=4  # the stage that builds them
+      case $r in fused_*) maker=6 ;; distilled_*) maker=7 ;; esac
+      stage_needs "$maker" "the system that routes the experts (--expert-routing $r)" "$sexp/$r/lwasr.json"
+    done
     for sys in experts "${baseline_list[@]}"; do
       scenario=$decode_scenario
+      [ "$sys" = experts ] && scenario=$(expert_scenario)
       [[ $sys == *_nolang ]] && scenario=agnostic  # trained without the token: decoded without it
-      decode "$sexp/$sys" "$sys" "$scenario" "$langs" "$sexp"
+      [ "$scenario" = none ] || decode "$sexp/$sys" "$sys" "$scenario" "$langs" "$sexp"
     done
+    if [ "$decode_scenario" != aware ]; then
+      for r in "${routing_list[@]}"; do [ "$r" = base ] || route_experts "$r"; done
+    fi
   }
   for_seeds 5 decode_systems
   stage_end 5
@@ -425,7 +485,10 @@ fi
 if stage_begin 9 "Score and compare"; then
   scored=() labels=()  # every decode, scored on its own
   dirs=() names=() zdirs=() znames=()  # compared in RESULTS.md; zdirs: zero-shot on a subset, in RESULTS_zeroshot.md
-  for sys in zeroshot full shared full_nolang shared_nolang experts "${fusion_list[@]/#/fused_}" distilled; do
+  routed=()
+  routing_names routed
+  for sys in zeroshot full shared full_nolang shared_nolang experts "${routed[@]}" "${fusion_list[@]/#/fused_}" \
+    distilled; do
     for scenario in aware agnostic; do
       sdirs=()  # the system's decode dirs: zero-shot once, the others once per seed (pooled by the same --name)
       if [ "$sys" = zeroshot ]; then sdirs=("$exp/decode_zeroshot_${scenario}_$zsplit")
