@@ -147,6 +147,25 @@ def test_both_scenarios_in_one_pass_equal_two_separate_decodes(
         decode_cuts(load_system(str(tiny_whisper)), [data], tmp_path / "x", both, progress=False)
 
 
+def test_aware_decode_and_the_aware_part_of_both_are_one_decode(experts: Path, data: Path, tmp_path: Path) -> None:
+    """An aware decode is kept by a later ``both`` decode into the same dir (which then adds the agnostic one),
+    and the aware part of a ``both`` decode counts as the aware decode: recipes can add an agnostic routing later."""
+    system = load_system(str(experts))
+    aware = DecodeOptions(**{**OPTS.__dict__, "lid_langs": LANGS})
+    both = DecodeOptions(**{**aware.__dict__, "scenario": "both"})
+    decode_cuts(system, [data], tmp_path / "a", aware, progress=False)
+    first = hyps_by_id(tmp_path / "a")
+    decode_cuts(system, [data], tmp_path / "a", both, agnostic_out=tmp_path / "agn", progress=False)
+    assert hyps_by_id(tmp_path / "a") == first
+    assert len(hyps_by_id(tmp_path / "agn")) == len(first)
+    decode_cuts(system, [data], tmp_path / "b", both, agnostic_out=tmp_path / "agn_b", progress=False)
+    again = decode_cuts(system, [data], tmp_path / "b", aware, progress=False)  # complete: nothing to do
+    assert again["decoded_this_run"] == len(first)
+    assert hyps_by_id(tmp_path / "b") == first
+    with pytest.raises(LwasrError, match="other settings"):  # what changes the aware hypotheses still counts
+        decode_cuts(system, [data], tmp_path / "a", DecodeOptions(**{**aware.__dict__, "beam_size": 2}), progress=False)
+
+
 def test_resume_after_truncated_hyp(tiny_whisper: Path, data: Path, tmp_path: Path) -> None:
     system = load_system(str(tiny_whisper))
     assert not system.trim_default  # a base model decodes untrimmed by default

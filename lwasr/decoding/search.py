@@ -47,7 +47,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from lwasr.data.audio import error_text
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
-from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete
+from lwasr.decoding.io import SETTINGS_FILE, SUMMARY_FILE, HypWriter, is_complete
 from lwasr.decoding.lid import detect
 from lwasr.decoding.mixture import AdapterMixture, mixed_adapters
 from lwasr.decoding.precision import apply_precision, check_dtype
@@ -436,6 +436,27 @@ def settings_for(
     return json.loads(json.dumps(settings))
 
 
+def _aware_hypotheses(settings: dict[str, Any]) -> dict[str, Any] | None:
+    """What fixes the hypotheses of an aware decode, or of the aware part of a ``both`` decode (the same language
+    batches, the same hypotheses: tests/test_decode_e2e.py): its settings without the part, the scenario and the
+    options that only route the agnostic scenario. None for an agnostic decode."""
+    if settings.get("part", settings.get("scenario")) != "aware":
+        return None
+    return {k: v for k, v in settings.items() if k not in ("part", "scenario", "lid_langs", "lid_system", "soft_top_k")}
+
+
+def resume_settings(out_dir: str | Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings to decode into ``out_dir`` with: those it holds when both are aware decodes with the same
+    hypotheses (an aware decode resumed or kept by the aware part of a ``both`` decode, or the reverse), else
+    ``settings``."""
+    path = Path(out_dir) / SETTINGS_FILE
+    if not path.is_file():
+        return settings
+    held = json.loads(path.read_text())
+    same = _aware_hypotheses(settings) is not None and _aware_hypotheses(held) == _aware_hypotheses(settings)
+    return held if same else settings
+
+
 def decode_outputs(scenario: str, out_dir: str | Path, agnostic_out: str | Path | None) -> dict[str, Path]:
     """The decode dir of each part of ``scenario``: ``{scenario: out_dir}``, or the aware and agnostic ones of ``both``.
 
@@ -488,7 +509,10 @@ def decode_cuts(
         opts = DecodeOptions(**{**asdict(opts), "trim": system.trim_default})
     outs = decode_outputs(opts.scenario, out_dir, agnostic_out)
     both = len(outs) > 1
-    settings = {part: settings_for(system, cuts_paths, opts, part if both else None) for part in outs}
+    settings = {
+        part: resume_settings(d, settings_for(system, cuts_paths, opts, part if both else None))
+        for part, d in outs.items()
+    }
     if not overwrite and all(is_complete(d, settings[part]) for part, d in outs.items()):
         log.info("%s is already decoded with these settings", " and ".join(map(str, outs.values())))
         return json.loads((Path(out_dir) / SUMMARY_FILE).read_text())
