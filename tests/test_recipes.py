@@ -62,7 +62,7 @@ def test_fleurs8_fixture_mode_runs_every_stage_then_skips_them(tmp_path, fleurs_
         "--tag",
         "t",
         "--expert-routing",
-        "base router router_soft2 shared",
+        "base router router_soft2 shared distilled_agnostic",
     ]
     first = run_recipe("fleurs8", *args)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -73,7 +73,8 @@ def test_fleurs8_fixture_mode_runs_every_stage_then_skips_them(tmp_path, fleurs_
         for scenario in ("aware", "agnostic"):
             assert (exp / f"decode_{system}_{scenario}_test" / "hyp.jsonl").is_file()
     assert (exp / "router" / "router.safetensors").is_file()  # --expert-routing: the router stage 5 trained
-    for routed in ("experts_router", "experts_router_soft2", "experts_lid_shared"):
+    # distilled_agnostic: routed at the end of stage 7, which builds the student
+    for routed in ("experts_router", "experts_router_soft2", "experts_lid_shared", "experts_lid_distilled_agnostic"):
         assert not (exp / f"decode_{routed}_aware_test").exists()  # only the agnostic scenario is routed
         assert (exp / f"decode_{routed}_agnostic_test" / "hyp.jsonl").is_file()
     results = (exp / "RESULTS.md").read_text()
@@ -86,6 +87,7 @@ def test_fleurs8_fixture_mode_runs_every_stage_then_skips_them(tmp_path, fleurs_
         "experts_router_agnostic",
         "experts_router_soft2_agnostic",
         "experts_lid_shared_agnostic",
+        "experts_lid_distilled_agnostic_agnostic",
         "distilled_aware",
         "distilled_agnostic",
     ):

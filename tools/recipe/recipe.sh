@@ -44,7 +44,8 @@ expert_routing=${expert_routing:-base}   # stage 5: how the experts are routed w
                                          # base (the base model's language ID), router (a learned classifier on the
                                          # frozen encoder, lwasr router train, in $exp/router), router_soft<K> (its
                                          # top-K mixture of experts, e.g. router_soft2), or a system of $exp (e.g.
-                                         # shared_nolang: routed by its own language ID, lwasr decode --lid-system)
+                                         # shared_nolang: routed by its own language ID, lwasr decode --lid-system;
+                                         # fused_* and distilled_*: at the end of stage 6 or 7, which builds them)
 baseline=${baseline:-shared_aware}  # the system relative changes are taken against
 fusion_methods=${fusion_methods:-}  # stage 6: fusion systems, space-separated (profile default: sum): an lwasr fuse
                                     # method (sum svd ties dare dare_ties learned), learned_<gate>_<fn> (e.g.
@@ -327,6 +328,16 @@ if stage_begin 4 "Train the baselines (${baselines:-none}), $(length "$shared_st
   stage_end 4
 fi
 
+routing_stage() {  # routing_stage ROUTING: the stage that decodes it, after the one that builds its system
+  case $1 in fused_*) echo 6 ;; distilled_*) echo 7 ;; *) echo 5 ;; esac
+}
+route_in_stage() {  # route_in_stage N: decode the experts agnostic with every --expert-routing that stage N decodes
+  local r
+  [ "$decode_scenario" = aware ] && return 0
+  for r in "${routing_list[@]}"; do
+    if [ "$r" != base ] && (( $(routing_stage "$r") == $1 )); then route_experts "$r"; fi
+  done
+}
 route_experts() {  # route_experts ROUTING: decode the experts agnostic, routed by ROUTING (see --expert-routing)
   local system=$sexp/router name=experts_$1 opts=() trainer=()
   case $1 in
@@ -335,7 +346,12 @@ route_experts() {  # route_experts ROUTING: decode the experts agnostic, routed 
       manifest_opts trainer --train train "$langs"  # the experts' training and dev data, pooled
       manifest_opts trainer --dev dev "$langs"
       logged "stage5_router$sfx" lwasr router train --experts "$sexp/experts" "${trainer[@]}" --out "$sexp/router" ;;
-    *) system=$sexp/experts name=experts_lid_$1 opts=(--lid-system "$sexp/$1") ;;
+    *)
+      local maker
+      maker=$(routing_stage "$1")
+      (( maker > 5 )) || maker=4
+      stage_needs "$maker" "the system that routes the experts (--expert-routing $1)" "$sexp/$1/lwasr.json"
+      system=$sexp/experts name=experts_lid_$1 opts=(--lid-system "$sexp/$1") ;;
   esac
   decode "$system" "$name" agnostic "$langs" "$sexp" test "${opts[@]}"
 }
@@ -368,12 +384,11 @@ if stage_begin 5 "Decode every system ($decode_scenario; agnostic experts routed
     need_experts "$langs" "$sexp/experts"
     local units=("${baseline_list[@]/#/$sexp/}")
     (( ${#units[@]} == 0 )) || stage_needs 4 "the baselines of stage 4" "${units[@]/%//lwasr.json}"
-    local sys scenario r maker
-    for r in "${routing_list[@]}"; do  # the systems whose language ID routes the experts, before any decode
+    local sys scenario r
+    for r in "${routing_list[@]}"; do  # the stage-4 systems whose language ID routes the experts, before any decode
       [[ $r == base || $r == router* || $decode_scenario == aware ]] && continue
-      maker=4  # the stage that builds them
-      case $r in fused_*) maker=6 ;; distilled_*) maker=7 ;; esac
-      stage_needs "$maker" "the system that routes the experts (--expert-routing $r)" "$sexp/$r/lwasr.json"
+      (( $(routing_stage "$r") == 5 )) || continue  # a fused or distilled system: routed in its own stage
+      stage_needs 4 "the system that routes the experts (--expert-routing $r)" "$sexp/$r/lwasr.json"
     done
     for sys in experts "${baseline_list[@]}"; do
       scenario=$decode_scenario
@@ -381,9 +396,7 @@ if stage_begin 5 "Decode every system ($decode_scenario; agnostic experts routed
       [[ $sys == *_nolang ]] && scenario=agnostic  # trained without the token: decoded without it
       [ "$scenario" = none ] || decode "$sexp/$sys" "$sys" "$scenario" "$langs" "$sexp"
     done
-    if [ "$decode_scenario" != aware ]; then
-      for r in "${routing_list[@]}"; do [ "$r" = base ] || route_experts "$r"; done
-    fi
+    route_in_stage 5
   }
   for_seeds 5 decode_systems
   stage_end 5
@@ -417,7 +430,8 @@ if stage_begin 6 "Fuse the experts into one adapter: ${fusion_methods:-none}"; t
       decode "$system" "fused_$m" both "$langs" "$sexp"
     done
   }
-  for_seeds 6 fuse_experts
+  fuse_and_route() { fuse_experts; route_in_stage 6; }  # the experts routed by a fused system's LID, if asked
+  for_seeds 6 fuse_and_route
   stage_end 6
 fi
 
@@ -439,7 +453,8 @@ if stage_begin 7 "Distill the experts into one student ($distill_steps steps; 0 
       decode "$sexp/distilled_$scenario" distilled "$scenario" "$langs" "$sexp"  # each student in its own scenario
     done
   }
-  for_seeds 7 distill_experts
+  distill_and_route() { distill_experts; route_in_stage 7; }  # the experts routed by a student's LID, if asked
+  for_seeds 7 distill_and_route
   stage_end 7
 fi
 
