@@ -4,7 +4,8 @@ A decode directory holds:
 
 - ``settings.json``: the decode settings, written first. A restart with other settings is refused
   (or, with ``overwrite``, the partial output is removed and decoding starts over): outputs of two
-  settings are never mixed.
+  settings are never mixed. An aware decode and the aware part of a ``both`` decode count as the same
+  (:func:`resume_settings`).
 - ``hyp.jsonl``: one JSON record per utterance (id, lang, ref, hyp, detected_lang, lid_prob,
   duration), appended and flushed per batch. On restart, decoded ids are skipped and a truncated
   last line (a kill mid-write) is cut off; any other damaged line is an error naming file:line.
@@ -198,6 +199,24 @@ class HypWriter:
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
+
+
+def _aware_hypotheses(settings: dict[str, Any]) -> dict[str, Any] | None:
+    """What fixes the hypotheses of an aware decode, or of the aware part of a ``both`` decode (the same language
+    batches, the same hypotheses: tests/test_decode_e2e.py): its settings without the part, the scenario and the
+    options that only route the agnostic scenario. None for an agnostic decode."""
+    if settings.get("part", settings.get("scenario")) != "aware":
+        return None
+    return {k: v for k, v in settings.items() if k not in ("part", "scenario", "lid_langs", "lid_system", "soft_top_k")}
+
+
+def resume_settings(out_dir: str | Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings to decode into ``out_dir`` with: those it holds when both are aware decodes with the same
+    hypotheses (an aware decode resumed or kept by the aware part of a ``both`` decode, or the reverse), else
+    ``settings``."""
+    held = _read_json(Path(out_dir) / SETTINGS_FILE)
+    same = _aware_hypotheses(settings) is not None and _aware_hypotheses(held) == _aware_hypotheses(settings)
+    return held if same else settings
 
 
 def is_complete(out_dir: str | Path, settings: dict[str, Any]) -> bool:

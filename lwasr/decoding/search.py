@@ -47,7 +47,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from lwasr.data.audio import error_text
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
-from lwasr.decoding.io import SETTINGS_FILE, SUMMARY_FILE, HypWriter, is_complete
+from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete, resume_settings
 from lwasr.decoding.lid import detect
 from lwasr.decoding.mixture import AdapterMixture, mixed_adapters
 from lwasr.decoding.precision import apply_precision, check_dtype
@@ -434,27 +434,6 @@ def settings_for(
     if part is not None:
         settings["part"] = part
     return json.loads(json.dumps(settings))
-
-
-def _aware_hypotheses(settings: dict[str, Any]) -> dict[str, Any] | None:
-    """What fixes the hypotheses of an aware decode, or of the aware part of a ``both`` decode (the same language
-    batches, the same hypotheses: tests/test_decode_e2e.py): its settings without the part, the scenario and the
-    options that only route the agnostic scenario. None for an agnostic decode."""
-    if settings.get("part", settings.get("scenario")) != "aware":
-        return None
-    return {k: v for k, v in settings.items() if k not in ("part", "scenario", "lid_langs", "lid_system", "soft_top_k")}
-
-
-def resume_settings(out_dir: str | Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings to decode into ``out_dir`` with: those it holds when both are aware decodes with the same
-    hypotheses (an aware decode resumed or kept by the aware part of a ``both`` decode, or the reverse), else
-    ``settings``."""
-    path = Path(out_dir) / SETTINGS_FILE
-    if not path.is_file():
-        return settings
-    held = json.loads(path.read_text())
-    same = _aware_hypotheses(settings) is not None and _aware_hypotheses(held) == _aware_hypotheses(settings)
-    return held if same else settings
 
 
 def decode_outputs(scenario: str, out_dir: str | Path, agnostic_out: str | Path | None) -> dict[str, Path]:

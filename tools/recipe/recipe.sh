@@ -331,6 +331,12 @@ fi
 routing_stage() {  # routing_stage ROUTING: the stage that decodes it, after the one that builds its system
   case $1 in fused_*) echo 6 ;; distilled_*) echo 7 ;; *) echo 5 ;; esac
 }
+need_routing_system() {  # need_routing_system ROUTING: the system whose language ID ROUTING names, or which stage makes it
+  local maker
+  maker=$(routing_stage "$1")
+  (( maker > 5 )) || maker=4  # stage 5 routes by the baselines of stage 4
+  stage_needs "$maker" "the system that routes the experts (--expert-routing $1)" "$sexp/$1/lwasr.json"
+}
 route_in_stage() {  # route_in_stage N: decode the experts agnostic with every --expert-routing that stage N decodes
   local r
   [ "$decode_scenario" = aware ] && return 0
@@ -347,10 +353,7 @@ route_experts() {  # route_experts ROUTING: decode the experts agnostic, routed 
       manifest_opts trainer --dev dev "$langs"
       logged "stage5_router$sfx" lwasr router train --experts "$sexp/experts" "${trainer[@]}" --out "$sexp/router" ;;
     *)
-      local maker
-      maker=$(routing_stage "$1")
-      (( maker > 5 )) || maker=4
-      stage_needs "$maker" "the system that routes the experts (--expert-routing $1)" "$sexp/$1/lwasr.json"
+      need_routing_system "$1"
       system=$sexp/experts name=experts_lid_$1 opts=(--lid-system "$sexp/$1") ;;
   esac
   decode "$system" "$name" agnostic "$langs" "$sexp" test "${opts[@]}"
@@ -388,7 +391,7 @@ if stage_begin 5 "Decode every system ($decode_scenario; agnostic experts routed
     for r in "${routing_list[@]}"; do  # the stage-4 systems whose language ID routes the experts, before any decode
       [[ $r == base || $r == router* || $decode_scenario == aware ]] && continue
       (( $(routing_stage "$r") == 5 )) || continue  # a fused or distilled system: routed in its own stage
-      stage_needs 4 "the system that routes the experts (--expert-routing $r)" "$sexp/$r/lwasr.json"
+      need_routing_system "$r"
     done
     for sys in experts "${baseline_list[@]}"; do
       scenario=$decode_scenario
