@@ -344,8 +344,12 @@ route_in_stage() {  # route_in_stage N: decode the experts agnostic with every -
     if [ "$r" != base ] && (( $(routing_stage "$r") == $1 )); then route_experts "$r"; fi
   done
 }
+routing_name() {  # routing_name ROUTING: the system name of the experts so routed (decode_<name>_agnostic_test)
+  case $1 in router*) echo "experts_$1" ;; *) echo "experts_lid_$1" ;; esac
+}
 route_experts() {  # route_experts ROUTING: decode the experts agnostic, routed by ROUTING (see --expert-routing)
-  local system=$sexp/router name=experts_$1 opts=() trainer=()
+  local system=$sexp/router name opts=() trainer=()
+  name=$(routing_name "$1")
   case $1 in
     router|router_soft*)
       if [[ $1 == router_soft* ]]; then opts=(--soft-top-k "${1#router_soft}"); fi
@@ -354,7 +358,7 @@ route_experts() {  # route_experts ROUTING: decode the experts agnostic, routed 
       logged "stage5_router$sfx" lwasr router train --experts "$sexp/experts" "${trainer[@]}" --out "$sexp/router" ;;
     *)
       need_routing_system "$1"
-      system=$sexp/experts name=experts_lid_$1 opts=(--lid-system "$sexp/$1") ;;
+      system=$sexp/experts opts=(--lid-system "$sexp/$1") ;;
   esac
   decode "$system" "$name" agnostic "$langs" "$sexp" test "${opts[@]}"
 }
@@ -372,11 +376,7 @@ routing_names() {  # routing_names VAR: appends the system names of the experts'
   local r
   [ "$decode_scenario" = aware ] && return 0
   for r in "${routing_list[@]}"; do
-    case $r in
-      base) ;;
-      router*) _lw_routed+=("experts_$r") ;;
-      *) _lw_routed+=("experts_lid_$r") ;;
-    esac
+    [ "$r" = base ] || _lw_routed+=("$(routing_name "$r")")
   done
 }
 

@@ -23,21 +23,25 @@ compare() {  # compare OUT BASELINE TITLE NAME... : score compare the decode dir
   lwasr score compare "${dirs[@]}" "${names[@]}" --baseline "$baseline" --title "$title" --out "$exp/$out"
 }
 
-fused=()
-for d in "$exp"/decode_fused_*_aware_test; do
-  [ -f "$d/hyp.jsonl" ] || continue
-  d=${d#"$exp"/decode_}
-  fused+=("${d%_test}")
-done
+systems() {  # systems VAR GLOB: appends NAME_SCENARIO of every finished decode $exp/decode_GLOB_test to array VAR
+  local -n _systems=$1
+  local d
+  for d in "$exp"/decode_$2_test; do
+    [ -f "$d/hyp.jsonl" ] || continue
+    d=${d#"$exp"/decode_}
+    _systems+=("${d%_test}")
+  done
+}
+fused=() routed=()
+systems fused "fused_*_aware"
+systems routed "experts_*_agnostic"  # every routing but the base model's LID (experts_agnostic)
 compare ONE_MODEL_aware.md shared_aware "one model, language given: against shared LoRA" \
   shared_aware experts_aware "${fused[@]}" distilled_aware
 compare ONE_MODEL_aware_vs_experts.md experts_aware "one model, language given: against the experts" \
   experts_aware shared_aware "${fused[@]}" distilled_aware
 compare ONE_MODEL_agnostic.md shared_nolang_agnostic \
   "language not given: against shared LoRA trained without the language token" \
-  shared_nolang_agnostic full_nolang_agnostic shared_agnostic experts_agnostic experts_router_agnostic \
-  experts_router_soft2_agnostic experts_lid_shared_nolang_agnostic experts_lid_distilled_agnostic_agnostic \
+  shared_nolang_agnostic full_nolang_agnostic shared_agnostic experts_agnostic "${routed[@]}" \
   "${fused[@]/%_aware/_agnostic}" distilled_agnostic
 compare ONE_MODEL_routing.md experts_aware "the experts, routed without the language, against the experts given it" \
-  experts_aware experts_agnostic experts_router_agnostic experts_router_soft2_agnostic \
-  experts_lid_shared_nolang_agnostic experts_lid_distilled_agnostic_agnostic
+  experts_aware experts_agnostic "${routed[@]}"
