@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from lwasr.cli import app
 from lwasr.decoding.greedy import WhisperParts
-from lwasr.decoding.mixture import AdapterMixture, mixed_adapters
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import load_system
 from lwasr.errors import LwasrError
@@ -27,6 +26,7 @@ from lwasr.routing.model import WEIGHTS_FILE, load_router
 from lwasr.routing.system import RouterSystem
 from lwasr.routing.train import LOG_FILE, evaluate_router, train_router
 from lwasr.units.meta import META_FILE
+from lwasr.units.mixture import AdapterMixture, mixed_adapters
 
 LANGS = ("pl", "pt")
 #: pl speaks in a low tone, pt in a high one: a problem the pooled encoder states separate.

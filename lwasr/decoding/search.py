@@ -22,7 +22,7 @@ Routing of experts (``routing``):
 - ``per-sample``: mixed-language batches with peft's per-sample ``adapter_names``.
 
 Agnostic routing of experts: hard (default), the identified language's expert; or soft (``soft_top_k``), a
-mixture of the ``k`` most probable languages' experts weighted by their LID probabilities (lwasr/decoding/mixture.py).
+mixture of the ``k`` most probable languages' experts weighted by their LID probabilities (lwasr/units/mixture.py).
 Language ID is the system's own (:meth:`System.identifier`: the base model for experts, a router unit's
 classifier) or that of another system (``lid_system``: any single model's own LID, or a router unit).
 """
@@ -49,12 +49,12 @@ from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
 from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete, resume_settings
 from lwasr.decoding.lid import detect
-from lwasr.decoding.mixture import AdapterMixture, mixed_adapters
 from lwasr.decoding.precision import apply_precision, check_dtype
 from lwasr.decoding.systems import BASE_ADAPTER, System
 from lwasr.errors import LwasrError
 from lwasr.features import CHUNK_SAMPLES, SAMPLE_RATE, LogMel
 from lwasr.models.trim import set_trimmed_input
+from lwasr.units.mixture import AdapterMixture, mixed_adapters, per_sample_adapters
 from lwasr.units.prompt import prompt_ids
 
 log = logging.getLogger(__name__)
@@ -340,8 +340,7 @@ class Decoder:
             return lambda rows: contextlib.nullcontext()
         if isinstance(per_row, AdapterMixture):
             return lambda rows: mixed_adapters(self.model, per_row.take(rows))
-        peft_hooks = self.model._enable_peft_forward_hooks
-        return lambda rows: peft_hooks(adapter_names=[per_row[r] for r in rows])
+        return lambda rows: per_sample_adapters(self.model, [per_row[r] for r in rows])
 
     def _prompt(self, lang: str) -> list[int]:
         """``<|sot|><|lang|><|transcribe|><|notimestamps|>``, without the language when the model has none."""

@@ -1,8 +1,7 @@
 """LoRA-MoE: a new trainable LoRA mixed with frozen base-language experts, and the ``moe`` unit on disk.
 
 All adapters live on one PeftModel: the base experts under their language codes, the new one under
-:data:`NEW`. They are all active at once, so peft's LoRA layers sum their outputs, each multiplied by
-its ``scaling``. Mixing is done by setting that scaling: for a wrapped linear layer
+:data:`NEW`, mixed by :mod:`lwasr.units.mixture`: for a wrapped linear layer
 
     y = W x + b + g_new * s_new * B_new A_new x + sum_i g_i * s_i * B_i A_i x        (s = alpha / r)
 
@@ -12,8 +11,8 @@ Gates (``--moe-gate``):
   Exact by construction (the layer computes the formula above); the tests check it against a dense merge.
 - ``learned``: per LoRA-wrapped module, ``g = softmax(logits)`` over ``[new, base_1..k]`` (k+1 parameters per
   module), initialised to ``[1/2, w_1/2, ..., w_k/2]`` (half the new expert, half the similarity mixture).
-  A forward pre-hook writes ``g_j * s_j`` into the layer's scaling before each forward, so gradients reach
-  the logits. We chose this over a router on pooled encoder states because the gate is input-independent:
+  The layer adds the mixture with ``g`` computed from the logits in each forward, so gradients reach them.
+  We chose this over a router on pooled encoder states because the gate is input-independent:
   after training it is a constant per module, so decoding merges every adapter into the dense weights and
   runs at plain-model speed; it has few parameters (it cannot overfit a small new-language set); and a
   router would need the encoder output before the encoder's own LoRA layers have run.
@@ -56,6 +55,7 @@ from lwasr.units.experts import (
 )
 from lwasr.units.kinds import register_loader
 from lwasr.units.meta import ModelMeta
+from lwasr.units.mixture import WeightedAdapters, freeze_adapters, scale_adapters
 
 NEW = "new"
 GATE_FILE = "gate.safetensors"
@@ -90,8 +90,11 @@ def fixed_weights(scores: Sequence[float]) -> list[float]:
 class Mixture:
     """The mixing state of a PeftModel holding the base experts (``langs``) and the new adapter :data:`NEW`.
 
-    Activates all of them, freezes the base experts (their dropout off: they are fixed functions) and
-    installs the gate. ``weights`` are the base experts' fixed weights (for ``learned``: the initial ones).
+    Freezes the base experts (their dropout off: they are fixed functions) and mixes all the adapters with
+    :mod:`lwasr.units.mixture`: the fixed gate as their scalings, the learned gate in a
+    :class:`~lwasr.units.mixture.WeightedAdapters` mixture whose weights are the softmax of per-module logits (a
+    parameter of each LoRA layer, so that checkpoints hold it). ``weights`` are the base experts' fixed weights (for
+    ``learned``: the initial ones).
     """
 
     def __init__(self, model: PeftModel, langs: Sequence[str], weights: Sequence[float], gate: str) -> None:
@@ -102,19 +105,11 @@ class Mixture:
         self.weights = dict(zip(self.langs, map(float, weights), strict=True))
         self.order = [NEW, *self.langs]
         self.layers = lora_layers(model)
-        self.base_scaling = {
-            m: {n: float(layer.scaling[n]) for n in self._present(layer)} for m, layer in self.layers.items()
-        }
         model.base_model.set_adapter(self.order)
-        for layer in self.layers.values():
-            for name in self.langs:
-                if name in layer.lora_A:
-                    layer.lora_A[name].requires_grad_(False)
-                    layer.lora_B[name].requires_grad_(False)
-                    layer.lora_dropout[name] = nn.Identity()
-        self._hooks: list[Any] = []
+        freeze_adapters(model, self.langs)
+        self._learned: WeightedAdapters | None = None
         if gate == "fixed":
-            self._set_scaling(self.initial_gates)
+            scale_adapters(model, self.initial_gates)
         else:
             self._install_learned()
 
@@ -138,28 +133,18 @@ class Mixture:
         probs = getattr(layer, GATE_PARAM).detach().float().softmax(-1).tolist()
         return dict(zip(self._present(layer), probs, strict=True))
 
-    def _set_scaling(self, gates_of: Any) -> None:
-        for module, layer in self.layers.items():
-            for name, g in gates_of(module).items():
-                layer.scaling[name] = g * self.base_scaling[module][name]
-
     def _install_learned(self) -> None:
         for module, layer in self.layers.items():
             init = self.initial_gates(module)
             logits = torch.tensor([math.log(max(init[n], 1e-8)) for n in self._present(layer)])
             weight = next(iter(layer.lora_A.values())).weight
             setattr(layer, GATE_PARAM, nn.Parameter(logits.to(weight.device)))
-            self._hooks.append(layer.register_forward_pre_hook(self._hook(module)))
+        self._learned = WeightedAdapters(self.model, self._learned_weights, trainable=[NEW])
 
-    def _hook(self, module: str) -> Any:
-        scales = self.base_scaling[module]
-
-        def pre_forward(layer: LoraLayer, args: Any) -> None:
-            g = getattr(layer, GATE_PARAM).softmax(-1)
-            for j, name in enumerate(self._present(layer)):
-                layer.scaling[name] = g[j] * scales[name]
-
-        return pre_forward
+    def _learned_weights(self, module: str, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        layer = self.layers[module]
+        g = getattr(layer, GATE_PARAM).softmax(-1)
+        return [(name, g[j]) for j, name in enumerate(self._present(layer))]
 
     def gate_state(self) -> dict[str, torch.Tensor]:
         """Learned gate logits by module name (empty for the fixed gate)."""
@@ -176,15 +161,16 @@ class Mixture:
                 getattr(self.layers[m], GATE_PARAM).copy_(logits)
 
     def freeze(self) -> None:
-        """Fix the gates at their current values (plain float scalings, no hooks): ready to merge for decoding."""
+        """Fix the gates at their current values (the adapters' scalings, no hooks): ready to merge for decoding."""
         current = {m: self.gates(m) for m in self.layers}
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks = []
+        if self._learned is not None:
+            self._learned.remove()
+            self._learned = None
+            freeze_adapters(self.model, self.langs)
         for layer in self.layers.values():
             if hasattr(layer, GATE_PARAM):
                 delattr(layer, GATE_PARAM)
-        self._set_scaling(current.__getitem__)
+        scale_adapters(self.model, current.__getitem__)
         self.gate = "fixed-after-training" if self.gate == "learned" else self.gate
 
     def mean_gates(self) -> dict[str, float]:

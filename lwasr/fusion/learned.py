@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
 from lwasr.units.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
 from lwasr.units.meta import META_FILE, ModelMeta, check_same_base
+from lwasr.units.mixture import WeightedAdapters, freeze_adapters
 
 log = logging.getLogger("lwasr.train")
 
@@ -73,10 +73,8 @@ class FusionGate(nn.Module):
 
 
 class GatedExperts(nn.Module):
-    """Base + experts (frozen) where every LoRA module adds its experts' updates weighted by :class:`FusionGate`.
-
-    peft's own adapter sum is switched off in every LoRA layer; a forward hook adds the gated sum instead.
-    Only ``gate.logits`` is trainable.
+    """Base + experts (frozen) where every LoRA module adds its experts' updates weighted by :class:`FusionGate`
+    (a :class:`~lwasr.units.mixture.WeightedAdapters` mixture). Only ``gate.logits`` is trainable.
     """
 
     def __init__(self, model: PeftModel, langs: list[str], gate: str, gate_fn: str) -> None:
@@ -85,12 +83,12 @@ class GatedExperts(nn.Module):
         self.layers = lora_layers(model)
         groups = list(dict.fromkeys(group_of(name, gate) for name in self.layers))
         model.requires_grad_(False)
+        freeze_adapters(model, self.langs)
         self.gate = FusionGate(groups, len(langs), gate_fn)
         self.start = self.gate.weights().detach().clone()
         self._weights: torch.Tensor | None = None
-        for name, layer in self.layers.items():
-            layer.enable_adapters(False)
-            layer.register_forward_hook(self._hook(groups.index(group_of(name, gate)), layer))
+        self._group = {name: groups.index(group_of(name, gate)) for name in self.layers}
+        self.mixture = WeightedAdapters(model, self._layer_weights)
 
     @property
     def config(self) -> Any:
@@ -106,17 +104,10 @@ class GatedExperts(nn.Module):
         finally:
             self._weights = None
 
-    def _hook(self, group: int, layer: nn.Module) -> Callable[..., torch.Tensor]:
-        present = [(i, lang) for i, lang in enumerate(self.langs) if lang in layer.lora_A]
-
-        def hook(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
-            x, w = args[0], self._weights[group]
-            for i, lang in present:
-                update = layer.lora_B[lang](layer.lora_A[lang](x.to(layer.lora_A[lang].weight.dtype)))
-                output = output + (w[i] * layer.scaling[lang]) * update
-            return output
-
-        return hook
+    def _layer_weights(self, module: str, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """The experts' weights in LoRA module ``module``: its group's row of the gate (set by :meth:`forward`)."""
+        w = self._weights[self._group[module]]
+        return [(lang, w[i]) for i, lang in enumerate(self.langs)]
 
     def module_weights(self) -> dict[str, list[float]]:
         """Module name -> its weight per expert (in ``langs`` order)."""
