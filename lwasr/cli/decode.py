@@ -59,8 +59,8 @@ def decode(
 ) -> None:
     """Decode --cuts with --system into --out."""
     from lwasr.decoding.search import DecodeOptions, decode_cuts, decode_outputs, default_device
-    from lwasr.decoding.systems import load_system
     from lwasr.langcodes import parse_langs
+    from lwasr.loaders import load_system
 
     opt.setup_runtime(num_threads)
     opts = DecodeOptions(

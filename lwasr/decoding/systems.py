@@ -14,12 +14,13 @@ kind       path                                                         class
 ========== ============================================================ ===========================
 base       ``embedded:whisper-base``, a HF dir without lwasr.json, hub  :class:`System`
 full       HF model dir with ``lwasr.json`` kind ``full``               :class:`System`
-lora       PEFT adapter dir with ``lwasr.json`` kind ``lora``           :class:`System` (merged)
+lora       PEFT adapter dir with ``lwasr.json`` kind ``lora``           :class:`LoraSystem` (merged)
 experts    dir of ``<lang>/`` lora units (``exp/<tag>/experts``)        :class:`ExpertSystem`
 ========== ============================================================ ===========================
 
-The kinds and their loaders are registered in :mod:`lwasr.units.kinds`; a method adds its own kind there
-(``moe``: :mod:`lwasr.expansion.moe`) with ``@register_loader``.
+A system's ``kind`` (what decode settings record) is its class's; a full model decodes as a plain ``base`` one.
+The kinds and their loaders are registered in :mod:`lwasr.units.kinds`; a method registers its own kind there
+(``moe``: :mod:`lwasr.expansion.moe`) with ``@register_loader``, and :mod:`lwasr.loaders` imports it.
 """
 
 from __future__ import annotations
@@ -223,17 +224,21 @@ def _load_full(spec: str, meta: ModelMeta | None, model_override: str | None) ->
     return System(model, tok, source=spec, meta=meta)
 
 
+class LoraSystem(System):
+    """A single LoRA unit (shared, fused, distilled): merged into the base weights, so it decodes at plain-model
+    speed."""
+
+    kind = "lora"
+
+
 @register_loader("lora")
-def _load_lora(spec: str, meta: ModelMeta | None, model_override: str | None) -> System:
-    """A single LoRA (shared, later fused): merged into the base weights, so it decodes at plain-model speed."""
+def _load_lora(spec: str, meta: ModelMeta | None, model_override: str | None) -> LoraSystem:
     from peft import PeftModel
 
     assert meta is not None
     base, tok = load_base_of({Path(spec).name: meta}, model_override, what="the adapter")
     model = PeftModel.from_pretrained(base, spec).merge_and_unload()
-    system = System(model, tok, source=spec, meta=meta)
-    system.kind = "lora"
-    return system
+    return LoraSystem(model, tok, source=spec, meta=meta)
 
 
 @register_loader("experts")

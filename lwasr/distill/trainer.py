@@ -11,6 +11,7 @@ comparable with ``lwasr train``) and unit export as ``lwasr train --mode shared|
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from lwasr.training.loop import Trainer, train
 from lwasr.training.lora import warm_lora
 from lwasr.units.base import load_whisper
 from lwasr.units.experts import discover_experts, load_experts
-from lwasr.units.meta import META_FILE, ModelMeta, check_same_base
+from lwasr.units.meta import META_FILE, ModelMeta, check_same_base, lora_shape
 
 log = logging.getLogger("lwasr.train")
 
@@ -147,14 +148,9 @@ class DistillTrainer(Trainer):
     def meta(self) -> ModelMeta:
         meta = super().meta()
         cfg = self.cfg
-        if isinstance(self.model, PeftModel):
-            lora = self.model.peft_config["default"]
-            meta.extra["lora"] = {
-                "rank": lora.r,
-                "alpha": lora.lora_alpha,
-                "dropout": lora.lora_dropout,
-                "target_modules": sorted(lora.target_modules),
-            }
+        _, init = parse_init(cfg.init)
+        if init is not None and cfg.student == "lora":  # the student keeps the shape of the LoRA it starts from
+            meta.extra["lora"] = dataclasses.replace(lora_shape(init), dropout=cfg.lora_dropout).record()
         meta.extra["distill"] = {
             "teachers": {e.lang: str(e.path) for e in self.experts},
             "student": cfg.student,

@@ -42,9 +42,9 @@ from lwasr.fusion.static import save_adapter
 from lwasr.langcodes import WHISPER_LANGUAGES
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
-from lwasr.training.lora import adapter_settings, apply_lora, lora_config, warm_lora
+from lwasr.training.lora import apply_lora, lora_config, warm_lora
 from lwasr.units.experts import discover_experts, load_experts
-from lwasr.units.meta import ModelMeta
+from lwasr.units.meta import ModelMeta, lora_shape
 
 log = logging.getLogger("lwasr.train")
 
@@ -264,7 +264,7 @@ def expand(
         src = experts / ranking[0][0]
         log.info("warm start: copying the expert of %s (%s)", ranking[0][0], src)
     adapter_ref = src if init in ("warm", "continue-shared") else plan.reference
-    lora = adapter_settings(adapter_ref) if adapter_ref is not None and init != "continue-full" else {}
+    lora = lora_shape(adapter_ref).settings() if adapter_ref is not None and init != "continue-full" else {}
     moe_langs = [lang for lang, _ in ranking[:moe_k]] if init == "moe" else []
     moe_weights = fixed_weights([p for _, p in ranking[:moe_k]]) if init == "moe" else []
 

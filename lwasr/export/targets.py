@@ -1,6 +1,6 @@
 """What an export writes: one model per target; an experts directory gives one per language (or the one ``--lang``).
 
-Every target is loaded by the decode loaders (:func:`lwasr.decoding.systems.load_system`, and
+Every target is loaded by the decode loaders (:func:`lwasr.loaders.load_system`, and
 :func:`~lwasr.decoding.systems.load_experts` for one expert), so the export is built from exactly what
 ``lwasr decode`` runs, for every kind the registry knows (``moe`` included).
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwasr.decoding.systems import System, load_experts, load_system
+from lwasr.decoding.systems import System, load_experts
 from lwasr.errors import LwasrError
+from lwasr.loaders import load_system
 from lwasr.units.kinds import expert_dirs, kind_of
 from lwasr.units.meta import ModelMeta
 

@@ -43,7 +43,7 @@ from lwasr.fusion.trajectory import (
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
 from lwasr.units.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
-from lwasr.units.meta import META_FILE, ModelMeta, check_same_base
+from lwasr.units.meta import META_FILE, LoraShape, ModelMeta, check_same_base
 from lwasr.units.mixture import WeightedAdapters, freeze_adapters
 
 log = logging.getLogger("lwasr.train")
@@ -186,6 +186,7 @@ class FusionTrainer(Trainer):
     def meta(self) -> ModelMeta:
         meta = super().meta()
         model, cfg = self.model, self.cfg
+        fused = model.peft.peft_config.get(FUSED)
         meta.extra = {
             "fusion": "learned",
             "gate": cfg.gate,
@@ -193,7 +194,7 @@ class FusionTrainer(Trainer):
             "weights": dict(zip(model.langs, model.gate.weights().detach().double().mean(0).tolist(), strict=True)),
             "gate_weights": model.group_weights(),
             "gate_max_change": model.record(self.step)["max_change"],
-            **({"rank": model.peft.peft_config[FUSED].r} if FUSED in model.peft.peft_config else {}),
+            **({"rank": fused.r, "lora": LoraShape.of_config(fused).record()} if fused is not None else {}),
             "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in self.experts},
             **{k: v for k, v in meta.extra.items() if k in ("steps", "best_dev_loss")},
         }

@@ -18,7 +18,7 @@ from lwasr.models.resolve import resolve_model
 from lwasr.training.config import default_of
 from lwasr.units.base import load_base_of
 from lwasr.units.experts import attach_experts, base_spec, expert_factors, load_experts
-from lwasr.units.meta import ModelMeta, base_fingerprint
+from lwasr.units.meta import LoraShape, ModelMeta, base_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ def fuse(
             "fusion": method,
             "weights": dict(zip(langs, weights, strict=True)),
             "rank": fused_rank,
+            "lora": LoraShape.of_config(peft_model.peft_config[FUSED]).record(),
             **({"density": density, "seed": seed} if method in ("ties", "dare", "dare_ties") else {}),
             "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in experts},
             **scaled,

@@ -35,9 +35,9 @@ from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig
 from lwasr.training.evaluate import batch_logits, summed_loss
-from lwasr.training.lora import adapter_settings, apply_lora, check_target_modules, dir_size_mb, lora_extra, warm_lora
+from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, warm_lora
 from lwasr.units.base import load_whisper
-from lwasr.units.meta import META_FILE, ModelMeta, base_fingerprint, check_same_base
+from lwasr.units.meta import META_FILE, LoraShape, ModelMeta, base_fingerprint, check_same_base, lora_shape
 
 log = logging.getLogger("lwasr.train")
 StepHook = Callable[[int], None]
@@ -52,7 +52,7 @@ def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Train
     run. ``trainer``: a :class:`Trainer` subclass to run instead (distillation, learned fusion).
     """
     if cfg.init_adapter:  # the warm start keeps its adapter's LoRA shape; config.yaml and lwasr.json record it
-        shape = {k: v for k, v in adapter_settings(cfg.init_adapter).items() if k != "lora_dropout"}
+        shape = {k: v for k, v in lora_shape(cfg.init_adapter).settings().items() if k != "lora_dropout"}
         cfg = dataclasses.replace(cfg, **shape)
     if (cfg.unit_dir / META_FILE).is_file() and not cfg.overwrite:
         log.info("%s already exists; skipping (pass --overwrite to train it again)", cfg.unit_dir)
@@ -481,7 +481,7 @@ class Trainer:
         if math.isfinite(self.best_loss):
             extra["best_dev_loss"] = self.best_loss
         if cfg.mode != "full":
-            extra["lora"] = lora_extra(cfg)
+            extra["lora"] = LoraShape.of_settings(cfg).record()
         if cfg.init_adapter:
             extra["init_adapter"] = cfg.init_adapter
         return ModelMeta(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
-from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
+from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
 from lwasr.errors import LwasrError
@@ -29,16 +28,6 @@ def lora_config(cfg: TrainConfig) -> LoraConfig:
         target_modules=list(cfg.lora_target_modules),
         bias="none",
     )
-
-
-def lora_extra(cfg: TrainConfig) -> dict:
-    """The LoRA settings recorded in ``lwasr.json`` (``extra.lora``)."""
-    return {
-        "rank": cfg.lora_rank,
-        "alpha": cfg.lora_alpha,
-        "dropout": cfg.lora_dropout,
-        "target_modules": list(cfg.lora_target_modules),
-    }
 
 
 def check_target_modules(model: nn.Module, targets: list[str]) -> None:
@@ -64,23 +53,6 @@ def warm_lora(model: nn.Module, unit: str | Path, dropout: float) -> PeftModel:
     adapter's weights, rank, scaling and target modules, and LoRA dropout ``dropout``."""
     config = dataclasses.replace(LoraConfig.from_pretrained(str(unit)), lora_dropout=dropout, inference_mode=False)
     return PeftModel.from_pretrained(model, str(unit), is_trainable=True, config=config)
-
-
-def adapter_settings(unit: str | Path) -> dict[str, Any]:
-    """The LoRA settings (TrainConfig fields) of a PEFT adapter directory."""
-    try:
-        config = PeftConfig.from_pretrained(str(unit))
-    except ValueError as e:
-        raise LwasrError(f"{unit} holds no PEFT adapter (adapter_config.json): {e}") from None
-    if not isinstance(config, LoraConfig):
-        raise LwasrError(f"{unit} is not a LoRA adapter")
-    targets = config.target_modules
-    return {
-        "lora_rank": config.r,
-        "lora_alpha": config.lora_alpha,
-        "lora_dropout": config.lora_dropout,
-        "lora_target_modules": sorted(targets) if not isinstance(targets, str) else [targets],
-    }
 
 
 def dir_size_mb(path: str | Path) -> float:

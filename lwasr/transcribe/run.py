@@ -41,8 +41,9 @@ from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, HypWriter, read_hyps
 from lwasr.decoding.lid import LanguageSet, detect
 from lwasr.decoding.search import DecodeOptions, Decoder, Utt, default_device, make_batches
-from lwasr.decoding.systems import System, load_system
+from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
+from lwasr.loaders import load_system
 from lwasr.transcribe.audio import Failure, check_file, read_audio
 from lwasr.transcribe.chunking import FIXED, Chunker, Span, drop_repeated_start, segment_times
 from lwasr.transcribe.formats import check_formats, render

@@ -18,9 +18,7 @@ from transformers import WhisperForConditionalGeneration
 
 from lwasr.errors import LwasrError
 from lwasr.units.base import load_base_of, quiet_peft_wrapping
-from lwasr.units.meta import ModelMeta, check_same_base
-
-ADAPTER_CONFIG = "adapter_config.json"
+from lwasr.units.meta import ADAPTER_CONFIG, ModelMeta, check_same_base
 
 
 @dataclass

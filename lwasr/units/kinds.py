@@ -1,15 +1,15 @@
 """The registry of unit kinds: what a ``--system`` path is, and the loader that makes it decodable.
 
 Kinds: ``base`` (a model spec or a HF directory without lwasr.json), ``experts`` (a directory of ``<lang>/``
-lora units) and every ``kind`` an lwasr.json may record (``full``, ``lora``, ``moe``, ``router``). The module that
-implements a kind registers its loader with ``@register_loader(kind)`` (as peft's ``register_peft_method``);
-:data:`PROVIDERS` names that module, so a lookup imports it on first use (as transformers' auto classes map
-names to modules): decoding finds the ``moe`` loader without importing expansion.
+lora units) and every ``kind`` an lwasr.json records (``full``, ``lora``, ``moe``, ``router``). The module that
+implements a kind registers its loader with ``@register_loader(kind)`` (as peft's ``register_peft_method``), in its
+own layer: decoding registers base, full, lora and experts, the methods their own kinds. :mod:`lwasr.loaders` imports
+every registering module, so that a command that loads systems has them all, and import-linter sees each of those
+dependencies; decoding finds the ``moe`` loader without importing expansion.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,27 +18,18 @@ from lwasr.errors import LwasrError
 from lwasr.units.experts import discover_experts
 from lwasr.units.meta import META_FILE, ModelMeta
 
-#: kind -> the module that registers its loader. A new kind adds a row here and ``@register_loader`` there.
-PROVIDERS: dict[str, str] = {
-    "base": "lwasr.decoding.systems",
-    "full": "lwasr.decoding.systems",
-    "lora": "lwasr.decoding.systems",
-    "experts": "lwasr.decoding.systems",
-    "moe": "lwasr.expansion.moe",
-    "router": "lwasr.routing.system",
-}
-
 #: ``loader(spec, meta, model_override) -> System``; ``meta`` is None for kinds without lwasr.json.
 Loader = Callable[[str, "ModelMeta | None", "str | None"], Any]
 _LOADERS: dict[str, Loader] = {}
 
 
 def register_loader(kind: str) -> Callable[[Loader], Loader]:
-    """Decorator: register ``loader`` as the one that loads units of ``kind``."""
-    if kind not in PROVIDERS:
-        raise ValueError(f"unit kind {kind!r} has no row in lwasr.units.kinds.PROVIDERS")
+    """Decorator: register ``loader`` as the one that loads units of ``kind`` (one module registers a kind)."""
 
     def wrap(fn: Loader) -> Loader:
+        known = _LOADERS.get(kind)
+        if known is not None and known.__module__ != fn.__module__:
+            raise ValueError(f"unit kind {kind!r} is registered by {known.__module__} already")
         _LOADERS[kind] = fn
         return fn
 
@@ -46,9 +37,7 @@ def register_loader(kind: str) -> Callable[[Loader], Loader]:
 
 
 def loader(kind: str, where: str) -> Loader:
-    """The loader registered for ``kind`` (importing its provider module first if needed); ``where``: the unit."""
-    if kind not in _LOADERS and kind in PROVIDERS:
-        importlib.import_module(PROVIDERS[kind])
+    """The loader registered for ``kind``; ``where``: the unit, for the error."""
     if kind not in _LOADERS:
         raise LwasrError(f"{where}: decoding models of kind {kind!r} is not supported yet")
     return _LOADERS[kind]

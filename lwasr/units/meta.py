@@ -21,7 +21,8 @@ from lwasr.atomic import write_json
 from lwasr.errors import LwasrError
 
 META_FILE = "lwasr.json"
-KINDS = ("lora", "full", "moe", "router")
+#: PEFT's description of an adapter, beside its weights.
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass
@@ -30,9 +31,9 @@ class ModelMeta:
 
     kind: ``lora`` (a PEFT adapter over ``base_model``), ``full`` (a whole HF model directory) or
     ``moe`` (a mixture unit written by ``expand``) or ``router`` (a language classifier over a set of
-    experts, written by ``lwasr router train``). ``lang_token``: whether the decoder prompt carried
-    the language token in training. ``trim_encoder_input``: whether it was trained on trimmed input
-    (decoding follows it by default).
+    experts, written by ``lwasr router train``); each kind's loader is in :mod:`lwasr.units.kinds`.
+    ``lang_token``: whether the decoder prompt carried the language token in training. ``trim_encoder_input``:
+    whether it was trained on trimmed input (decoding follows it by default).
     """
 
     kind: str
@@ -45,8 +46,6 @@ class ModelMeta:
 
     def save(self, unit_dir: str | Path) -> None:
         """Write ``lwasr.json`` into ``unit_dir`` (atomically)."""
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown model kind {self.kind!r}")
         write_json(Path(unit_dir) / META_FILE, dataclasses.asdict(self))
 
     @classmethod
@@ -88,3 +87,71 @@ def check_same_base(fingerprints: dict[str, str]) -> None:
     if len(distinct) > 1:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(fingerprints.items()))
         raise LwasrError(f"these models were trained from different base models (fingerprints: {detail})")
+
+
+@dataclass(frozen=True)
+class LoraShape:
+    """The shape of a unit's LoRA adapter, as its ``lwasr.json`` records it (``extra.lora``): rank, alpha, target
+    modules (sorted: a set of module names), and the LoRA dropout it was trained with."""
+
+    rank: int
+    alpha: float
+    target_modules: tuple[str, ...]
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target_modules", tuple(sorted(self.target_modules)))
+
+    @classmethod
+    def of_settings(cls, cfg: Any) -> LoraShape:
+        """The shape of a run's settings (``lora_rank``, ``lora_alpha``, ``lora_target_modules``, ``lora_dropout``)."""
+        return cls(cfg.lora_rank, cfg.lora_alpha, tuple(cfg.lora_target_modules), cfg.lora_dropout)
+
+    @classmethod
+    def of_config(cls, config: Any) -> LoraShape:
+        """The shape of a PEFT ``LoraConfig`` (or its ``adapter_config.json`` as a dict)."""
+        get = config.get if isinstance(config, dict) else lambda key: getattr(config, key)
+        targets = get("target_modules")
+        return cls(
+            get("r"), get("lora_alpha"), (targets,) if isinstance(targets, str) else tuple(targets), get("lora_dropout")
+        )
+
+    def record(self) -> dict[str, Any]:
+        """``extra.lora`` of lwasr.json."""
+        return {
+            "rank": self.rank,
+            "alpha": self.alpha,
+            "dropout": self.dropout,
+            "target_modules": list(self.target_modules),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        """The run settings (TrainConfig fields) that give this shape."""
+        return {
+            "lora_rank": self.rank,
+            "lora_alpha": self.alpha,
+            "lora_dropout": self.dropout,
+            "lora_target_modules": list(self.target_modules),
+        }
+
+
+def lora_shape(unit_dir: str | Path) -> LoraShape:
+    """The LoRA shape of the unit in ``unit_dir``: the ``extra.lora`` of its lwasr.json.
+
+    A LoRA unit whose lwasr.json does not record it (written by an older lwasr) has it in its adapter's
+    ``adapter_config.json``, which is read instead.
+    """
+    path = Path(unit_dir)
+    recorded = ModelMeta.load(path).extra.get("lora") if (path / META_FILE).is_file() else None
+    if recorded:
+        return LoraShape(recorded["rank"], recorded["alpha"], tuple(recorded["target_modules"]), recorded["dropout"])
+    config = path / ADAPTER_CONFIG
+    if not config.is_file():
+        raise LwasrError(f"{unit_dir} holds no LoRA adapter (no {ADAPTER_CONFIG})")
+    try:
+        values = json.loads(config.read_text())
+        if values.get("peft_type") != "LORA":
+            raise LwasrError(f"{unit_dir} is not a LoRA adapter")
+        return LoraShape.of_config(values)
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise LwasrError(f"{config} is malformed: {e}") from e
