@@ -1,10 +1,10 @@
 """The model card (README.md) of an export: what the model is, what it was trained on, how well it does, how to use it.
 
-Best effort from what lies near the unit: the LoRA settings from its adapter_config.json (or lwasr.json
-``extra.lora``); the training data hours from the run directory's config.yaml (``<exp>/train_expert_<lang>/``
-or ``<parent>/train_<unit name>/``) and the prepare reports beside its manifests
-(``<corpus>_<lang>_<split>_report.json``); the test results from the ``lwasr score`` output (results.json) of
-every decode dir of the experiment that decoded this unit. What cannot be found is called unknown.
+Best effort from what lies near the unit: the LoRA settings its lwasr.json records (``extra.lora``); the training
+data hours from the run directory's config.yaml (``<exp>/train_expert_<lang>/`` or ``<parent>/train_<unit name>/``)
+and the prepare reports beside its manifests (``<corpus>_<lang>_<split>_report.json``); the test results from the
+``lwasr score`` output (results.json) of every decode dir of the experiment that decoded this unit. What cannot be
+found is called unknown.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import yaml
 
 import lwasr
 from lwasr.decoding.io import RESULTS_FILE, SETTINGS_FILE
+from lwasr.errors import LwasrError
 from lwasr.export.targets import Target
 from lwasr.training.checkpoint import CONFIG_FILE
-from lwasr.units.experts import ADAPTER_CONFIG
+from lwasr.units.meta import lora_shape
 
 REPORT_SUFFIX = "_report.json"
 CUTS_SUFFIX = "_cuts.jsonl.gz"
@@ -91,20 +92,14 @@ def test_results(target: Target) -> list[dict[str, Any]]:
 
 
 def lora_settings(target: Target) -> dict[str, Any] | None:
-    """Rank, alpha, dropout and target modules of the unit's LoRA (the new adapter of a moe unit)."""
-    meta = target.meta
-    if target.unit is None or meta is None:
+    """Rank, alpha, dropout and target modules of the unit's LoRA (the new adapter of a moe unit): its recorded
+    LoRA shape (:func:`lwasr.units.meta.lora_shape`); None for a unit without one."""
+    if target.unit is None or target.meta is None:
         return None
-    sub = meta.extra.get("moe", {}).get("new_adapter", "") if meta.kind == "moe" else ""
-    config = _read_json(target.unit / sub / ADAPTER_CONFIG)
-    if isinstance(config, dict):
-        return {
-            "rank": config.get("r"),
-            "alpha": config.get("lora_alpha"),
-            "dropout": config.get("lora_dropout"),
-            "target_modules": sorted(config.get("target_modules") or []),
-        }
-    return meta.extra.get("lora")
+    try:
+        return lora_shape(target.unit).record()
+    except LwasrError:
+        return None
 
 
 def base_of(target: Target) -> str:

@@ -116,6 +116,11 @@ class LoraShape:
             get("r"), get("lora_alpha"), (targets,) if isinstance(targets, str) else tuple(targets), get("lora_dropout")
         )
 
+    @classmethod
+    def of_record(cls, record: dict[str, Any]) -> LoraShape:
+        """The shape an lwasr.json records (:meth:`record`)."""
+        return cls(record["rank"], record["alpha"], tuple(record["target_modules"]), record["dropout"])
+
     def record(self) -> dict[str, Any]:
         """``extra.lora`` of lwasr.json."""
         return {
@@ -126,13 +131,8 @@ class LoraShape:
         }
 
     def settings(self) -> dict[str, Any]:
-        """The run settings (TrainConfig fields) that give this shape."""
-        return {
-            "lora_rank": self.rank,
-            "lora_alpha": self.alpha,
-            "lora_dropout": self.dropout,
-            "lora_target_modules": list(self.target_modules),
-        }
+        """The run settings (TrainConfig fields ``lora_<key of the record>``) that give this shape."""
+        return {f"lora_{key}": value for key, value in self.record().items()}
 
 
 def lora_shape(unit_dir: str | Path) -> LoraShape:
@@ -143,15 +143,15 @@ def lora_shape(unit_dir: str | Path) -> LoraShape:
     """
     path = Path(unit_dir)
     recorded = ModelMeta.load(path).extra.get("lora") if (path / META_FILE).is_file() else None
-    if recorded:
-        return LoraShape(recorded["rank"], recorded["alpha"], tuple(recorded["target_modules"]), recorded["dropout"])
-    config = path / ADAPTER_CONFIG
-    if not config.is_file():
+    source = path / (META_FILE if recorded else ADAPTER_CONFIG)
+    if not source.is_file():
         raise LwasrError(f"{unit_dir} holds no LoRA adapter (no {ADAPTER_CONFIG})")
     try:
-        values = json.loads(config.read_text())
+        if recorded:
+            return LoraShape.of_record(recorded)
+        values = json.loads(source.read_text())
         if values.get("peft_type") != "LORA":
             raise LwasrError(f"{unit_dir} is not a LoRA adapter")
         return LoraShape.of_config(values)
     except (KeyError, TypeError, json.JSONDecodeError) as e:
-        raise LwasrError(f"{config} is malformed: {e}") from e
+        raise LwasrError(f"{source} is malformed: {e}") from e
