@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,56 +99,50 @@ def fleurs(
     )
 
 
-@app.command("mls")
-def mls(
-    langs: Annotated[str, typer.Option("--langs", help="MLS language names, e.g. polish,portuguese,italian.")],
-    corpus_dir: Annotated[Path, typer.Option("--corpus-dir", help="Folder holding mls_<language>[_opus]/.")],
-    out: Out = Path("data/mls"),
-    splits: Splits = "train,dev,test",
-    jobs: Jobs = CPUS,
-    force: Force = False,
-    check_audio: Decode = False,
-    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
-    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
-) -> None:
-    """Multilingual LibriSpeech from an extracted copy (FLAC preferred, Opus accepted)."""
-    from lwasr.data.mls import prepare_mls
+def _extracted_corpus(corpus: str, langs_help: str, dir_help: str, doc: str) -> None:
+    """Register ``lwasr prepare <corpus>``: an extracted copy of ``corpus`` at --corpus-dir, prepared by
+    ``lwasr.data.<corpus>.prepare_<corpus>``."""
 
-    _show(
-        prepare_mls(
-            _list(langs),
-            corpus_dir,
-            out,
-            **_common(splits, jobs, force, check_audio, min_seconds, max_cps),
-        )
+    def command(
+        langs: str,
+        corpus_dir: Path,
+        out: Out,
+        splits: Splits = "train,dev,test",
+        jobs: Jobs = CPUS,
+        force: Force = False,
+        check_audio: Decode = False,
+        min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
+        max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
+    ) -> None:
+        prepare = getattr(importlib.import_module(f"lwasr.data.{corpus}"), f"prepare_{corpus}")
+        _show(prepare(_list(langs), corpus_dir, out, **_common(splits, jobs, force, check_audio, min_seconds, max_cps)))
+
+    # the options that differ by corpus: their help, and the default output
+    langs, corpus_dir, out, *rest = inspect.signature(command, eval_str=True).parameters.values()
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            langs.replace(annotation=Annotated[str, typer.Option("--langs", help=langs_help)]),
+            corpus_dir.replace(annotation=Annotated[Path, typer.Option("--corpus-dir", help=dir_help)]),
+            out.replace(default=Path(f"data/{corpus}")),
+            *rest,
+        ]
     )
+    command.__doc__ = doc
+    app.command(corpus)(command)
 
 
-@app.command("commonvoice")
-def commonvoice(
-    langs: Annotated[str, typer.Option("--langs", help="Common Voice locales, e.g. pl,pt,zh-CN.")],
-    corpus_dir: Annotated[
-        Path, typer.Option("--corpus-dir", help="Extracted release: <locale>/{train,dev,test}.tsv, clips/.")
-    ],
-    out: Out = Path("data/commonvoice"),
-    splits: Splits = "train,dev,test",
-    jobs: Jobs = CPUS,
-    force: Force = False,
-    check_audio: Decode = False,
-    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
-    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
-) -> None:
-    """Common Voice from an extracted release (MP3 clips need libsndfile >= 1.1)."""
-    from lwasr.data.commonvoice import prepare_commonvoice
-
-    _show(
-        prepare_commonvoice(
-            _list(langs),
-            corpus_dir,
-            out,
-            **_common(splits, jobs, force, check_audio, min_seconds, max_cps),
-        )
-    )
+_extracted_corpus(
+    "mls",
+    "MLS language names, e.g. polish,portuguese,italian.",
+    "Folder holding mls_<language>[_opus]/.",
+    "Multilingual LibriSpeech from an extracted copy (FLAC preferred, Opus accepted).",
+)
+_extracted_corpus(
+    "commonvoice",
+    "Common Voice locales, e.g. pl,pt,zh-CN.",
+    "Extracted release: <locale>/{train,dev,test}.tsv, clips/.",
+    "Common Voice from an extracted release (MP3 clips need libsndfile >= 1.1).",
+)
 
 
 @app.command("dir")
