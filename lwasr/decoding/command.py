@@ -3,7 +3,7 @@ nothing) and :func:`run` (loads the systems and decodes: :func:`lwasr.decoding.s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def plan(**values: Any) -> DecodeConfig:
     for spec in (config.system, options.lid_system):
         if spec:
             kind_of(spec)
-    return DecodeConfig(**{**rest, "device": default_device(config.device)}, options=options, outputs=outputs)
+    return replace(config, device=default_device(config.device), outputs=outputs)
 
 
 def run(config: DecodeConfig, *, progress: bool = True) -> str:

@@ -114,6 +114,8 @@ class DecodeOptions:
 
 #: The options that only route the agnostic scenario: an aware decode does not depend on them.
 AGNOSTIC_ONLY = tagged(DecodeOptions, AGNOSTIC)
+#: The names of the decode options.
+DECODE_FIELDS = frozenset(f.name for f in dataclasses.fields(DecodeOptions))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,9 +131,8 @@ class SystemRun:
 def split_options(values: dict[str, Any], **fixed: Any) -> tuple[DecodeOptions, dict[str, Any]]:
     """The :class:`DecodeOptions` of the fields among ``values`` (by name), with ``fixed`` ones set by the command,
     and the other values: the one place where a command's decode options are built."""
-    names = {f.name for f in dataclasses.fields(DecodeOptions)}
-    options = DecodeOptions(**{k: v for k, v in values.items() if k in names}, **fixed)
-    return options, {k: v for k, v in values.items() if k not in names}
+    options = DecodeOptions(**{k: v for k, v in values.items() if k in DECODE_FIELDS}, **fixed)
+    return options, {k: v for k, v in values.items() if k not in DECODE_FIELDS}
 
 
 def decode_outputs(scenario: str, out_dir: str | Path, agnostic_out: str | Path | None) -> dict[str, Path]:

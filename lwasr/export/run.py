@@ -43,9 +43,9 @@ def export(system: str, out: str | Path, fmt: str = "hf", *, progress: bool = Tr
     """Export ``system`` (any ``--system`` of decode) to ``out`` in ``fmt``; return one summary line per model.
 
     ``settings``: the other fields of :class:`~lwasr.export.config.ExportConfig` (``lang``, ``quantization``: ct2
-    only, default float16; ``cuts``: manifests whose first ``parity_cuts_per_lang`` cuts of each language of the model are
-    decoded by lwasr and by the export, 0: no check; ``model``: the base model, overriding the one recorded in
-    lwasr.json; ``overwrite``). ``run(plan(...))``.
+    only, default float16; ``cuts``: manifests whose first ``parity_cuts_per_lang`` cuts of each language of the
+    model are decoded by lwasr and by the export, 0: no check; ``model``: the base model, overriding the one
+    recorded in lwasr.json; ``overwrite``). ``run(plan(...))``.
     """
     return run(plan(system=system, out=Path(out), fmt=fmt, **settings), progress=progress)
 

@@ -21,7 +21,6 @@ text, so that ``lwasr score DIR`` scores the transcripts (long-form evaluation, 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -43,7 +42,7 @@ from lwasr.decoding.batching import Utt, make_batches
 from lwasr.decoding.decoder import Decoder, default_device
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, HypWriter, read_hyps
 from lwasr.decoding.lid import LanguageSet, detect
-from lwasr.decoding.options import DecodeOptions, split_options, use_threads
+from lwasr.decoding.options import DECODE_FIELDS, split_options, use_threads
 from lwasr.decoding.systems import System, load_system
 from lwasr.errors import LwasrError
 from lwasr.transcribe.audio import Failure, check_file, read_audio
@@ -128,14 +127,14 @@ def transcribe(
 
 
 def plan(**values: Any) -> TranscribeConfig:
-    """The config of one transcription, from the fields of :class:`TranscribeConfig` and :class:`DecodeOptions` (by
-    name): every option checked, the inputs found and the reference read; loads no model and writes nothing.
+    """The config of one transcription, from the fields of :class:`TranscribeConfig` and of the decode options
+    (:class:`~lwasr.decoding.options.DecodeOptions`), by name: every option checked, the inputs found and the
+    reference read; loads no model and writes nothing.
 
     Bad arguments raise LwasrError before any work.
     """
-    options = {f.name for f in dataclasses.fields(DecodeOptions)}
-    config = TranscribeConfig(**{k: v for k, v in values.items() if k not in options})
-    check_formats(config.formats)
+    config = TranscribeConfig(**{k: v for k, v in values.items() if k not in DECODE_FIELDS})
+    formats = check_formats(config.formats)
     if config.route_per not in ROUTE_PER:
         raise LwasrError(f"unknown --route-per {config.route_per!r}; use one of {', '.join(ROUTE_PER)}")
     if config.language is not None and (values.get("lid_system") or values.get("soft_top_k")):
@@ -152,7 +151,7 @@ def plan(**values: Any) -> TranscribeConfig:
     for spec in (config.system, opts.lid_system):
         if spec:
             kind_of(spec)
-    return replace(config, formats=check_formats(config.formats), options=opts, device=default_device(config.device))
+    return replace(config, formats=formats, options=opts, device=default_device(config.device))
 
 
 def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | None = None) -> TranscribeResult:
