@@ -45,7 +45,7 @@ from lwasr.decoding.lid import detect
 from lwasr.decoding.mixture import AdapterMixture
 from lwasr.decoding.options import DecodeOptions
 from lwasr.decoding.precision import apply_precision
-from lwasr.decoding.rows import MixedAdapters, PerSampleAdapters, WholeBatch
+from lwasr.decoding.rows import MixedAdapters, PerSampleAdapters, RowAdapters
 from lwasr.decoding.systems import BASE_ADAPTER, System
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
@@ -55,7 +55,7 @@ from lwasr.units.prompt import prompt_ids
 log = logging.getLogger(__name__)
 
 #: Every row decoded by the model as it is.
-WHOLE_BATCH = WholeBatch()
+WHOLE_BATCH = RowAdapters()
 
 
 def default_device(device: str | None = None) -> str:
@@ -192,7 +192,7 @@ class Decoder:
         return hyps
 
     def _decode(
-        self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], adapters: WholeBatch = WHOLE_BATCH
+        self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], adapters: RowAdapters = WHOLE_BATCH
     ) -> list[str]:
         """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known).
 

@@ -1,9 +1,10 @@
 """Which adapters decode the rows of a batch, when they differ from row to row.
 
-Three cases, each a class: the model as it is for every row (:class:`WholeBatch`: no adapter, or the one the system
-made active), peft's per-sample adapters (:class:`PerSampleAdapters`, ``adapter_names``), or each row's weighted
-mixture of adapters (:class:`MixedAdapters`, soft routing: lwasr/decoding/mixture.py). Each gives the decoder-call
-context of some rows of the batch (what greedy search wraps every decoder call in), and how ``generate`` runs.
+Three cases, each a class: the model as it is for every row (:class:`RowAdapters` itself: no adapter, or the
+one the system made active), peft's per-sample adapters (:class:`PerSampleAdapters`, ``adapter_names``), or each
+row's weighted mixture of adapters (:class:`MixedAdapters`, soft routing: lwasr/decoding/mixture.py). Each gives
+the decoder-call context of some rows of the batch (what greedy search wraps every decoder call in), and how
+``generate`` runs.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from torch import nn
 from lwasr.decoding.mixture import AdapterMixture, mixed_adapters
 
 
-class WholeBatch:
-    """Every row decoded by the model as it is."""
+class RowAdapters:
+    """Which adapters decode each row: here, the model as it is for every row; the subclasses below differ."""
 
     def context(self, rows: Sequence[int]) -> AbstractContextManager[Any]:
         """The decoder-call context of ``rows`` of the batch."""
@@ -34,7 +35,7 @@ class WholeBatch:
         return {}
 
 
-class PerSampleAdapters(WholeBatch):
+class PerSampleAdapters(RowAdapters):
     """Row ``i`` decoded by the adapter ``names[i]`` (peft's per-sample ``adapter_names``)."""
 
     def __init__(self, model: nn.Module, names: Sequence[str]) -> None:
@@ -48,7 +49,7 @@ class PerSampleAdapters(WholeBatch):
         return {"adapter_names": self.names}
 
 
-class MixedAdapters(WholeBatch):
+class MixedAdapters(RowAdapters):
     """Each row decoded by its own weighted mixture of adapters (``mixture``); call with the adapters disabled."""
 
     def __init__(self, model: nn.Module, mixture: AdapterMixture) -> None:

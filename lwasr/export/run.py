@@ -82,13 +82,14 @@ def run(config: ExportConfig, *, progress: bool = True) -> list[str]:
     skipped = "--parity-cuts 0" if cuts else "no --cuts given (give --cuts MANIFEST to compare decodes)"
     lines = []
     with atomic_path(out, is_dir=True, producer=PRODUCER) as tmp:
-        for target in tqdm(targets, desc="export", unit="model", disable=not progress or len(targets) == 1):
+        planned = list(zip(targets, config.outputs, strict=True))
+        for target, where in tqdm(planned, desc="export", unit="model", disable=not progress or len(targets) == 1):
             dest = tmp / target.subdir if target.subdir else tmp
             parity = _export_one(target, dest, fmt, quantization, picks[target.subdir], config.model, progress)
             parity = parity or {"skipped": skipped}
             write_json(dest / PARITY_FILE, parity)
             write_text(dest / CARD_FILE, model_card(target, fmt, quantization, parity))
-            lines.append(f"{out / target.subdir if target.subdir else out}: {summary(parity)}")
+            lines.append(f"{where}: {summary(parity)}")
     return lines
 
 
