@@ -30,8 +30,10 @@ from pathlib import Path
 import torch
 
 from lwasr.data.cuts import load_cuts
+from lwasr.decoding.audio import load_audio
+from lwasr.decoding.batching import token_budget, utterances
 from lwasr.decoding.io import HYP_FILE, read_hyps
-from lwasr.decoding.search import DecodeOptions, decode_cuts, load_audio, token_budget, utterances
+from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import ExpertSystem, System, load_system
 from lwasr.features import LogMel
 from lwasr.scoring.metrics import score_records

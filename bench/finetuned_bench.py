@@ -28,7 +28,8 @@ from decode_bench import measure, run_lwasr  # bench/ is the script's own direct
 from lhotse import CutSet
 
 from lwasr.data.cuts import load_cuts
-from lwasr.decoding.search import DecodeOptions, utterances
+from lwasr.decoding.batching import utterances
+from lwasr.decoding.options import DecodeOptions
 from lwasr.decoding.systems import load_system
 from lwasr.export.run import export
 

@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from lwasr.atomic import OUTPUT_MARKER
 from lwasr.cli import app
 from lwasr.data.cuts import load_cuts
+from lwasr.decoding.batching import token_budget
 from lwasr.decoding.io import HYP_FILE, read_hyps
-from lwasr.decoding.search import DecodeOptions, decode_cuts, token_budget
+from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import load_system
 from lwasr.errors import LwasrError
 from lwasr.expansion.moe import NEW, expert_refs

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from lwasr.cli.decode_options import BaseModel
-from lwasr.cli.options import setup_logging
-
-
-class Format(str, Enum):
-    hf = "hf"
-    ct2 = "ct2"
-
-
-class Quantization(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    int8 = "int8"
-    int8_float16 = "int8_float16"
-
+from lwasr.cli.plan_options import plan_options, plan_then_run
+from lwasr.config_fields import help_of
+from lwasr.export.config import ExportConfig
 
 app = typer.Typer(
     name="export",
@@ -46,59 +32,19 @@ app = typer.Typer(
 )
 
 
+#: The generated options of `lwasr export`, in the order of its help (fields of ExportConfig); SYSTEM is below.
+EXPORT_OPTIONS = ("out", "lang", "fmt", "quantization", "cuts", "parity_cuts_per_lang", "model", "overwrite")
+
+
 @app.callback(invoke_without_command=True)
+@plan_options(EXPORT_OPTIONS, ExportConfig)
 def export(
-    system: Annotated[
-        str,
-        typer.Argument(
-            help="What to export: an experts dir, a unit dir with lwasr.json (lora, full, fused, distilled, moe),"
-            " a Hugging Face model dir or embedded:whisper-base.",
-            show_default=False,
-        ),
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", help="Output directory: new, or an earlier export (kept unless --overwrite).")
-    ],
-    lang: Annotated[
-        str | None, typer.Option("--lang", help="Experts dir: export only this language's expert (default: all).")
-    ] = None,
-    fmt: Annotated[
-        Format, typer.Option("--format", help="hf (transformers) or ct2 (CTranslate2, for faster-whisper).")
-    ] = Format.hf,
-    quantization: Annotated[
-        Quantization | None,
-        typer.Option(
-            "--quantization",
-            help="ct2: weight type. float16 (default) runs as float32 on CPU; int8 is faster-whisper's usual CPU"
-            " setting and changes some tokens.",
-        ),
-    ] = None,
-    cuts: Annotated[
-        list[Path] | None,
-        typer.Option("--cuts", help="Manifest(s), or a manifests dir (its test split), for the parity check."),
-    ] = None,
-    parity_cuts: Annotated[
-        int, typer.Option("--parity-cuts", help="Cuts per language decoded by the parity check (0: no check).")
-    ] = 20,
-    model: BaseModel = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an earlier export at --out (once the new one is complete).")
-    ] = False,
+    system: Annotated[str, typer.Argument(help=help_of(ExportConfig, "system"), show_default=False)],
+    values: dict[str, Any],
+    print_config: bool,
 ) -> None:
     """Export SYSTEM to --out (see `lwasr export --help`)."""
-    from lwasr.export.run import export as run_export
+    from lwasr.export.run import plan, run
 
-    setup_logging()
-    lines = run_export(
-        system,
-        out,
-        fmt.value,
-        lang=lang,
-        quantization=quantization.value if quantization else None,
-        cuts=cuts or [],
-        parity_cuts_per_lang=parity_cuts,
-        model=model,
-        overwrite=overwrite,
-    )
-    for line in lines:
+    for line in plan_then_run(plan, run, print_config, system=system, **values) or []:
         typer.echo(line)

@@ -20,6 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lwasr.config_fields import default_of, flag_of, help_of
+
 #: The training settings every training command exposes as options (others: ``--set key=value``).
 TRAIN_OPTIONS = (
     "cuts",
@@ -76,17 +78,17 @@ def field_option(cls: type, name: str) -> inspect.Parameter:
     """The Typer option of field ``name`` of ``cls``: ``--name-with-dashes``, the field's type, default and help.
 
     A bool field that defaults to True (or None: unset) is a ``--x/--no-x`` switch, one that defaults to False a
-    ``--x`` flag.
+    ``--x`` flag. The field's metadata may name another flag or command-line type (:mod:`lwasr.config_fields`); a
+    field without a default is a required option.
     """
-    from lwasr.training.config import help_of
-
     f = cls.__dataclass_fields__[name]
-    hint = typing.get_type_hints(cls)[name]
-    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-    flag = "--" + name.replace("_", "-")
+    hint = f.metadata.get("cli_type", typing.get_type_hints(cls)[name])
+    default = default_of(cls, name)
+    flag = flag_of(cls, name)
     if (hint is bool and default) or hint == bool | None:
         flag += f"/--no-{flag[2:]}"
     option = typer.Option(flag, help=help_of(cls, name))
+    default = inspect.Parameter.empty if default is dataclasses.MISSING else default
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option], default=default)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from lwasr.cli.options import _with_options
 from lwasr.cli.transcribe import longform  # the long-form test set builder lives with transcribe
 from lwasr.data.limits import CutLimits
 
@@ -50,12 +55,31 @@ def _list(spec: str) -> list[str]:
     return [s.strip() for s in spec.split(",") if s.strip()]
 
 
-def _common(
-    splits: str, jobs: int, force: bool, check_audio: bool, min_seconds: float, max_cps: float
-) -> dict[str, Any]:
-    """The keyword arguments every corpus preparer takes, from the options they share."""
-    limits = CutLimits(min_seconds, max_cps)
-    return {"splits": _list(splits), "jobs": jobs, "force": force, "decode": check_audio, "limits": limits}
+#: The options every corpus preparer shares, after the command's own.
+_SHARED = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+    for name, annotation, default in (
+        ("jobs", Jobs, CPUS),
+        ("force", Force, False),
+        ("check_audio", Decode, False),
+        ("min_seconds", MinSeconds, DEFAULT_LIMITS.min_seconds),
+        ("max_cps", MaxCps, DEFAULT_LIMITS.max_chars_per_second),
+    )
+]
+
+
+def _preparer(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorator: give ``command`` the options every corpus preparer shares (:data:`_SHARED`), as the keyword
+    arguments the preparers take (``options``: jobs, force, decode, limits)."""
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> None:
+        limits = CutLimits(kwargs.pop("min_seconds"), kwargs.pop("max_cps"))
+        shared = {"jobs": kwargs.pop("jobs"), "force": kwargs.pop("force"), "decode": kwargs.pop("check_audio")}
+        command(**kwargs, options={**shared, "limits": limits})
+
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "options"]
+    return _with_options(run, own, _SHARED)
 
 
 def _show(report) -> None:  # noqa: ANN001 - RunReport, imported lazily
@@ -64,6 +88,7 @@ def _show(report) -> None:  # noqa: ANN001 - RunReport, imported lazily
 
 
 @app.command("fleurs")
+@_preparer
 def fleurs(
     langs: Annotated[str, typer.Option("--langs", help="FLEURS codes, e.g. pl_pl,pt_br,cmn_hans_cn.")],
     out: Out = Path("data/fleurs"),
@@ -74,11 +99,8 @@ def fleurs(
             "--corpus-dir", help="A local copy in the hub layout (data/<lang>/...); the network is never used."
         ),
     ] = None,
-    jobs: Jobs = CPUS,
-    force: Force = False,
-    check_audio: Decode = False,
-    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
-    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """FLEURS from the Hugging Face dataset repo google/fleurs, downloaded file by file (resumable).
 
@@ -92,64 +114,57 @@ def fleurs(
             _list(langs),
             out,
             corpus_dir=corpus_dir,
-            **_common(splits, jobs, force, check_audio, min_seconds, max_cps),
+            splits=_list(splits),
+            **options,
         )
     )
 
 
-@app.command("mls")
-def mls(
-    langs: Annotated[str, typer.Option("--langs", help="MLS language names, e.g. polish,portuguese,italian.")],
-    corpus_dir: Annotated[Path, typer.Option("--corpus-dir", help="Folder holding mls_<language>[_opus]/.")],
-    out: Out = Path("data/mls"),
-    splits: Splits = "train,dev,test",
-    jobs: Jobs = CPUS,
-    force: Force = False,
-    check_audio: Decode = False,
-    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
-    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
-) -> None:
-    """Multilingual LibriSpeech from an extracted copy (FLAC preferred, Opus accepted)."""
-    from lwasr.data.mls import prepare_mls
+def _extracted_corpus(corpus: str, langs_help: str, dir_help: str, doc: str) -> None:
+    """Register ``lwasr prepare <corpus>``: an extracted copy of ``corpus`` at --corpus-dir, prepared by
+    ``lwasr.data.<corpus>.prepare_<corpus>``."""
 
-    _show(
-        prepare_mls(
-            _list(langs),
-            corpus_dir,
-            out,
-            **_common(splits, jobs, force, check_audio, min_seconds, max_cps),
-        )
+    def command(
+        langs: str,
+        corpus_dir: Path,
+        out: Out,
+        splits: Splits = "train,dev,test",
+        *,
+        options: dict[str, Any],
+    ) -> None:
+        prepare = getattr(importlib.import_module(f"lwasr.data.{corpus}"), f"prepare_{corpus}")
+        _show(prepare(_list(langs), corpus_dir, out, splits=_list(splits), **options))
+
+    # the options that differ by corpus: their help, and the default output
+    langs, corpus_dir, out, *rest = inspect.signature(command, eval_str=True).parameters.values()
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            langs.replace(annotation=Annotated[str, typer.Option("--langs", help=langs_help)]),
+            corpus_dir.replace(annotation=Annotated[Path, typer.Option("--corpus-dir", help=dir_help)]),
+            out.replace(default=Path(f"data/{corpus}")),
+            *rest,
+        ]
     )
+    command.__doc__ = doc
+    app.command(corpus)(_preparer(command))
 
 
-@app.command("commonvoice")
-def commonvoice(
-    langs: Annotated[str, typer.Option("--langs", help="Common Voice locales, e.g. pl,pt,zh-CN.")],
-    corpus_dir: Annotated[
-        Path, typer.Option("--corpus-dir", help="Extracted release: <locale>/{train,dev,test}.tsv, clips/.")
-    ],
-    out: Out = Path("data/commonvoice"),
-    splits: Splits = "train,dev,test",
-    jobs: Jobs = CPUS,
-    force: Force = False,
-    check_audio: Decode = False,
-    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
-    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
-) -> None:
-    """Common Voice from an extracted release (MP3 clips need libsndfile >= 1.1)."""
-    from lwasr.data.commonvoice import prepare_commonvoice
-
-    _show(
-        prepare_commonvoice(
-            _list(langs),
-            corpus_dir,
-            out,
-            **_common(splits, jobs, force, check_audio, min_seconds, max_cps),
-        )
-    )
+_extracted_corpus(
+    "mls",
+    "MLS language names, e.g. polish,portuguese,italian.",
+    "Folder holding mls_<language>[_opus]/.",
+    "Multilingual LibriSpeech from an extracted copy (FLAC preferred, Opus accepted).",
+)
+_extracted_corpus(
+    "commonvoice",
+    "Common Voice locales, e.g. pl,pt,zh-CN.",
+    "Extracted release: <locale>/{train,dev,test}.tsv, clips/.",
+    "Common Voice from an extracted release (MP3 clips need libsndfile >= 1.1).",
+)
 
 
 @app.command("dir")
+@_preparer
 def dir_(
     src: Annotated[
         Path, typer.Argument(help="A Kaldi data directory (wav.scp, text, ...) or a TSV file (path, text, lang).")
@@ -164,11 +179,8 @@ def dir_(
     lang: Annotated[
         str | None, typer.Option("--lang", help="Whisper code for utterances without one (no utt2lang / empty column).")
     ] = None,
-    jobs: Jobs = CPUS,
-    force: Force = False,
-    check_audio: Decode = False,
-    min_seconds: MinSeconds = DEFAULT_LIMITS.min_seconds,
-    max_cps: MaxCps = DEFAULT_LIMITS.max_chars_per_second,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Any corpus: a Kaldi data directory or a TSV of path<TAB>text<TAB>lang[<TAB>speaker].
 
@@ -179,14 +191,9 @@ def dir_(
     """
     from lwasr.data.kaldi_dir import command_summary, prepare_dir
 
-    limits = CutLimits(min_seconds, max_cps)
     if warning := command_summary(src):
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
-    _show(
-        prepare_dir(
-            src, out, split=split, corpus=corpus, lang=lang, jobs=jobs, force=force, decode=check_audio, limits=limits
-        )
-    )
+    _show(prepare_dir(src, out, split=split, corpus=corpus, lang=lang, **options))
 
 
 @app.command("synth")

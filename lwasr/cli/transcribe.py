@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from lwasr.cli import decode_options as opt
+from lwasr.cli.plan_options import plan_options, plan_then_run
+from lwasr.config_fields import help_of
+from lwasr.decoding.options import DecodeOptions
+from lwasr.transcribe.config import TranscribeConfig
 
 app = typer.Typer(
     name="transcribe",
@@ -27,95 +30,46 @@ app = typer.Typer(
 )
 
 
+#: The generated options of `lwasr transcribe`, in the order of its help (fields of TranscribeConfig or
+#: DecodeOptions); PATHS and --out (required here, optional in the Python API) are declared below.
+TRANSCRIBE_OPTIONS = (
+    "system",
+    "formats",
+    "language",
+    "route_per",
+    "lid_langs",
+    "beam_size",
+    "batch_size",
+    "max_duration",
+    "trim",
+    "routing",
+    "lid_system",
+    "soft_top_k",
+    "dtype",
+    "chunking",
+    "max_chunk_seconds",
+    "reference",
+    "model",
+    "device",
+    "num_threads",
+    "overwrite",
+)
+
+
 @app.callback(invoke_without_command=True)
+@plan_options(TRANSCRIBE_OPTIONS, TranscribeConfig, DecodeOptions)
 def transcribe(
-    paths: Annotated[list[Path], typer.Argument(help="Audio files, directories and list files.", metavar="PATHS")],
-    system: opt.System,
-    out: Annotated[Path, typer.Option("--out", help="Output directory, e.g. exp/<tag>/transcripts.")],
-    formats: Annotated[
-        str, typer.Option("--format", help="Comma-separated output formats: txt, jsonl, srt, vtt, tsv.")
-    ] = "txt,jsonl",
-    language: Annotated[
-        str | None,
-        typer.Option("--language", help="Decode every file in this language (its expert); no language ID."),
-    ] = None,
-    route_per: Annotated[
-        str,
-        typer.Option(
-            "--route-per",
-            help="Without --language: file (language ID over a file's first 3 chunks picks one language and expert"
-            " for the file) or chunk (each chunk identified and routed on its own).",
-        ),
-    ] = "file",
-    lid_langs: opt.LidLangs = None,
-    beam_size: opt.BeamSize = 1,
-    batch_size: opt.BatchSize = 16,
-    max_duration: opt.MaxDuration = None,
-    trim: opt.Trim = None,
-    routing: opt.Routing = "group",
-    lid_system: opt.LidSystem = None,
-    soft_top_k: opt.SoftTopK = 0,
-    dtype: opt.Dtype = "float32",
-    chunking: Annotated[
-        str,
-        typer.Option(
-            "--chunking",
-            help="How audio longer than --max-chunk-seconds is cut: auto (Silero VAD if installed, else fixed"
-            " windows, with a warning), vad (an error without silero-vad) or fixed (windows of --max-chunk-seconds"
-            " with overlap: 5 s for 30-s windows).",
-        ),
-    ] = "auto",
-    max_chunk_seconds: Annotated[
-        float,
-        typer.Option(
-            "--max-chunk-seconds",
-            help="Longest chunk, 1 to 30 s (Whisper's window). A model fine-tuned on short utterances often stops"
-            " after the first sentence of a long chunk: give it about its training length (docs/results.md).",
-        ),
-    ] = 30.0,
-    reference: Annotated[
-        Path | None,
-        typer.Option(
-            "--reference",
-            help="A manifest whose recordings are the inputs (`lwasr prepare longform`'s longform_cuts.jsonl.gz):"
-            " its texts go into hyp.jsonl, so that `lwasr score OUT` scores the transcripts.",
-        ),
-    ] = None,
-    model: opt.BaseModel = None,
-    device: opt.Device = None,
-    num_threads: opt.NumThreads = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Discard an output in --out made with other settings.")
-    ] = False,
+    paths: Annotated[list[Path], typer.Argument(help=help_of(TranscribeConfig, "paths"), metavar="PATHS")],
+    out: Annotated[Path, typer.Option("--out", help=help_of(TranscribeConfig, "out"))],
+    values: dict[str, Any],
+    print_config: bool,
 ) -> None:
     """Transcribe PATHS with --system into --out."""
-    from lwasr.langcodes import parse_langs
-    from lwasr.transcribe.run import transcribe as run
+    from lwasr.transcribe.run import plan, run
 
-    opt.setup_runtime(num_threads)
-    result = run(
-        paths,
-        system,
-        out=out,
-        formats=[f.strip() for f in formats.split(",") if f.strip()],
-        language=language,
-        route_per=route_per,
-        lid_langs=parse_langs(lid_langs) if lid_langs else None,
-        beam_size=beam_size,
-        batch_size=batch_size or None,
-        max_duration=max_duration,
-        trim=trim,
-        routing=routing,
-        lid_system=lid_system,
-        soft_top_k=soft_top_k,
-        dtype=dtype,
-        chunking=chunking,
-        max_chunk_seconds=max_chunk_seconds,
-        reference=reference,
-        model=model,
-        device=device,
-        overwrite=overwrite,
-    )
+    result = plan_then_run(plan, run, print_config, paths=paths, out=out, **values)
+    if result is None:
+        return
     s = result.summary
     typer.echo(
         f"{s['transcribed_this_run']} files transcribed, {s['already_done']} already done, {s['failed']} failed ->"

@@ -12,15 +12,16 @@ import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lwasr.data.audio import mp3_supported, probe
-from lwasr.data.limits import CutLimits
-from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_text
+from lwasr.data.manifests import PrepareOptions, Utterance, extracted_corpus, input_fingerprint, read_text
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import commonvoice_to_whisper
 
-SPLITS = ("train", "dev", "test")
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def read_tsv(tsv: Path, lang: str) -> tuple[list[Utterance], list[Dropped]]:
@@ -67,27 +68,16 @@ def check_mp3(utts: Sequence[Utterance]) -> None:
 
 
 def prepare_commonvoice(
-    langs: Sequence[str],
-    corpus_dir: str | Path,
-    out: str | Path,
-    *,
-    splits: Sequence[str] = SPLITS,
-    jobs: int = 1,
-    force: bool = False,
-    decode: bool = False,
-    limits: CutLimits | None = None,
+    langs: Sequence[str], corpus_dir: str | Path, out: str | Path, **options: Unpack[PrepareOptions]
 ) -> RunReport:
     """Write ``<out>/manifests/commonvoice_<lang>_<split>_cuts.jsonl.gz`` for locales ``langs`` (pl, zh-CN, ...).
 
     Locales that map to the same Whisper language (zh-CN, zh-TW) go into one manifest.
     """
-    corpus_dir = Path(corpus_dir)
-    if not corpus_dir.is_dir():
-        raise LwasrError(f"--corpus-dir {corpus_dir} is not a directory")
+    corpus_dir, splits, prep = extracted_corpus("commonvoice", corpus_dir, out, **options)
     by_lang: dict[str, list[str]] = defaultdict(list)
     for locale in langs:
         by_lang[commonvoice_to_whisper(locale)].append(locale)
-    prep = Preparer(out, "commonvoice", jobs=jobs, force=force, decode=decode, limits=limits)
     for lang, locales in by_lang.items():
         for split in splits:
             tsvs = [corpus_dir / loc / f"{split}.tsv" for loc in locales]

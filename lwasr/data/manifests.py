@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from lhotse import CutSet, MonoCut, SupervisionSegment
 from lhotse.cut import Cut
@@ -34,6 +34,23 @@ from lwasr.data.report import (
 )
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+SPLITS = ("train", "dev", "test")
+
+
+class PrepareOptions(TypedDict, total=False):
+    """What every corpus preparer takes besides its languages and paths (defaults: all :data:`SPLITS`, one job,
+    no force, no audio decode check, the default :class:`CutLimits`)."""
+
+    splits: Sequence[str]
+    jobs: int
+    force: bool
+    decode: bool
+    limits: CutLimits | None
+
 
 #: Bumped when the way manifests are built changes, so that old manifests are rebuilt.
 PREPARE_VERSION = 2
@@ -289,3 +306,19 @@ def read_cuts(path: str | Path) -> CutSet:
     """Load one manifest eagerly; an empty file gives an empty CutSet (lhotse itself returns None)."""
     cuts = CutSet.from_file(path)
     return CutSet.from_cuts([]) if cuts is None else cuts.to_eager()
+
+
+def extracted_corpus(
+    corpus: str,
+    corpus_dir: str | Path,
+    out: str | Path,
+    opus_rate: int | None = None,
+    **options: Unpack[PrepareOptions],
+) -> tuple[Path, Sequence[str], Preparer]:
+    """The start of preparing an extracted copy of ``corpus``: its directory (an LwasrError unless it is one), the
+    splits to prepare and the :class:`Preparer` writing ``out``."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise LwasrError(f"--corpus-dir {corpus_dir} is not a directory")
+    splits = options.pop("splits", SPLITS)
+    return corpus_dir, splits, Preparer(out, corpus, opus_rate=opus_rate, **options)

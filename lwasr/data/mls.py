@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lwasr.data.limits import CutLimits
-from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_text
+from lwasr.data.manifests import PrepareOptions, Utterance, extracted_corpus, input_fingerprint, read_text
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import mls_to_whisper
 
-SPLITS = ("train", "dev", "test")
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def find_lang_dir(corpus_dir: Path, name: str) -> Path:
@@ -70,22 +71,11 @@ def read_split(split_dir: Path, lang: str, genders: dict[str, str]) -> tuple[lis
 
 
 def prepare_mls(
-    langs: Sequence[str],
-    corpus_dir: str | Path,
-    out: str | Path,
-    *,
-    splits: Sequence[str] = SPLITS,
-    jobs: int = 1,
-    force: bool = False,
-    decode: bool = False,
-    limits: CutLimits | None = None,
+    langs: Sequence[str], corpus_dir: str | Path, out: str | Path, **options: Unpack[PrepareOptions]
 ) -> RunReport:
     """Write ``<out>/manifests/mls_<lang>_<split>_cuts.jsonl.gz`` for MLS names ``langs`` (polish, ...)."""
-    corpus_dir = Path(corpus_dir)
-    if not corpus_dir.is_dir():
-        raise LwasrError(f"--corpus-dir {corpus_dir} is not a directory")
+    corpus_dir, splits, prep = extracted_corpus("mls", corpus_dir, out, opus_rate=16000, **options)
     names = {name.lower().removeprefix("mls_"): mls_to_whisper(name) for name in langs}
-    prep = Preparer(out, "mls", jobs=jobs, force=force, decode=decode, opus_rate=16000, limits=limits)
     for name, lang in names.items():
         lang_dir = find_lang_dir(corpus_dir, name)
         genders = read_genders(lang_dir)

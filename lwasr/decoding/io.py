@@ -24,6 +24,7 @@ from typing import Any
 
 from lwasr.atomic import write_json, write_text
 from lwasr.data.cuts import load_cuts
+from lwasr.decoding.options import AGNOSTIC_ONLY
 from lwasr.errors import LwasrError
 
 HYP_FILE = "hyp.jsonl"
@@ -207,7 +208,7 @@ def _aware_hypotheses(settings: dict[str, Any]) -> dict[str, Any] | None:
     options that only route the agnostic scenario. None for an agnostic decode."""
     if settings.get("part", settings.get("scenario")) != "aware":
         return None
-    return {k: v for k, v in settings.items() if k not in ("part", "scenario", "lid_langs", "lid_system", "soft_top_k")}
+    return {k: v for k, v in settings.items() if k not in ("part", "scenario", *AGNOSTIC_ONLY)}
 
 
 def resume_settings(out_dir: str | Path, settings: dict[str, Any]) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def language_probs(
     """``[batch, len(langs.codes)]`` LID probabilities from one decoder step.
 
     Give log-mel ``input_features``, or the encoder output (``encoder_hidden``, or ``encoder_outputs``) to
-    share it with decoding (lwasr/decoding/search.py). The step is the decoder call of
+    share it with decoding (lwasr/decoding/decoder.py). The step is the decoder call of
     :class:`lwasr.decoding.greedy.WhisperParts`, the one greedy search makes.
     """
     parts = WhisperParts.of(model)

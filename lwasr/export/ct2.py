@@ -21,10 +21,10 @@ from transformers import WhisperFeatureExtractor
 
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
+from lwasr.export.config import QUANTIZATIONS
 from lwasr.features import SAMPLE_RATE
 from lwasr.units.merge import PREPROCESSOR_FILE, merged_whisper, save_standalone
 
-QUANTIZATIONS = ("float32", "float16", "int8", "int8_float16")
 TOKENIZER_FILE = "tokenizer.json"
 
 

@@ -57,7 +57,7 @@ class HfDecoder:
         kwargs: dict[str, Any] = {"language": list(langs), "task": "transcribe"}
         if not self.lang_token:  # the language only stops generate's own language detection
             kwargs["decoder_input_ids"] = torch.tensor([self.prompt(lang) for lang in langs])
-        # max_length, not max_new_tokens: Whisper's generate counts it in new tokens (see lwasr.decoding.search)
+        # max_length, not max_new_tokens: Whisper's generate counts it in new tokens (see lwasr.decoding.decoder)
         config = copy.deepcopy(self.model.generation_config)
         config.update(num_beams=1, do_sample=False, max_new_tokens=None, max_length=max_new)
         with torch.inference_mode():

@@ -24,8 +24,10 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from lwasr.data.cuts import cut_lang, load_cuts
+from lwasr.decoding.audio import load_audio
+from lwasr.decoding.batching import MAX_SECONDS, Utt, make_batches, token_budget, utterances
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
-from lwasr.decoding.search import MAX_SECONDS, DecodeOptions, Utt, load_audio, make_batches, token_budget, utterances
+from lwasr.decoding.options import DecodeOptions
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel

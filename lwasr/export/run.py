@@ -7,7 +7,7 @@ export, and only with ``overwrite``. An experts directory without ``lang`` gives
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,10 @@ from tqdm import tqdm
 
 import lwasr
 from lwasr.atomic import atomic_path, check_output, write_json, write_text
-from lwasr.decoding.search import Utt
+from lwasr.decoding.batching import Utt
 from lwasr.errors import LwasrError
 from lwasr.export.card import model_card
+from lwasr.export.config import FORMATS, ExportConfig
 from lwasr.export.ct2 import Ct2Decoder, check_quantization, write_ct2
 from lwasr.export.hf import HfDecoder, export_meta, write_hf
 from lwasr.export.parity import (
@@ -34,31 +35,26 @@ from lwasr.export.parity import (
 from lwasr.export.targets import Target, targets_of
 
 PRODUCER = "lwasr export"
-FORMATS = ("hf", "ct2")
 CARD_FILE = "README.md"
-DEFAULT_PARITY_CUTS = 20
 DEFAULT_QUANTIZATION = "float16"
 
 
-def export(
-    system: str,
-    out: str | Path,
-    fmt: str = "hf",
-    *,
-    lang: str | None = None,
-    quantization: str | None = None,
-    cuts: Sequence[str | Path] = (),
-    parity_cuts_per_lang: int = DEFAULT_PARITY_CUTS,
-    model: str | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> list[str]:
+def export(system: str, out: str | Path, fmt: str = "hf", *, progress: bool = True, **settings: Any) -> list[str]:
     """Export ``system`` (any ``--system`` of decode) to ``out`` in ``fmt``; return one summary line per model.
 
-    ``quantization`` (ct2 only; default float16): the CTranslate2 weight type. ``cuts``: manifests whose first
-    ``parity_cuts_per_lang`` cuts of each language of the model are decoded by lwasr and by the export (0: no
-    check). ``model``: the base model, overriding the one recorded in lwasr.json.
+    ``settings``: the other fields of :class:`~lwasr.export.config.ExportConfig` (``lang``, ``quantization``: ct2
+    only, default float16; ``cuts``: manifests whose first ``parity_cuts_per_lang`` cuts of each language of the
+    model are decoded by lwasr and by the export, 0: no check; ``model``: the base model, overriding the one
+    recorded in lwasr.json; ``overwrite``). ``run(plan(...))``.
     """
+    return run(plan(system=system, out=Path(out), fmt=fmt, **settings), progress=progress)
+
+
+def plan(**values: Any) -> ExportConfig:
+    """The config of one export, from the fields of :class:`ExportConfig` (by name): the options checked, the
+    models to export read from their lwasr.json and their outputs named. Loads no model and writes nothing."""
+    config = ExportConfig(**values)
+    fmt, quantization = config.fmt, config.quantization
     if fmt not in FORMATS:
         raise LwasrError(f"unknown --format {fmt!r}; use hf (transformers) or ct2 (CTranslate2, faster-whisper)")
     if quantization is not None and fmt != "ct2":
@@ -66,24 +62,34 @@ def export(
     quantization = quantization or (DEFAULT_QUANTIZATION if fmt == "ct2" else None)
     if quantization is not None:
         check_quantization(quantization)
-    if parity_cuts_per_lang < 0:
-        raise LwasrError(f"--parity-cuts must be 0 (no check) or more, got {parity_cuts_per_lang}")
-    out = Path(out)
-    if check_output(out, PRODUCER) and not overwrite:
+    if config.parity_cuts_per_lang < 0:
+        raise LwasrError(f"--parity-cuts must be 0 (no check) or more, got {config.parity_cuts_per_lang}")
+    out = Path(config.out)
+    if check_output(out, PRODUCER) and not config.overwrite:
+        return replace(config, out=out, quantization=quantization, keep_earlier=True)
+    outputs = [out / t.subdir if t.subdir else out for t in targets_of(config.system, config.lang)]
+    return replace(config, out=out, quantization=quantization, outputs=outputs)
+
+
+def run(config: ExportConfig, *, progress: bool = True) -> list[str]:
+    """Export as :func:`plan` planned; return one summary line per model."""
+    out, fmt, quantization, cuts = config.out, config.fmt, config.quantization, config.cuts or []
+    if config.keep_earlier:
         return [f"{out} is an earlier export; kept (pass --overwrite to export again)"]
-    targets = targets_of(system, lang)
-    check = bool(cuts) and parity_cuts_per_lang > 0
-    picks = {t.subdir: parity_cuts(cuts, t.languages, parity_cuts_per_lang) if check else [] for t in targets}
+    targets = targets_of(config.system, config.lang)
+    check = bool(cuts) and config.parity_cuts_per_lang > 0
+    picks = {t.subdir: parity_cuts(cuts, t.languages, config.parity_cuts_per_lang) if check else [] for t in targets}
     skipped = "--parity-cuts 0" if cuts else "no --cuts given (give --cuts MANIFEST to compare decodes)"
     lines = []
     with atomic_path(out, is_dir=True, producer=PRODUCER) as tmp:
-        for target in tqdm(targets, desc="export", unit="model", disable=not progress or len(targets) == 1):
+        planned = list(zip(targets, config.outputs, strict=True))
+        for target, where in tqdm(planned, desc="export", unit="model", disable=not progress or len(targets) == 1):
             dest = tmp / target.subdir if target.subdir else tmp
-            parity = _export_one(target, dest, fmt, quantization, picks[target.subdir], model, progress)
+            parity = _export_one(target, dest, fmt, quantization, picks[target.subdir], config.model, progress)
             parity = parity or {"skipped": skipped}
             write_json(dest / PARITY_FILE, parity)
             write_text(dest / CARD_FILE, model_card(target, fmt, quantization, parity))
-            lines.append(f"{out / target.subdir if target.subdir else out}: {summary(parity)}")
+            lines.append(f"{where}: {summary(parity)}")
     return lines
 
 

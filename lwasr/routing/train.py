@@ -23,9 +23,12 @@ from tqdm import tqdm
 
 from lwasr.atomic import atomic_path, check_output
 from lwasr.data.cuts import cut_lang, load_cuts
+from lwasr.decoding.audio import load_audio
+from lwasr.decoding.batching import make_batches, utterances
+from lwasr.decoding.decoder import default_device
 from lwasr.decoding.greedy import WhisperParts
 from lwasr.decoding.lid import LanguageSet, language_probs
-from lwasr.decoding.search import DecodeOptions, default_device, load_audio, make_batches, utterances
+from lwasr.decoding.options import DecodeOptions
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input

@@ -24,7 +24,7 @@ from lwasr.scoring.outliers import without_worst
 
 
 @dataclass
-class System:
+class ScoredSystem:
     """One system of a comparison: per seed, its decode dirs (parts), utterance scores and plain results."""
 
     name: str
@@ -58,11 +58,11 @@ def group_seeds(name: str, dir_ids: Mapping[Path, frozenset[str]]) -> list[list[
     return [[part_dirs[k] for _, part_dirs in parts] for k in range(counts.pop())]
 
 
-def load_system(name: str, dirs: Sequence[Path], normalizer: str) -> System:
+def score_system(name: str, dirs: Sequence[Path], normalizer: str) -> ScoredSystem:
     """Read the decode dirs of one system (each once), group them into seeds and score each seed."""
     records = {Path(d): read_records([d]) for d in dirs}
     seeds = group_seeds(name, {d: frozenset(rec["id"] for rec in recs) for d, recs in records.items()})
-    system = System(name, seeds, [], [])
+    system = ScoredSystem(name, seeds, [], [])
     for seed_dirs in seeds:
         pooled = [rec for d in seed_dirs for rec in records[d]]
         scores = score_utterances(pooled, normalizer)
@@ -71,7 +71,7 @@ def load_system(name: str, dirs: Sequence[Path], normalizer: str) -> System:
     return system
 
 
-def lang_counts(system: System) -> dict[str, LangCounts]:
+def lang_counts(system: ScoredSystem) -> dict[str, LangCounts]:
     """Per language, the (seeds, utterances) error and reference-unit arrays, utterances sorted by id."""
     out = {}
     for lang in sorted({s.lang for s in system.scores[0]}):
@@ -113,7 +113,7 @@ def compare_systems(
     if baseline is not None and baseline not in groups:
         raise LwasrError(f"baseline {baseline!r} is not one of the systems: {', '.join(groups)}")
     boot = Bootstrap(resamples)
-    systems = {name: load_system(name, dirs, normalizer) for name, dirs in groups.items()}
+    systems = {name: score_system(name, dirs, normalizer) for name, dirs in groups.items()}
     estimates = {name: boot.estimate(lang_counts(s)) for name, s in systems.items()}
     out = {name: _entry(systems[name], estimates[name]) for name in systems}
     if baseline is not None:
@@ -135,7 +135,7 @@ def compare_systems(
     }
 
 
-def _entry(system: System, est: Estimate) -> dict[str, Any]:
+def _entry(system: ScoredSystem, est: Estimate) -> dict[str, Any]:
     """One system's JSON entry: mean over seeds per language and macro, intervals, spread, outliers, LID."""
     first = system.results[0]["languages"]
     languages = {}

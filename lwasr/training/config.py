@@ -8,7 +8,7 @@ import math
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import yaml
 
 from lwasr.atomic import write_text
+from lwasr.config_fields import default_of, help_of, redefault, setting  # noqa: F401 - the config modules import them here
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
 
@@ -50,26 +51,6 @@ LORA_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {"lora_rank": (1, True), "lor
 RESUME_SAFE = frozenset(
     {"exp_dir", "resume", "overwrite", "log_every", "save_every", "keep_last", "num_workers", "grad_checkpointing"}
 )
-
-
-def setting(default: Any, help: str) -> Any:
-    """A config field with its default and its help text (the CLI's option help, ``metadata["help"]``).
-
-    A list default is copied for each instance.
-    """
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
-def redefault(cls: type, name: str, default: Any) -> Any:
-    """Field ``name`` of the config class ``cls`` with another default (same help): for configs built on it."""
-    return setting(default, cls.__dataclass_fields__[name].metadata["help"])
-
-
-def help_of(cls: type, name: str) -> str:
-    """The help text of field ``name`` of the config class ``cls``."""
-    return cls.__dataclass_fields__[name].metadata.get("help", "")
 
 
 @dataclass
@@ -266,12 +247,6 @@ class UnitConfig(TrainConfig):
         super()._validate()
         if not self.name:
             raise LwasrError(f"the unit name must be a plain directory name, not {self.name!r}")
-
-
-def default_of(cls: type, name: str) -> Any:
-    """The default value of field ``name`` of the config class ``cls``."""
-    f = cls.__dataclass_fields__[name]
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _hints(cls: type = TrainConfig) -> dict[str, Any]:

@@ -49,6 +49,14 @@ class Span:
 CHUNKINGS = ("auto", "vad", "fixed")
 
 
+def check_chunking(how: str, max_seconds: float) -> None:
+    """LwasrError for an unknown chunking or a chunk length outside 1 to 30 s (what :class:`Chunker` takes)."""
+    if how not in CHUNKINGS:
+        raise LwasrError(f"unknown chunking {how!r}; use one of {', '.join(CHUNKINGS)}")
+    if not 1.0 <= max_seconds <= MAX_SECONDS:
+        raise LwasrError(f"--max-chunk-seconds must be between 1 and {MAX_SECONDS:g}, not {max_seconds:g}")
+
+
 class Chunker:
     """Cuts 16-kHz audio into spans of at most ``max_seconds`` (30: Whisper's window); :attr:`method` says how a
     long file is cut.
@@ -60,10 +68,7 @@ class Chunker:
     """
 
     def __init__(self, how: str = "auto", max_seconds: float = MAX_SECONDS) -> None:
-        if how not in CHUNKINGS:
-            raise LwasrError(f"unknown chunking {how!r}; use one of {', '.join(CHUNKINGS)}")
-        if not 1.0 <= max_seconds <= MAX_SECONDS:
-            raise LwasrError(f"--max-chunk-seconds must be between 1 and {MAX_SECONDS:g}, not {max_seconds:g}")
+        check_chunking(how, max_seconds)
         self.max_seconds = max_seconds
         self._limit = int(max_seconds * SAMPLE_RATE)
         self._vad = None

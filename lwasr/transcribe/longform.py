@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 from lwasr.atomic import atomic_path, check_output, write_json
 from lwasr.data.audio import SAMPLE_RATE
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
-from lwasr.decoding.search import MAX_SECONDS, load_audio, utterances
+from lwasr.decoding.audio import load_audio
+from lwasr.decoding.batching import MAX_SECONDS, utterances
 from lwasr.errors import LwasrError
 
 PRODUCER = "lwasr prepare longform"

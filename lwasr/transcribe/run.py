@@ -2,7 +2,7 @@
 
 Per file: read it (16 kHz, channels averaged), cut it into chunks of at most 30 s or ``max_chunk_seconds``
 (:mod:`lwasr.transcribe.chunking`), pick its language, decode the chunks with lwasr's own search
-(:class:`lwasr.decoding.search.Decoder`, greedy or beam, trimmed input where the model was trained trimmed) and
+(:class:`lwasr.decoding.decoder.Decoder`, greedy or beam, trimmed input where the model was trained trimmed) and
 write one file per output format. Chunks of several short files share batches.
 
 Languages (``route_per``):
@@ -38,22 +38,25 @@ from tqdm.auto import tqdm
 from lwasr.atomic import atomic_path, check_output, write_text
 from lwasr.data.audio import SAMPLE_RATE
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
+from lwasr.decoding.batching import Utt, make_batches
+from lwasr.decoding.decoder import Decoder, default_device
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, HypWriter, read_hyps
 from lwasr.decoding.lid import LanguageSet, detect
-from lwasr.decoding.search import DecodeOptions, Decoder, Utt, default_device, make_batches
+from lwasr.decoding.options import DECODE_FIELDS, split_options, use_threads
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
 from lwasr.loaders import load_system
 from lwasr.transcribe.audio import Failure, check_file, read_audio
-from lwasr.transcribe.chunking import FIXED, Chunker, Span, drop_repeated_start, segment_times
+from lwasr.transcribe.chunking import FIXED, Chunker, Span, check_chunking, drop_repeated_start, segment_times
+from lwasr.transcribe.config import ROUTE_PER, TranscribeConfig
 from lwasr.transcribe.formats import check_formats, render
 from lwasr.transcribe.inputs import AudioInput, collect_inputs
 from lwasr.transcribe.segments import Segment, Transcript
+from lwasr.units.kinds import kind_of
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "lwasr transcribe"
-ROUTE_PER = ("file", "chunk")
 #: Per-file routing: language ID over this many first chunks of a file (up to 90 s of speech).
 LID_CHUNKS = 3
 
@@ -70,7 +73,7 @@ class TranscribeResult:
 
 @dataclass(frozen=True)
 class _Clip:
-    """A chunk as :func:`lwasr.decoding.search.load_audio` reads a cut: 16-kHz samples, one channel."""
+    """A chunk as :func:`lwasr.decoding.audio.load_audio` reads a cut: 16-kHz samples, one channel."""
 
     samples: np.ndarray
     sampling_rate: int = SAMPLE_RATE
@@ -109,69 +112,62 @@ class _Memory:
 
 
 def transcribe(
-    paths: Sequence[str | Path],
-    system: str | System,
-    *,
-    out: str | Path | None = None,
-    formats: Sequence[str] = ("txt", "jsonl"),
-    language: str | None = None,
-    route_per: str = "file",
-    lid_langs: Sequence[str] | None = None,
-    beam_size: int = 1,
-    batch_size: int | None = 16,
-    max_duration: float | None = None,
-    trim: bool | None = None,
-    routing: str = "group",
-    lid_system: str | None = None,
-    soft_top_k: int = 0,
-    dtype: str = "float32",
-    chunking: str = "auto",
-    max_chunk_seconds: float = 30.0,
-    reference: str | Path | None = None,
-    model: str | None = None,
-    device: str | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
+    paths: Sequence[str | Path], system: str | System, *, progress: bool = True, **settings: Any
 ) -> TranscribeResult:
     """Transcribe audio files, directories (recursively) and list files (:mod:`lwasr.transcribe.inputs`).
 
-    ``system`` is what ``lwasr decode --system`` takes (or a loaded :class:`System`); ``model`` overrides the
-    base of adapters. ``beam_size``, ``batch_size``, ``max_duration``, ``trim`` (None: as the model was trained),
-    ``lid_langs``, ``routing``, ``lid_system`` (whose language ID routes the files or chunks), ``soft_top_k`` (with
-    ``route_per="chunk"``) and ``dtype`` mean what they mean for ``lwasr decode``; ``chunking`` is how audio over
-    ``max_chunk_seconds`` is cut (:class:`~lwasr.transcribe.chunking.Chunker`: auto, vad or fixed). With
-    ``out``, each file's ``formats`` (txt, jsonl, srt, vtt, tsv) are written to ``out/<name>.<format>`` and a rerun
-    skips finished files; without, nothing is written. A file that cannot be read is listed in
-    :attr:`TranscribeResult.failures`, with its reason, and the others carry on; bad arguments raise LwasrError
-    before any work.
+    ``system`` is what ``lwasr decode --system`` takes (or a loaded :class:`System`); ``settings`` are fields of
+    :class:`~lwasr.transcribe.config.TranscribeConfig` (``out``, ``formats``, ``language``, ``route_per``,
+    ``chunking``, ``max_chunk_seconds``, ``reference``, ``model``, ``device``, ``overwrite``...) and of
+    :class:`~lwasr.decoding.options.DecodeOptions` (``beam_size``, ``lid_langs``, ``trim``...), which mean what they
+    mean for ``lwasr transcribe``. Without ``out`` nothing is written. ``run(plan(...))``.
     """
-    formats = check_formats(formats)
-    if route_per not in ROUTE_PER:
-        raise LwasrError(f"unknown --route-per {route_per!r}; use one of {', '.join(ROUTE_PER)}")
-    if language is not None and (lid_system or soft_top_k):
+    loaded = system if isinstance(system, System) else None
+    config = plan(paths=list(paths), system=loaded.source if loaded else system, **settings)
+    return run(config, progress=progress, loaded=loaded)
+
+
+def plan(**values: Any) -> TranscribeConfig:
+    """The config of one transcription, from the fields of :class:`TranscribeConfig` and of the decode options
+    (:class:`~lwasr.decoding.options.DecodeOptions`), by name: every option checked, the inputs found and the
+    reference read; loads no model and writes nothing.
+
+    Bad arguments raise LwasrError before any work.
+    """
+    config = TranscribeConfig(**{k: v for k, v in values.items() if k not in DECODE_FIELDS})
+    formats = check_formats(config.formats)
+    if config.route_per not in ROUTE_PER:
+        raise LwasrError(f"unknown --route-per {config.route_per!r}; use one of {', '.join(ROUTE_PER)}")
+    if config.language is not None and (values.get("lid_system") or values.get("soft_top_k")):
         raise LwasrError("--lid-system and --soft-top-k route by language ID; --language gives the language instead")
-    if soft_top_k and route_per != "chunk":
+    if values.get("soft_top_k") and config.route_per != "chunk":
         raise LwasrError("--soft-top-k mixes experts per chunk: add --route-per chunk (a file is routed as a whole)")
-    opts = DecodeOptions(
-        scenario="agnostic" if language is None and route_per == "chunk" else "aware",
-        beam_size=beam_size,
-        trim=trim,
-        max_duration=max_duration,
-        batch_size=batch_size,
-        lid_langs=tuple(lid_langs) if lid_langs else None,
-        routing=routing,
-        lid_system=lid_system,
-        soft_top_k=soft_top_k,
-        dtype=dtype,
-    )
-    chunker = Chunker(chunking, max_chunk_seconds)
-    inputs = collect_inputs(paths)
-    out = Path(out) if out is not None else None
+    opts, _ = split_options(values, scenario=config.scenario)
+    check_chunking(config.chunking, config.max_chunk_seconds)
+    inputs = collect_inputs(config.paths)
+    if config.out is not None:
+        check_output(config.out, PRODUCER)
+    if config.reference is not None:
+        _references(Path(config.reference), inputs)
+    for spec in (config.system, opts.lid_system):
+        if spec:
+            kind_of(spec)
+    return replace(config, formats=formats, options=opts, device=default_device(config.device))
+
+
+def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | None = None) -> TranscribeResult:
+    """Transcribe as :func:`plan` planned (``loaded``: the system, already loaded). With ``out``, each file's
+    formats are written to ``out/<name>.<format>`` and a rerun skips finished files. A file that cannot be read is
+    listed in :attr:`TranscribeResult.failures`, with its reason, and the others carry on."""
+    use_threads(config.num_threads)
+    opts, language, formats, reference = config.options, config.language, config.formats, config.reference
+    chunker = Chunker(config.chunking, config.max_chunk_seconds)
+    inputs = collect_inputs(config.paths)
+    out = Path(config.out) if config.out is not None else None
     earlier = out is not None and check_output(out, PRODUCER)
     refs = _references(Path(reference), inputs) if reference is not None else {}
-    if isinstance(system, str):
-        system = load_system(system, model)
-    lid_source = load_system(lid_system, model) if lid_system else None
+    system = loaded or load_system(config.system, config.model)
+    lid_source = load_system(opts.lid_system, config.model) if opts.lid_system else None
     if opts.trim is None:
         opts = replace(opts, trim=system.trim_default)
     if language is not None:
@@ -180,7 +176,7 @@ def transcribe(
     settings = {
         "system": system.describe(),
         **asdict(opts),
-        "route_per": route_per,
+        "route_per": config.route_per,
         "language": language,
         "chunking": chunker.method,
         "max_chunk_seconds": chunker.max_seconds,
@@ -191,24 +187,24 @@ def transcribe(
     if out is not None and not earlier:
         with atomic_path(out, is_dir=True, producer=PRODUCER):
             pass  # a new, empty output directory, marked as this command's
-    if out is not None and overwrite:
+    if out is not None and config.overwrite:
         _remove_earlier_transcripts(out, settings)
-    store = HypWriter(out, settings, overwrite=overwrite) if out is not None else _Memory()
+    store = HypWriter(out, settings, overwrite=config.overwrite) if out is not None else _Memory()
     try:
         todo = [i for i in inputs if i.name not in store.done]
         if out is not None and todo:
             (out / SUMMARY_FILE).unlink(missing_ok=True)  # the summary of an earlier run no longer counts all files
-        decoder = Decoder(system, opts, torch.device(default_device(device)), lid_source)
-        run = _Run(decoder, chunker, language, out, formats, refs)
+        decoder = Decoder(system, opts, torch.device(default_device(config.device)), lid_source)
+        job = _Run(decoder, chunker, language, out, formats, refs)
         start = time.perf_counter()
-        run.transcribe_all(todo, store, progress)
-        summary = run.summary(inputs, todo, len(store.records), time.perf_counter() - start, settings)
+        job.transcribe_all(todo, store, progress)
+        summary = job.summary(inputs, todo, len(store.records), time.perf_counter() - start, settings)
         store.finish(summary)
     finally:
         store.close()
     finished = {r["id"]: r for r in store.records}
     transcripts = {i.name: Transcript.from_record(finished[i.name]) for i in inputs if i.name in finished}
-    return TranscribeResult(transcripts, run.failures, summary)
+    return TranscribeResult(transcripts, job.failures, summary)
 
 
 def _references(reference: Path, inputs: Sequence[AudioInput]) -> dict[str, tuple[str, str | None]]:

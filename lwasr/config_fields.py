@@ -1,0 +1,78 @@
+"""Config fields: each setting declared once, as a dataclass field with its default and its help.
+
+The command line is generated from these fields (``lwasr.cli.options.field_option``): the option's flag, type,
+default and help all come from the field. The metadata keys:
+
+- ``help``: the option's help text;
+- ``flag``: the option's name when it is not the field's (``--trim-encoder-input`` for ``trim``);
+- ``cli_type``: the type the command line gives when it is not the field's (a comma-separated string for a
+  tuple of languages); the config class converts it;
+- ``tag``: what else the library needs to know of the field (:func:`tagged`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+from typing import Any
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    cli_type: Any = None,
+    tag: str | None = None,
+) -> Any:
+    """A config field with its default and its help text (the CLI's option help, ``metadata["help"]``).
+
+    Without a default the field (and its option) is required. A list default is copied for each instance.
+    ``flag``, ``cli_type`` and ``tag``: see the module doc.
+    """
+    metadata: dict[str, Any] = {"help": help}
+    if flag is not None:
+        metadata["flag"] = flag
+    if cli_type is not None:
+        metadata["cli_type"] = cli_type
+    if tag is not None:
+        metadata["tag"] = tag
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def redefault(cls: type, name: str, default: Any) -> Any:
+    """Field ``name`` of the config class ``cls`` with another default (same help): for configs built on it."""
+    return setting(default, cls.__dataclass_fields__[name].metadata["help"])
+
+
+def help_of(cls: type, name: str) -> str:
+    """The help text of field ``name`` of the config class ``cls``."""
+    return cls.__dataclass_fields__[name].metadata.get("help", "")
+
+
+def flag_of(cls: type, name: str) -> str:
+    """The command-line flag of field ``name`` of ``cls``: ``--name-with-dashes`` unless the field names another."""
+    return "--" + cls.__dataclass_fields__[name].metadata.get("flag", name.replace("_", "-"))
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of field ``name`` of ``cls`` (:data:`dataclasses.MISSING` for a required one)."""
+    f = cls.__dataclass_fields__[name]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def tagged(cls: type, tag: str) -> tuple[str, ...]:
+    """The names of the fields of ``cls`` whose metadata carries ``tag``."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("tag") == tag)
+
+
+def as_yaml(config: Any) -> str:
+    """A config dataclass as YAML (paths as strings, tuples as lists), fields in declaration order."""
+    import json
+
+    import yaml
+
+    plain = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,173 @@
+"""The decode settings, each declared once with its default and help (``lwasr decode`` and ``lwasr transcribe``
+generate their options from these fields; lwasr/cli/decode_options.py).
+
+:class:`DecodeOptions` is what changes the hypotheses (recorded in settings.json); :class:`SystemRun` is which
+system runs, and where.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lwasr.config_fields import setting, tagged
+from lwasr.errors import LwasrError
+from lwasr.langcodes import parse_langs
+
+SCENARIOS = ("aware", "agnostic", "both")
+ROUTINGS = ("group", "per-sample")
+#: The tag of the fields that only route the agnostic scenario (:data:`AGNOSTIC_ONLY`).
+AGNOSTIC = "agnostic-only"
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Everything that changes the hypotheses (recorded in settings.json; a resume must match it).
+
+    Fields tagged agnostic-only route the agnostic scenario alone: an aware decode's hypotheses do not depend on
+    them (:func:`lwasr.decoding.io.resume_settings`).
+    """
+
+    scenario: str = setting(
+        "aware",
+        "aware: the manifest's language picks prompt and expert. agnostic: language ID picks them (experts: the base"
+        " model's LID; a router unit: its classifier; single models detect the language themselves; --lid-system:"
+        " that system's LID). both: the two in one pass, aware into --out and agnostic into --agnostic-out; only"
+        " utterances whose detected language changes the prompt or the expert are decoded twice.",
+    )
+    beam_size: int = setting(1, "1 = greedy search.")
+    trim: bool | None = setting(
+        None,
+        "Feed the encoder only the batch's real length. Default: as the model was trained (lwasr.json); untrimmed"
+        " for a base model.",
+        flag="trim-encoder-input",
+    )
+    max_duration: float | None = setting(
+        None, "At most these seconds of real audio per batch (with --batch-size, whichever fills first)."
+    )
+    batch_size: int | None = setting(
+        16,
+        "At most this many utterances (chunks) per batch. 16 suits a CPU: a greedy decoder step costs about the same"
+        " for 4 or 16 (docs/performance.md). 0: no limit (then give --max-duration).",
+    )
+    lid_langs: tuple[str, ...] | None = setting(
+        None, "Restrict language ID to these codes (e.g. pl,pt,zh).", cli_type=str | None, tag=AGNOSTIC
+    )
+    routing: str = setting("group", "Experts: group (batches per language) or per-sample (peft adapter_names).")
+    lid_system: str | None = setting(
+        None,
+        "Agnostic (and both) scenario, and transcribe without --language: route by this system's language ID instead"
+        " (any single model's own LID, e.g. the shared LoRA or the agnostic student, or a router unit), loaded beside"
+        " --system (--model applies to both).",
+        tag=AGNOSTIC,
+    )
+    soft_top_k: int = setting(
+        0,
+        "Agnostic experts (transcribe: with --route-per chunk): decode each utterance with a mixture of the K most"
+        " probable languages' experts, weighted by their LID probabilities renormalised over them (per-sample adapter"
+        " weights). 0: hard routing to the most probable language's expert.",
+        tag=AGNOSTIC,
+    )
+    dtype: str = setting(
+        "float32",
+        "float32, bfloat16, or int8 (dynamic quantization of the linear layers, CPU; not for experts). Reduced"
+        " precision can change the hypotheses: docs/performance.md has the measured WER.",
+    )
+    max_new_tokens: int = setting(
+        224, "At most this many new tokens per utterance (Whisper's own cap, half the decoder context)."
+    )
+    max_tokens_per_second: float = setting(
+        15.0,
+        "At most this many new tokens per second of a batch's longest clip: stops repetition loops early. Whisper's"
+        " own limit is 448 positions per 30 s, ~15 tokens/s; the references of the espeak8 corpus (8 languages)"
+        " need at most 11.8/s.",
+    )
+
+    def __post_init__(self) -> None:
+        from lwasr.decoding.precision import check_dtype
+
+        # the command line's forms: "pl,pt" for a tuple of languages, a batch size of 0 for no limit
+        if isinstance(self.lid_langs, str):
+            object.__setattr__(self, "lid_langs", tuple(parse_langs(self.lid_langs)) if self.lid_langs else None)
+        elif self.lid_langs is not None:
+            object.__setattr__(self, "lid_langs", tuple(self.lid_langs) or None)
+        if self.batch_size == 0:
+            object.__setattr__(self, "batch_size", None)
+        if self.scenario not in SCENARIOS:
+            raise LwasrError(f"unknown scenario {self.scenario!r}; use one of {', '.join(SCENARIOS)}")
+        if self.routing not in ROUTINGS:
+            raise LwasrError(f"unknown routing {self.routing!r}; use one of {', '.join(ROUTINGS)}")
+        check_dtype(self.dtype)
+        if self.beam_size < 1:
+            raise LwasrError("--beam-size must be at least 1")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise LwasrError("--batch-size must be at least 1")
+        if self.batch_size is None and self.max_duration is None:
+            raise LwasrError("give --batch-size or --max-duration (or both)")
+        if self.soft_top_k < 0:
+            raise LwasrError("--soft-top-k must be at least 0 (0: hard routing)")
+        if self.soft_top_k and self.scenario == "aware":
+            raise LwasrError("--soft-top-k mixes experts by language ID: use --scenario agnostic or both")
+
+
+#: The options that only route the agnostic scenario: an aware decode does not depend on them.
+AGNOSTIC_ONLY = tagged(DecodeOptions, AGNOSTIC)
+#: The names of the decode options.
+DECODE_FIELDS = frozenset(f.name for f in dataclasses.fields(DecodeOptions))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemRun:
+    """Which system decodes (``--system``, ``--model``), on which device and with how many CPU threads."""
+
+    system: str = setting(help="embedded:whisper-base, a model dir, or an experts dir.")
+    model: str | None = setting(None, "Base model for adapters (default: the one in their lwasr.json).")
+    device: str | None = setting(None, "cpu, cuda, cuda:1... (default: cuda if any).")
+    num_threads: int | None = setting(None, "torch CPU threads.")
+
+
+def split_options(values: dict[str, Any], **fixed: Any) -> tuple[DecodeOptions, dict[str, Any]]:
+    """The :class:`DecodeOptions` of the fields among ``values`` (by name), with ``fixed`` ones set by the command,
+    and the other values: the one place where a command's decode options are built."""
+    options = DecodeOptions(**{k: v for k, v in values.items() if k in DECODE_FIELDS}, **fixed)
+    return options, {k: v for k, v in values.items() if k not in DECODE_FIELDS}
+
+
+def decode_outputs(scenario: str, out_dir: str | Path, agnostic_out: str | Path | None) -> dict[str, Path]:
+    """The decode dir of each part of ``scenario``: ``{scenario: out_dir}``, or the aware and agnostic ones of ``both``.
+
+    The two dirs of ``both`` must be separate (neither equal to nor inside the other): one decode would
+    otherwise discard or mix with the other.
+    """
+    if scenario != "both":
+        if agnostic_out is not None:
+            raise LwasrError("--agnostic-out is for --scenario both")
+        return {scenario: Path(out_dir)}
+    if agnostic_out is None:
+        raise LwasrError("--scenario both writes two decodes: give --agnostic-out as well as --out")
+    aware, agnostic = Path(out_dir), Path(agnostic_out)
+    a, b = aware.resolve(), agnostic.resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise LwasrError(
+            f"--out {aware} and --agnostic-out {agnostic} overlap (the same directory, or one inside the other);"
+            f" the two decodes need separate directories, e.g. {aware.parent / (aware.name + '_agnostic')}"
+        )
+    return {"aware": aware, "agnostic": agnostic}
+
+
+def check_lid_system(opts: DecodeOptions) -> None:
+    """LwasrError when ``lid_system`` is given to a scenario that does not identify the language."""
+    if opts.lid_system and opts.scenario == "aware":
+        raise LwasrError(
+            "--lid-system routes by language ID, which the aware scenario does not use: use --scenario agnostic or both"
+        )
+
+
+def use_threads(num_threads: int | None) -> None:
+    """torch's CPU threads (``--num-threads``; None: torch's default)."""
+    if num_threads:
+        import torch
+
+        torch.set_num_threads(num_threads)
