@@ -10,6 +10,7 @@ from lwasr.training.config import UnitConfig, setting
 
 INIT_PREFIXES = ("fused", "shared")
 STUDENTS = {"lora": "shared", "full": "full"}  # --student -> mode
+STUDENT_HELP = "lora (one LoRA adapter) or full (every weight)."
 
 
 @dataclass

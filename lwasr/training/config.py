@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -340,33 +338,4 @@ def load_config(
     unknown = sorted(set(values) - known)
     if unknown:
         raise LwasrError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    cfg = cls(**values)
-    if _RESOLVE_ONLY.get():
-        raise ConfigResolved(cfg)
-    return cfg
-
-
-_RESOLVE_ONLY = contextvars.ContextVar("lwasr_resolve_only", default=False)
-
-
-class ConfigResolved(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by :func:`load_config` under :func:`resolve_config`: the run's config, resolved; nothing ran."""
-
-    def __init__(self, cfg: TrainConfig) -> None:
-        super().__init__(cfg.run_name)
-        self.cfg = cfg
-
-
-def resolve_config(call: Callable[[], object]) -> TrainConfig:
-    """The config a training call (``train``, ``distill``, ``fuse_learned``, ``expand``...) would train with.
-
-    ``call`` runs until it builds its config with :func:`load_config`, and stops there: no model is trained.
-    """
-    token = _RESOLVE_ONLY.set(True)
-    try:
-        call()
-    except ConfigResolved as resolved:
-        return resolved.cfg
-    finally:
-        _RESOLVE_ONLY.reset(token)
-    raise LwasrError("--print-config: this run trains nothing (its unit is finished, or the method has no training)")
+    return cls(**values)
