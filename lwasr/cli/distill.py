@@ -8,6 +8,7 @@ import typer
 
 from lwasr.cli.options import TRAIN_OPTIONS, Settings, setup_logging, training_options
 from lwasr.distill.config import STUDENT_HELP, DistillConfig
+from lwasr.training.config import help_of
 
 HELP = (
     "Distill the language experts into ONE student model for a set of target languages (arXiv 2506.21555).\n\n"
@@ -41,9 +42,7 @@ DISTILL_OPTIONS = (*TRAIN_OPTIONS, "teachers", "init", "alpha", "temperature", "
 @training_options(DistillConfig, DISTILL_OPTIONS)
 def distill_cmd(
     ctx: typer.Context,
-    langs: Annotated[
-        str | None, typer.Option("--langs", help="Target languages, comma-separated (default: all in --cuts).")
-    ] = None,
+    langs: Annotated[str | None, typer.Option("--langs", help=help_of(DistillConfig, "langs"))] = None,
     student: Annotated[str, typer.Option("--student", help=STUDENT_HELP)] = "lora",
     *,
     settings: Settings,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lwasr.cli.options import TRAIN_OPTIONS, Settings, setup_logging, training_options
-from lwasr.training.config import TrainConfig
+from lwasr.training.config import TrainConfig, help_of
 
 HELP = (
     "Train language experts (one LoRA adapter per language, Whisper frozen) and the shared-LoRA and full"
@@ -40,7 +40,7 @@ def train_cmd(
     ctx: typer.Context,
     langs: Annotated[
         str | None,
-        typer.Option("--langs", help="shared/full: comma-separated languages to pool (default: all in the manifests)."),
+        typer.Option("--langs", help=help_of(TrainConfig, "langs")),
     ] = None,
     *,
     settings: Settings,

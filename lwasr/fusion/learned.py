@@ -232,7 +232,7 @@ def plan_learned(
     values = over | dict(mode="shared", experts=str(experts_dir), langs=langs, exp_dir=str(out.parent), name=out.name)
     values |= dict(merge=merge, model=model or experts[0].meta.base_model)
     values.setdefault("trim_encoder_input", experts[0].meta.trim_encoder_input)
-    return plan_train(config, values, cls=FuseConfig)
+    return plan_train(config, values, cls=FuseConfig, trainer=FusionTrainer)
 
 
 def run_learned(cfg: FuseConfig) -> Path:

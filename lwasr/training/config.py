@@ -85,7 +85,9 @@ class TrainConfig:
         "expert (one LoRA on one language, Whisper frozen), shared (one LoRA on the pooled languages) or full.",
     )
     lang: str | None = setting(None, "The expert's language (mode expert).")
-    langs: list[str] | None = setting(None, "shared/full: languages to pool (default: all in the manifests).")
+    langs: list[str] | None = setting(
+        None, "shared/full: comma-separated languages to pool (default: all in the manifests)."
+    )
     model: str = setting(
         "embedded:whisper-base",
         "Base Whisper: embedded:whisper-base, a local HF model dir, or a hub id"
