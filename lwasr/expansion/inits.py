@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lwasr.errors import LwasrError
+from lwasr.registry import Registry
 
 #: ``start`` values: a fresh LoRA with the experts' settings; a copy of the most similar base expert; a fresh LoRA
 #: mixed with the most similar base experts (frozen); the continued unit itself.
@@ -57,34 +57,23 @@ class ExpansionInit:
         return self.start == "mixture"
 
 
-_INITS: dict[str, ExpansionInit] = {}
+_INITS: Registry[ExpansionInit] = Registry("unknown --init {name}; use one of {known}")
 
 
 def register_init(init: ExpansionInit) -> ExpansionInit:
     """Make ``init`` a choice of ``lwasr expand --init``."""
-    if init.name in _INITS:
-        raise ValueError(f"expansion init {init.name!r} is registered twice")
     if init.start not in STARTS:
         raise ValueError(f"expansion init {init.name!r}: start must be one of {', '.join(STARTS)}")
-    _INITS[init.name] = init
-    return init
+    return _INITS.register(init.name, init)
 
 
-def init_names() -> tuple[str, ...]:
-    """The registered inits, in registration order."""
-    return tuple(_INITS)
-
-
-def get_init(name: str) -> ExpansionInit:
-    """The init ``name``; LwasrError naming the known ones when there is none."""
-    if name not in _INITS:
-        raise LwasrError(f"unknown --init {name!r}; use one of {', '.join(_INITS)}")
-    return _INITS[name]
+init_names = _INITS.names
+get_init = _INITS.get
 
 
 def inits_help() -> str:
     """The ``Inits (--init)`` paragraphs of ``lwasr expand --help``."""
-    return "\n\n".join(f"  {i.name:<16} {i.help}" for i in _INITS.values())
+    return "\n\n".join(f"  {i.name:<16} {i.help}" for i in _INITS.items())
 
 
 register_init(ExpansionInit("random", "a fresh LoRA with the experts' settings (new expert from scratch)."))

@@ -17,6 +17,7 @@ from typing import Any
 
 from lwasr.errors import LwasrError
 from lwasr.fusion.config import GATE_FNS, GATES
+from lwasr.registry import Registry
 
 #: ``fuse(model, factors, template, weights, *, rank, density, seed)``: add adapter ``fused`` to the PeftModel
 #: ``model`` (which holds the experts named by language); ``factors``: language -> module -> Factors.
@@ -50,42 +51,27 @@ class FusionMethod:
         return [1.0] * n if self.unit_weights else [1.0 / n] * n
 
 
-_METHODS: dict[str, FusionMethod] = {}
+_METHODS: Registry[FusionMethod] = Registry("unknown fusion method {name}; known: {known}")
 
 
 def register_method(method: FusionMethod) -> FusionMethod:
     """Make ``method`` a choice of ``lwasr fuse --method`` (and of the recipes' ``--fusion-methods``)."""
-    if method.name in _METHODS:
-        raise ValueError(f"fusion method {method.name!r} is registered twice")
-    _METHODS[method.name] = method
-    return method
+    return _METHODS.register(method.name, method)
 
 
-def unregister_method(name: str) -> None:
-    """Remove a registered method (tests that register a toy one)."""
-    _METHODS.pop(name, None)
-
-
-def method_names() -> tuple[str, ...]:
-    """The registered methods, in registration order."""
-    return tuple(_METHODS)
-
-
-def get_method(name: str) -> FusionMethod:
-    """The method ``name``; LwasrError naming the known ones when there is none."""
-    if name not in _METHODS:
-        raise LwasrError(f"unknown fusion method {name!r}; known: {', '.join(_METHODS)}")
-    return _METHODS[name]
+unregister_method = _METHODS.unregister
+method_names = _METHODS.names
+get_method = _METHODS.get
 
 
 def methods_help() -> str:
     """The ``Methods (--method)`` paragraphs of ``lwasr fuse --help``."""
-    return "\n\n".join(f"  {m.name:<10} {m.help}" for m in _METHODS.values())
+    return "\n\n".join(f"  {m.name:<10} {m.help}" for m in _METHODS.items())
 
 
 def systems() -> dict[str, tuple[str, ...]]:
     """Every system name the recipes accept in ``--fusion-methods`` -> its ``lwasr fuse`` options."""
-    return {name: opts for m in _METHODS.values() for name, opts in {m.name: ("--method", m.name), **m.systems}.items()}
+    return {name: opts for m in _METHODS.items() for name, opts in {m.name: ("--method", m.name), **m.systems}.items()}
 
 
 # -- the built-in methods --------------------------------------------------------------------------------------

@@ -254,21 +254,10 @@ def run_router(job: RouterPlan, *, progress: bool = True) -> str:
     return f"{out}: {summary_line(accuracy)}"
 
 
-def train_router(
-    experts_dir: str | Path,
-    train: Sequence[str | Path],
-    dev: Sequence[str | Path],
-    out: str | Path,
-    cfg: RouterConfig,
-    *,
-    model: str | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> str:
+def train_router(*args: Any, progress: bool = True, **kwargs: Any) -> str:
     """Train the router of the experts in ``experts_dir`` on the pooled ``train`` cuts, select it on ``dev``, and
-    write the ``router`` unit to ``out``: :func:`run_router` of :func:`plan_router`."""
-    job = plan_router(experts_dir, train, dev, out, cfg, model=model, overwrite=overwrite)
-    return run_router(job, progress=progress)
+    write the ``router`` unit to ``out``: :func:`run_router` of :func:`plan_router` (which takes the arguments)."""
+    return run_router(plan_router(*args, **kwargs), progress=progress)
 
 
 def _of_languages(paths: Sequence[str | Path], langs: Sequence[str], what: str) -> list[Any]:
