@@ -353,6 +353,11 @@ def run_expand(job: ExpandPlan) -> Path:
         )
         write_similarity(record, job.similarity_out)
         ranking = read_ranking(job.similarity_out, job.new_lang)
+    if ranking is not None:
+        top = ", ".join(
+            f"{c} {p:.3f}" for c, p in _ranked(ranking, job.candidates, job.new_lang, job.similarity_out)[:5]
+        )
+        log.info("languages most similar to %s: %s", job.new_lang, top)
     cfg = job.config(ranking or [])
     if job.init.start == "similar":
         log.info("warm start: copying the expert of %s (%s)", Path(cfg.source or "").name, cfg.source)
@@ -391,7 +396,6 @@ def _ranked(
     ranked = [(lang, p) for lang, p in ranking if lang in candidates]
     if not ranked:
         raise LwasrError(f"{source} ranks none of the base languages ({', '.join(candidates)}) for {new_lang!r}")
-    log.info("languages most similar to %s: %s", new_lang, ", ".join(f"{c} {p:.3f}" for c, p in ranked[:5]))
     return ranked
 
 
