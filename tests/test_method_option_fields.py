@@ -23,7 +23,7 @@ COMMANDS = {
     ("train",): (TrainConfig, {"mode", "lang", "cuts", "init_adapter"}),
     ("train", "experts"): (TrainConfig, {"cuts", "lr"}),
     ("fuse",): (FuseConfig, {"experts", "merge", "gate", "gate_fn", "cuts"}),
-    ("expand",): (ExpandConfig, {"init", "moe_gate", "lr"}),
+    ("expand",): (ExpandConfig, {"init", "moe_gate", "lr", "new_lang", "cuts", "dev_cuts", "source", "overwrite"}),
     ("distill",): (DistillConfig, {"name", "teachers", "alpha"}),
     ("router", "train"): (RouterConfig, {f.name for f in dataclasses.fields(RouterConfig)}),
     ("router", "eval"): (RouterConfig, {"batch_size", "device"}),
@@ -35,7 +35,7 @@ COMMANDS = {
 OWN = {
     ("train", "experts"): {"langs"},
     ("fuse",): {"overwrite", "seed", "model", "langs"},
-    ("expand",): {"overwrite", "cuts", "dev_cuts", "new_lang", "model", "source"},
+    ("expand",): {"model"},
 }
 
 

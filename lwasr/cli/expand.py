@@ -22,32 +22,24 @@ HELP = (
     " (extra.prompt_lang) and used by decode. See docs/expansion.md."
 )
 
-#: The training settings that are options of expand (--cuts, --dev-cuts, --model, --overwrite are its own).
-EXPAND_OPTIONS = tuple(n for n in TRAIN_OPTIONS if n not in ("cuts", "dev_cuts", "model", "exp_dir", "overwrite"))
+#: The settings of expand that are its own inputs (passed to the plan, not overrides of the training config).
+EXPAND_OWN = ("new_lang", "cuts", "dev_cuts", "init", "moe_gate", "source", "overwrite")
+#: The training settings that are options of expand (--model is its own: default, the experts' recorded base).
+EXPAND_OPTIONS = tuple(n for n in TRAIN_OPTIONS if n not in (*EXPAND_OWN, "model", "exp_dir"))
 
 app = typer.Typer(name="expand", help=HELP, subcommand_metavar="")
 
 
 @app.callback(invoke_without_command=True)
-@training_options(ExpandConfig, EXPAND_OPTIONS, passed=("init", "moe_gate"))
+@training_options(ExpandConfig, EXPAND_OPTIONS, passed=EXPAND_OWN, required=("new_lang", "cuts"))
 def expand(
     experts: Annotated[
         Path,
         typer.Option("--experts", help="The base experts, exp/<tag>/experts (never modified)."),
     ],
-    new_lang: Annotated[
-        str, typer.Option("--new-lang", help="Code of the new language (Whisper's or not: it, szl, ...).")
-    ],
-    cuts: Annotated[
-        list[Path],
-        typer.Option("--cuts", help="Training manifest(s) or dirs; only the new language's cuts are used."),
-    ],
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Unit directory (default: exp/<tag>/expand_<init>/<lang>)."),
-    ] = None,
-    dev_cuts: Annotated[
-        list[Path] | None, typer.Option("--dev-cuts", help="Dev manifest(s): dev loss, best checkpoint.")
     ] = None,
     similarity: Annotated[
         Path | None,
@@ -65,10 +57,6 @@ def expand(
             " Whisper code. Default: its own token if Whisper knows the language, else most-similar.",
         ),
     ] = None,
-    source: Annotated[
-        Path | None,
-        typer.Option("--source", help="continue-*: the unit to continue (default exp/<tag>/full or /shared)."),
-    ] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", help="Base Whisper (default: the one in the experts' lwasr.json); also runs LID."),
@@ -76,14 +64,12 @@ def expand(
     sim_max_utts: Annotated[
         int, typer.Option("--sim-max-utts", help="Utterances of the new language used for LID similarity.")
     ] = 100,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Start over: discard the run's checkpoints and train even if --out or an expert of --new-lang exists.",
-        ),
-    ] = False,
     *,
+    new_lang: str,
+    cuts: list[str],
+    dev_cuts: list[str],
+    source: str | None,
+    overwrite: bool,
     init: str,
     moe_gate: str,
     settings: Settings,
@@ -99,7 +85,7 @@ def expand(
             cuts=cuts,
             init=init,
             out=out,
-            dev_cuts=dev_cuts or (),
+            dev_cuts=dev_cuts,
             similarity=similarity,
             moe_k=moe_k,
             moe_gate=moe_gate,

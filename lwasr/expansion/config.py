@@ -35,11 +35,19 @@ class ExpandConfig(TrainConfig):
 
     takes_init_adapter: ClassVar[bool] = False
     init: str = setting("random", f"How the new language's unit starts: {' | '.join(init_names())} (see above).")
-    new_lang: str = setting("", "The new language's code (any lowercase code; Whisper need not know it).")
+    cuts: list[str] = setting([], "Training manifest(s) or dirs; only the new language's cuts are used.")
+    overwrite: bool = setting(
+        False, "Start over: discard the run's checkpoints and train even if --out or an expert of --new-lang exists."
+    )
+    new_lang: str = setting("", "Code of the new language (Whisper's or not: it, szl, ...).")
     prompt_lang: str = setting("", "The Whisper language whose token prompts the new language.")
     out_dir: str = setting("", "The unit's directory.")
     experts_dir: str | None = setting(None, "The base experts' directory.")
-    source: str | None = setting(None, "warm: the copied expert; continue-*: the continued unit.")
+    source: str | None = setting(
+        None,
+        "continue-*: the unit to continue (default exp/<tag>/full or /shared); warm: the copied expert (the run"
+        " chooses it).",
+    )
     moe_langs: list[str] = setting([], "moe: the base experts mixed in, most similar first.")
     moe_weights: list[float] = setting([], "moe: their fixed (or initial) weights.")
     moe_gate: str = setting("fixed", "moe: fixed (renormalised similarity) or learned (per-module softmax gate).")
