@@ -15,8 +15,7 @@ from transformers import WhisperForConditionalGeneration
 from typer.testing import CliRunner
 
 from lwasr.cli import app
-from lwasr.fusion.methods import FusionMethod, register_method, unregister_method
-from lwasr.fusion.static import add_factors, sum_factors
+from lwasr.fusion.methods import unregister_method
 from lwasr.training.config import LORA_TARGETS
 from lwasr.units.meta import ModelMeta, base_fingerprint
 
@@ -34,14 +33,9 @@ register_method(FusionMethod("toy", "the first expert alone, scaled by its weigh
 """
 
 
-def first_only(model, factors, template, weights, **_):
-    first = next(iter(factors.values()))
-    add_factors(model, sum_factors([first], [weights[0]]), template, True)
-
-
 @pytest.fixture
 def toy():
-    register_method(FusionMethod("toy", "the first expert alone, scaled by its weight.", first_only))
+    exec(TOY, {})  # the plugin's registration, nothing else
     yield
     unregister_method("toy")
 

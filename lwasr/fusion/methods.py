@@ -13,11 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lwasr.errors import LwasrError
 from lwasr.fusion.config import GATE_FNS, GATES
 from lwasr.registry import Registry
+
+if TYPE_CHECKING:
+    from peft import LoraConfig, PeftModel
+
+    from lwasr.units.experts import Factors
+
+    ExpertFactors = dict[str, dict[str, Factors]]
 
 #: ``fuse(model, factors, template, weights, *, rank, density, seed)``: add adapter ``fused`` to the PeftModel
 #: ``model`` (which holds the experts named by language); ``factors``: language -> module -> Factors.
@@ -77,13 +84,21 @@ def systems() -> dict[str, tuple[str, ...]]:
 # -- the built-in methods --------------------------------------------------------------------------------------
 
 
-def _sum(model: Any, factors: Any, template: Any, weights: list[float], **_: Any) -> None:
+def _sum(model: PeftModel, factors: ExpertFactors, template: LoraConfig, weights: list[float], **_: Any) -> None:
     from lwasr.fusion.static import add_factors, same_modules, sum_factors
 
     add_factors(model, sum_factors(list(factors.values()), weights), template, same_modules(factors))
 
 
-def _svd(model: Any, factors: Any, template: Any, weights: list[float], *, rank: int | None, **_: Any) -> None:
+def _svd(
+    model: PeftModel,
+    factors: ExpertFactors,
+    template: LoraConfig,
+    weights: list[float],
+    *,
+    rank: int | None = None,
+    **_: Any,
+) -> None:
     from lwasr.fusion.static import add_factors, same_modules, svd_factors
 
     per_expert = list(factors.values())
@@ -96,7 +111,16 @@ def _svd(model: Any, factors: Any, template: Any, weights: list[float], *, rank:
 def _peft(combination: str) -> FuseFn:
     """A method of peft's ``add_weighted_adapter`` (``combination_type``)."""
 
-    def fuse(model: Any, factors: Any, template: Any, weights: list[float], *, density: float, seed: int, **_: Any):
+    def fuse(
+        model: PeftModel,
+        factors: ExpertFactors,
+        template: LoraConfig,
+        weights: list[float],
+        *,
+        density: float = 0.5,
+        seed: int = 0,
+        **_: Any,
+    ) -> None:
         from lwasr.fusion.static import add_peft_merge
         from lwasr.units.experts import check_same_shape
 

@@ -66,7 +66,7 @@ def choose_lambda(
     losses: dict[float, float] = {}
     for lam in dict.fromkeys(lambdas):
         model.cpu()
-        method.fuse(model, factors, template, [lam] * len(factors), rank=rank, density=0.5, seed=0)
+        method.fuse(model, factors, template, [lam] * len(factors), rank=rank)
         model.set_adapter(FUSED)
         losses[lam] = cuts_loss(
             model.to(device), tokenizer, cuts, lang_token=lang_token, trim=trim, max_duration=max_duration
