@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lwasr.errors import LwasrError
@@ -35,15 +36,20 @@ FuseFn = Callable[..., None]
 class FusionMethod:
     """One fusion method: its name, its help paragraph, and how it fuses.
 
-    ``fuse`` None: a trained method (``learned``), run by :mod:`lwasr.fusion.learned`. ``unit_weights``: default
+    A fixed-weight method gives ``fuse``; a trained one ``plan_training(experts_dir, langs, out, *, merge, model,
+    config, overrides)`` (its checked training config, nothing loaded) and ``run_training(config)`` (trains, writes
+    the unit, returns its directory), as ``learned`` does with :mod:`lwasr.fusion.learned`. ``unit_weights``: default
     weight 1 per expert (the disjoint merges, which already average) instead of 1/n. ``scalable``: ``--lambdas``
-    (task arithmetic) may scale its weights. ``settings``: the options of ``rank``, ``density``, ``seed`` it uses,
-    recorded in lwasr.json. ``systems``: the recipe's names of its variants -> their ``lwasr fuse`` options.
+    (task arithmetic) may scale its weights. ``settings``: the options it uses (of ``density``, ``seed``), recorded
+    in lwasr.json (the fused rank always is). ``systems``: the recipe's names of its variants -> their
+    ``lwasr fuse`` options.
     """
 
     name: str
     help: str
     fuse: FuseFn | None = None
+    plan_training: Callable[..., Any] | None = None
+    run_training: Callable[[Any], Path] | None = None
     unit_weights: bool = False
     scalable: bool = False
     settings: tuple[str, ...] = ()
@@ -51,7 +57,7 @@ class FusionMethod:
 
     @property
     def trained(self) -> bool:
-        return self.fuse is None
+        return self.plan_training is not None
 
     def default_weights(self, n: int) -> list[float]:
         """Uniform weights for ``n`` experts: 1 each (``unit_weights``) or 1/n (an average)."""
@@ -132,6 +138,18 @@ def _peft(combination: str) -> FuseFn:
     return fuse
 
 
+def _plan_learned(experts_dir: str | Path, langs: list[str], out: str | Path, **options: Any) -> Any:
+    from lwasr.fusion.learned import plan_learned
+
+    return plan_learned(experts_dir, langs, out, **options)
+
+
+def _run_learned(config: Any) -> Path:
+    from lwasr.fusion.learned import run_learned
+
+    return run_learned(config)
+
+
 def _learned_systems() -> dict[str, tuple[str, ...]]:
     """``learned_<gate>``, ``learned_<fn>``, ``learned_<gate>_<fn>`` (either order) -> their options."""
     out: dict[str, tuple[str, ...]] = {}
@@ -160,7 +178,6 @@ register_method(
         " rank.",
         _svd,
         scalable=True,
-        settings=("rank",),
     )
 )
 register_method(
@@ -199,6 +216,8 @@ register_method(
         " (--no-lang-token). The learned weighted sum is folded exactly into one adapter, as sum does. Working files"
         " (checkpoints, log): <out parent>/train_<out name>/; an interrupted run resumes, a finished one is skipped."
         " The unit gets gate_trajectory.jsonl and .png: the gate weights over the steps.",
+        plan_training=_plan_learned,
+        run_training=_run_learned,
         systems=_learned_systems(),
     )
 )

@@ -15,13 +15,12 @@ from lwasr.atomic import atomic_path, check_output
 from lwasr.errors import LwasrError
 from lwasr.fusion import PRODUCER
 from lwasr.fusion.config import FuseConfig
-from lwasr.fusion.learned import plan_learned, run_learned
 from lwasr.fusion.merge import MERGED_DIR, write_fused
 from lwasr.fusion.methods import FusionMethod, get_method
 from lwasr.fusion.static import FUSED
 from lwasr.fusion.task_arithmetic import check_lambdas, choose_lambda
 from lwasr.models.resolve import resolve_model
-from lwasr.training.config import default_of
+from lwasr.training.config import TrainConfig, default_of
 from lwasr.units.base import load_base_of
 from lwasr.units.experts import attach_experts, base_spec, expert_factors, load_experts
 from lwasr.units.meta import ModelMeta, base_fingerprint
@@ -51,7 +50,7 @@ class FusePlan:
     dev_cuts: list[str] = field(default_factory=list)
     max_duration: float = 0.0
     keep: bool = False
-    train: FuseConfig | None = None
+    train: TrainConfig | None = None  # a trained method's config
 
     def to_yaml(self) -> str:
         """The learned run's resolved config (what it trains with), else this plan, as YAML."""
@@ -81,7 +80,7 @@ def plan(
     """Resolve and check one fusion of the experts for ``langs`` under ``experts_dir`` into ``out``; reads only
     metadata (no model is loaded, nothing is written).
 
-    ``learned`` trains its weights (see :func:`lwasr.fusion.learned.plan_learned`): ``config`` and
+    A trained method (``learned``: :func:`lwasr.fusion.learned.plan_learned`) learns its weights: ``config`` and
     ``train_overrides`` (training settings, ``cuts`` among them) are for it only. ``lambdas`` (sum, svd): task
     arithmetic, weight λ for every expert with λ chosen from ``lambdas`` on ``train_overrides["dev_cuts"]``
     (:mod:`lwasr.fusion.task_arithmetic`; ``max_duration`` sizes its batches). ``out`` must be new or an
@@ -94,11 +93,13 @@ def plan(
         _check_same_fusion(out, method, langs)
         job.keep = True
         return job
-    if fusion.trained:
+    if fusion.plan_training is not None:
         if weights is not None or lambdas is not None:
-            raise LwasrError("--weights and --lambdas are for the static methods; learned fusion starts uniform")
+            raise LwasrError(f"--weights and --lambdas are for the static methods; {method} fusion learns its weights")
         over = dict(train_overrides or {}, overwrite=overwrite)
-        job.train = plan_learned(experts_dir, langs, out, merge=merge, model=model, config=config, overrides=over)
+        job.train = fusion.plan_training(
+            experts_dir, langs, out, merge=merge, model=model, config=config, overrides=over
+        )
         return job
     job.dev_cuts, job.max_duration = _dev_settings(fusion, lambdas, weights, config, train_overrides)
     load_experts(experts_dir, langs)  # its errors: a missing expert, experts that cannot be combined
@@ -116,8 +117,8 @@ def run(job: FusePlan) -> Path:
     if job.keep:
         log.info("%s is an earlier fusion; kept (pass --overwrite to fuse again)", out)
         return out
-    if job.train is not None:
-        return run_learned(job.train)
+    if fusion.run_training is not None:
+        return fusion.run_training(job.train)
     experts = load_experts(job.experts_dir, job.langs)
     spec = base_spec(experts, job.model)
     base, tokenizer = load_base_of({e.lang: e.meta for e in experts}, job.model)
@@ -156,7 +157,7 @@ def run(job: FusePlan) -> Path:
             "fusion": job.method,
             "weights": dict(zip(job.langs, weights, strict=True)),
             "rank": fused_rank,
-            **({"density": job.density, "seed": job.seed} if "density" in fusion.settings else {}),
+            **{name: getattr(job, name) for name in fusion.settings},
             "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in experts},
             **scaled,
         },
