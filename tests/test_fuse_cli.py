@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from lwasr.cli import app
 from lwasr.errors import LwasrError
-from lwasr.fusion import METHODS
+from lwasr.fusion.methods import method_names
 from lwasr.units.meta import ModelMeta
 
 runner = CliRunner()
@@ -30,7 +30,7 @@ def fuse_args(experts_dir, out, *extra: str) -> list[str]:
 def test_help_documents_every_method():
     result = runner.invoke(app, ["fuse", "--help"])
     assert result.exit_code == 0
-    for method in METHODS:
+    for method in method_names():
         assert method in result.output
 
 

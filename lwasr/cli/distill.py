@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lwasr.cli.options import TRAIN_OPTIONS, Settings, setup_logging, training_options
-from lwasr.distill.config import DistillConfig
+from lwasr.distill.config import STUDENT_HELP, DistillConfig
 from lwasr.training.config import help_of
 
 HELP = (
@@ -34,17 +34,16 @@ HELP = (
 app = typer.Typer(name="distill", help=HELP, invoke_without_command=True)
 
 
+#: The options of ``lwasr distill``: the training options and the distillation's own settings.
+DISTILL_OPTIONS = (*TRAIN_OPTIONS, "teachers", "init", "alpha", "temperature", "teacher_cache", "cache_topk", "name")
+
+
 @app.callback()
-@training_options(
-    DistillConfig, TRAIN_OPTIONS + ("teachers", "init", "alpha", "temperature", "teacher_cache", "cache_topk")
-)
+@training_options(DistillConfig, DISTILL_OPTIONS)
 def distill_cmd(
     ctx: typer.Context,
-    name: Annotated[str | None, typer.Option("--name", help=help_of(DistillConfig, "name"))] = None,
-    langs: Annotated[
-        str | None, typer.Option("--langs", help="Target languages, comma-separated (default: all in --cuts).")
-    ] = None,
-    student: Annotated[str, typer.Option("--student", help="lora (one LoRA adapter) or full (every weight).")] = "lora",
+    langs: Annotated[str | None, typer.Option("--langs", help=help_of(DistillConfig, "langs"))] = None,
+    student: Annotated[str, typer.Option("--student", help=STUDENT_HELP)] = "lora",
     *,
     settings: Settings,
 ) -> None:
@@ -55,9 +54,9 @@ def distill_cmd(
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
     from lwasr.distill.config import student_mode
-    from lwasr.distill.trainer import distill
+    from lwasr.distill.trainer import plan_distill, run_distill
     from lwasr.langcodes import parse_langs
 
     setup_logging()
-    over = settings.overrides(mode=student_mode(student), name=name, langs=parse_langs(langs) if langs else None)
-    settings.run(lambda: distill(settings.config, over))
+    over = settings.overrides(mode=student_mode(student), langs=parse_langs(langs) if langs else None)
+    settings.execute(lambda: plan_distill(settings.config, over), run_distill)

@@ -8,55 +8,38 @@ from typing import Annotated
 import typer
 
 from lwasr.cli.options import TRAIN_OPTIONS, Settings, setup_logging, training_options
-from lwasr.training.config import TrainConfig
+from lwasr.expansion.config import ExpandConfig
+from lwasr.expansion.inits import inits_help
 
 HELP = (
     "Add a new language to a set of language experts (base experts stay byte-identical), or to a forgetting"
     " baseline.\n\n"
     "lwasr expand --experts exp/<tag>/experts --new-lang it --cuts data/train --dev-cuts data/dev --init warm\n\n"
-    "Inits (--init):\n\n"
-    "  random           a fresh LoRA with the experts' settings (new expert from scratch).\n\n"
-    "  warm             copy the expert of the most similar base language (base Whisper LID on the new audio,"
-    " or --similarity), then train it on the new language.\n\n"
-    "  moe              a fresh LoRA mixed with the --moe-k most similar base experts (frozen); --moe-gate fixed"
-    " (similarity weights) or learned (per-module softmax over new + base_1..k). Writes a unit of kind moe.\n\n"
-    "  continue-full    forgetting baseline: fine-tune exp/<tag>/full on the new language.\n\n"
-    "  continue-shared  forgetting baseline: keep training exp/<tag>/shared on the new language.\n\n"
+    "Inits (--init):\n\n" + inits_help() + "\n\n"
     "Output: --out (default exp/<tag>/expand_<init>/<lang>), a unit with lwasr.json that `lwasr decode --system`"
     " takes; working files in <out>/../train_<lang>/. A finished unit is skipped; an interrupted one resumes."
     " A language outside Whisper's list borrows a language token (--lang-token-from), recorded in lwasr.json"
     " (extra.prompt_lang) and used by decode. See docs/expansion.md."
 )
 
-#: The training settings that are options of expand (--cuts, --dev-cuts, --model, --overwrite are its own).
-EXPAND_OPTIONS = tuple(n for n in TRAIN_OPTIONS if n not in ("cuts", "dev_cuts", "model", "exp_dir", "overwrite"))
+#: The settings of expand that are its own inputs (passed to the plan, not overrides of the training config).
+EXPAND_OWN = ("new_lang", "cuts", "dev_cuts", "init", "moe_gate", "source", "overwrite")
+#: The training settings that are options of expand (--model is its own: default, the experts' recorded base).
+EXPAND_OPTIONS = tuple(n for n in TRAIN_OPTIONS if n not in (*EXPAND_OWN, "model", "exp_dir"))
 
 app = typer.Typer(name="expand", help=HELP, subcommand_metavar="")
 
 
 @app.callback(invoke_without_command=True)
-@training_options(TrainConfig, EXPAND_OPTIONS)  # ExpandConfig inherits these fields unchanged
+@training_options(ExpandConfig, EXPAND_OPTIONS, passed=EXPAND_OWN, required=("new_lang", "cuts"))
 def expand(
     experts: Annotated[
         Path,
         typer.Option("--experts", help="The base experts, exp/<tag>/experts (never modified)."),
     ],
-    new_lang: Annotated[
-        str, typer.Option("--new-lang", help="Code of the new language (Whisper's or not: it, szl, ...).")
-    ],
-    cuts: Annotated[
-        list[Path],
-        typer.Option("--cuts", help="Training manifest(s) or dirs; only the new language's cuts are used."),
-    ],
-    init: Annotated[
-        str, typer.Option("--init", help="random | warm | moe | continue-full | continue-shared (see above).")
-    ] = "random",
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Unit directory (default: exp/<tag>/expand_<init>/<lang>)."),
-    ] = None,
-    dev_cuts: Annotated[
-        list[Path] | None, typer.Option("--dev-cuts", help="Dev manifest(s): dev loss, best checkpoint.")
     ] = None,
     similarity: Annotated[
         Path | None,
@@ -66,10 +49,6 @@ def expand(
         ),
     ] = None,
     moe_k: Annotated[int, typer.Option("--moe-k", help="moe: number of similar base experts mixed in.")] = 2,
-    moe_gate: Annotated[
-        str,
-        typer.Option("--moe-gate", help="moe: fixed (renormalised similarity) or learned (per-module softmax gate)."),
-    ] = "fixed",
     lang_token_from: Annotated[
         str | None,
         typer.Option(
@@ -78,10 +57,6 @@ def expand(
             " Whisper code. Default: its own token if Whisper knows the language, else most-similar.",
         ),
     ] = None,
-    source: Annotated[
-        Path | None,
-        typer.Option("--source", help="continue-*: the unit to continue (default exp/<tag>/full or /shared)."),
-    ] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", help="Base Whisper (default: the one in the experts' lwasr.json); also runs LID."),
@@ -89,28 +64,28 @@ def expand(
     sim_max_utts: Annotated[
         int, typer.Option("--sim-max-utts", help="Utterances of the new language used for LID similarity.")
     ] = 100,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Start over: discard the run's checkpoints and train even if --out or an expert of --new-lang exists.",
-        ),
-    ] = False,
     *,
+    new_lang: str,
+    cuts: list[str],
+    dev_cuts: list[str],
+    source: str | None,
+    overwrite: bool,
+    init: str,
+    moe_gate: str,
     settings: Settings,
 ) -> None:
     """Train the new language's unit (see `lwasr expand --help`)."""
-    from lwasr.expansion.expand import expand as run_expand
+    from lwasr.expansion.expand import plan_expand, run_expand
 
     setup_logging()
-    settings.run(
-        lambda: run_expand(
+    settings.execute(
+        lambda: plan_expand(
             experts=experts,
             new_lang=new_lang,
             cuts=cuts,
             init=init,
             out=out,
-            dev_cuts=dev_cuts or (),
+            dev_cuts=dev_cuts,
             similarity=similarity,
             moe_k=moe_k,
             moe_gate=moe_gate,
@@ -121,7 +96,8 @@ def expand(
             overrides=settings.overrides(),
             similarity_max_utts=sim_max_utts,
             overwrite=overwrite,
-        )
+        ),
+        run_expand,
     )
 
 

@@ -54,17 +54,18 @@ class Settings:
         """The overrides of the config file: :attr:`given` plus the command's own values that are not None."""
         return {**self.given, **{k: v for k, v in own.items() if v is not None}}
 
-    def run(self, call: Callable[[], Any]) -> None:
-        """Run the command's library call and print what it returns (one line per item of a list).
+    def execute(self, plan: Callable[[], Any], run: Callable[[Any], Any]) -> None:
+        """``run(plan())`` and print what it returns (one line per item of a list).
 
-        With ``--print-config``: print the resolved config YAML the call would train with, and train nothing.
+        ``plan`` resolves and checks the command's work without side effects and returns it (an object with
+        ``to_yaml()``); with ``--print-config`` only ``plan`` is called and its YAML printed: nothing is loaded,
+        written or deleted.
         """
-        from lwasr.training.config import resolve_config
-
+        job = plan()
         if self.print_config:
-            typer.echo(resolve_config(call).to_yaml(), nl=False)
+            typer.echo(job.to_yaml(), nl=False)
             return
-        result = call()
+        result = run(job)
         for line in result if isinstance(result, list) else [result]:
             typer.echo(line)
 
@@ -74,12 +75,12 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
 
 
-def field_option(cls: type, name: str) -> inspect.Parameter:
+def field_option(cls: type, name: str, required: bool = False) -> inspect.Parameter:
     """The Typer option of field ``name`` of ``cls``: ``--name-with-dashes``, the field's type, default and help.
 
     A bool field that defaults to True (or None: unset) is a ``--x/--no-x`` switch, one that defaults to False a
     ``--x`` flag. The field's metadata may name another flag or command-line type (:mod:`lwasr.config_fields`); a
-    field without a default is a required option.
+    field without a default, or with ``required``, is a required option (the command needs it).
     """
     f = cls.__dataclass_fields__[name]
     hint = f.metadata.get("cli_type", typing.get_type_hints(cls)[name])
@@ -88,7 +89,7 @@ def field_option(cls: type, name: str) -> inspect.Parameter:
     if (hint is bool and default) or hint == bool | None:
         flag += f"/--no-{flag[2:]}"
     option = typer.Option(flag, help=help_of(cls, name))
-    default = inspect.Parameter.empty if default is dataclasses.MISSING else default
+    default = inspect.Parameter.empty if required or default is dataclasses.MISSING else default
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option], default=default)
 
 
@@ -128,16 +129,21 @@ _COMMON = [
 _CTX = "lwasr_options_ctx"  # the click context, to tell the options given from the defaults
 
 
-def training_options(cls: type, names: tuple[str, ...] = TRAIN_OPTIONS) -> Callable[[Callable], Callable]:
+def training_options(
+    cls: type, names: tuple[str, ...] = TRAIN_OPTIONS, passed: tuple[str, ...] = (), required: tuple[str, ...] = ()
+) -> Callable[[Callable], Callable]:
     """Decorator: give the command one option per field in ``names`` of ``cls``, plus the common options.
 
     The command declares a parameter ``settings: Settings`` and receives them there. An option counts as given
-    only when it is on the command line, so the config file (or the defaults) decide the rest.
+    only when it is on the command line, so the config file (or the defaults) decide the rest. The fields in
+    ``passed`` are options too, handed to the command as keyword arguments of their own name (the command does
+    not declare them); those in ``required`` have no default.
     """
 
     def wrap(command: Callable) -> Callable:
-        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "settings"]
-        generated = [field_option(cls, name) for name in names]
+        params = inspect.signature(command, eval_str=True).parameters.values()
+        own = [p for p in params if p.name != "settings" and p.name not in passed]
+        generated = [field_option(cls, name, name in required) for name in names + passed]
         added = {p.name for p in generated + _COMMON}
 
         @functools.wraps(command)
@@ -148,7 +154,8 @@ def training_options(cls: type, names: tuple[str, ...] = TRAIN_OPTIONS) -> Calla
             given = dict(parse_override(item) for item in kwargs.pop("set_items") or [])
             given |= {n: kwargs[n] for n in names if ctx.get_parameter_source(n).name != "DEFAULT"}
             settings = Settings(kwargs.pop("config"), given, kwargs.pop("print_config"))
-            return command(**{k: v for k, v in kwargs.items() if k not in added}, settings=settings)
+            mine = {k: v for k, v in kwargs.items() if k not in added or k in passed}
+            return command(**mine, settings=settings)
 
         ctx_name = next((p.name for p in own if p.annotation is typer.Context), _CTX)  # Typer passes only one
         context = [inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]

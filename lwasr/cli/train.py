@@ -30,19 +30,17 @@ HELP = (
 
 app = typer.Typer(name="train", help=HELP, invoke_without_command=True)
 
-#: The options of ``lwasr train`` (one model): the training options and the warm start.
-TRAIN_ONE_OPTIONS = (*TRAIN_OPTIONS, "init_adapter")
+#: The options of ``lwasr train`` (one model): the mode and language, the training options and the warm start.
+TRAIN_ONE_OPTIONS = ("mode", "lang", *TRAIN_OPTIONS, "init_adapter")
 
 
 @app.callback()
 @training_options(TrainConfig, TRAIN_ONE_OPTIONS)
 def train_cmd(
     ctx: typer.Context,
-    mode: Annotated[str | None, typer.Option("--mode", help=help_of(TrainConfig, "mode"))] = None,
-    lang: Annotated[str | None, typer.Option("--lang", help=help_of(TrainConfig, "lang"))] = None,
     langs: Annotated[
         str | None,
-        typer.Option("--langs", help="shared/full: comma-separated languages to pool (default: all in the manifests)."),
+        typer.Option("--langs", help=help_of(TrainConfig, "langs")),
     ] = None,
     *,
     settings: Settings,
@@ -50,16 +48,15 @@ def train_cmd(
     """Train one model: an expert (--mode expert --lang xx), the shared LoRA or a full fine-tune."""
     if ctx.invoked_subcommand is not None:
         return
-    if not settings.given.get("cuts") and mode is None and settings.config is None:
+    if not settings.given.get("cuts") and "mode" not in settings.given and settings.config is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
     from lwasr.langcodes import parse_langs
-    from lwasr.training.config import load_config
-    from lwasr.training.loop import train
+    from lwasr.training.loop import plan_train, train
 
     setup_logging()
-    over = settings.overrides(mode=mode, lang=lang, langs=parse_langs(langs) if langs else None)
-    settings.run(lambda: train(load_config(settings.config, over)))
+    over = settings.overrides(langs=parse_langs(langs) if langs else None)
+    settings.execute(lambda: plan_train(settings.config, over), train)
 
 
 @app.command("experts")
@@ -78,13 +75,13 @@ def experts_cmd(
 ) -> None:
     """Train the expert of every language in --langs (finished experts are skipped)."""
     from lwasr.langcodes import parse_langs
-    from lwasr.training.config import load_config
     from lwasr.training.experts import train_experts
+    from lwasr.training.loop import plan_train
 
     setup_logging()
     codes = parse_langs(langs)
     over = settings.overrides(mode="expert", lang=codes[0])
-    settings.run(lambda: train_experts(load_config(settings.config, over), codes, jobs=jobs))
+    settings.execute(lambda: plan_train(settings.config, over), lambda cfg: train_experts(cfg, codes, jobs=jobs))
 
 
 @app.command("pick")

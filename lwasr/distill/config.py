@@ -10,6 +10,7 @@ from lwasr.training.config import UnitConfig, setting
 
 INIT_PREFIXES = ("fused", "shared")
 STUDENTS = {"lora": "shared", "full": "full"}  # --student -> mode
+STUDENT_HELP = "lora (one LoRA adapter) or full (every weight)."
 
 
 @dataclass
@@ -20,6 +21,7 @@ class DistillConfig(UnitConfig):
     optionally labelled ``fused:<dir>`` (must be a fusion output) or ``shared:<dir>`` (a shared/full baseline).
     """
 
+    langs: list[str] | None = setting(None, "Target languages, comma-separated (default: all in --cuts).")
     teachers: str = setting("", "Experts directory (<dir>/<lang>/ adapters): the teachers.")
     alpha: float = setting(0.5, "Weight of the CE on the references.")
     temperature: float = setting(2.0, "Softening temperature tau.")

@@ -27,8 +27,7 @@ from lwasr.distill.teachers import Targets, Teachers, kd_loss
 from lwasr.errors import LwasrError
 from lwasr.training import data as D
 from lwasr.training import ddp
-from lwasr.training.config import load_config
-from lwasr.training.loop import Trainer, train
+from lwasr.training.loop import Trainer, plan_train, train
 from lwasr.training.lora import warm_lora
 from lwasr.units.base import load_whisper
 from lwasr.units.experts import discover_experts, load_experts
@@ -162,8 +161,8 @@ class DistillTrainer(Trainer):
         return meta
 
 
-def distill(config: str | Path | None, overrides: dict[str, Any]) -> Path:
-    """Train (or resume) the student ``overrides`` describe; return its unit directory.
+def plan_distill(config: str | Path | None, overrides: dict[str, Any]) -> DistillConfig:
+    """The resolved and checked settings of the student ``overrides`` describe (reads only metadata).
 
     Settings: ``config`` (YAML) or the shipped ``train_shared.yaml``/``train_full.yaml`` defaults for the
     student, then ``overrides`` (DistillConfig fields). The base model defaults to the experts' recorded base.
@@ -175,8 +174,17 @@ def distill(config: str | Path | None, overrides: dict[str, Any]) -> Path:
         raise LwasrError(f"no experts in {teachers} (<lang>/ adapter directories)")
     if available and not over.get("model"):
         over["model"] = ModelMeta.load(next(iter(available.values()))).base_model
-    cfg = load_config(config, over, cls=DistillConfig)
+    return plan_train(config, over, cls=DistillConfig, trainer=DistillTrainer)
+
+
+def run_distill(cfg: DistillConfig) -> Path:
+    """Train (or resume) the student ``cfg`` describes; return its unit directory."""
     unit = train(cfg, trainer=DistillTrainer)
     if not (unit / META_FILE).is_file():
         raise LwasrError(f"distillation did not write {unit}")
     return unit
+
+
+def distill(config: str | Path | None, overrides: dict[str, Any]) -> Path:
+    """Train (or resume) the student ``overrides`` describe (see :func:`plan_distill`); return its unit directory."""
+    return run_distill(plan_distill(config, overrides))

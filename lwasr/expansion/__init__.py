@@ -4,11 +4,10 @@
 - :mod:`lwasr.expansion.moe`: a new trainable LoRA mixed with frozen base experts on one PeftModel; the ``moe``
   unit format and its decode loader.
 - :mod:`lwasr.expansion.config`: ``ExpandConfig``, the run's settings.
-- :mod:`lwasr.expansion.expand`: ``lwasr expand`` (inits random, warm, moe; baselines continue-full,
-  continue-shared) on top of the training loop.
+- :mod:`lwasr.expansion.inits`: the registry of ``--init`` (random, warm, moe; the forgetting baselines
+  continue-full, continue-shared).
+- :mod:`lwasr.expansion.expand`: ``lwasr expand`` (plan, then run) on top of the training loop.
 """
 
-#: Initialisations of ``lwasr expand --init``; the last two are the forgetting baselines.
-INITS = ("random", "warm", "moe", "continue-full", "continue-shared")
 #: Gates of ``--init moe`` (``--moe-gate``): fixed similarity weights, or learned per-module weights.
 MOE_GATES = ("fixed", "learned")

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from lwasr.errors import LwasrError
-from lwasr.expansion import INITS, MOE_GATES
+from lwasr.expansion import MOE_GATES
+from lwasr.expansion.inits import get_init, init_names
 from lwasr.training.config import TrainConfig, setting
 
 
@@ -19,8 +20,7 @@ def check_moe_gate(moe_gate: str) -> None:
 
 def check_choices(init: str, moe_gate: str) -> None:
     """Refuse an unknown ``--init`` or ``--moe-gate``."""
-    if init not in INITS:
-        raise LwasrError(f"unknown --init {init!r}; use one of {', '.join(INITS)}")
+    get_init(init)
     check_moe_gate(moe_gate)
 
 
@@ -34,15 +34,23 @@ class ExpandConfig(TrainConfig):
     """
 
     takes_init_adapter: ClassVar[bool] = False
-    init: str = setting("random", f"How the new language's unit starts: {', '.join(INITS)}.")
-    new_lang: str = setting("", "The new language's code (any lowercase code; Whisper need not know it).")
+    init: str = setting("random", f"How the new language's unit starts: {' | '.join(init_names())} (see above).")
+    cuts: list[str] = setting([], "Training manifest(s) or dirs; only the new language's cuts are used.")
+    overwrite: bool = setting(
+        False, "Start over: discard the run's checkpoints and train even if --out or an expert of --new-lang exists."
+    )
+    new_lang: str = setting("", "Code of the new language (Whisper's or not: it, szl, ...).")
     prompt_lang: str = setting("", "The Whisper language whose token prompts the new language.")
     out_dir: str = setting("", "The unit's directory.")
     experts_dir: str | None = setting(None, "The base experts' directory.")
-    source: str | None = setting(None, "warm: the copied expert; continue-*: the continued unit.")
+    source: str | None = setting(
+        None,
+        "continue-*: the unit to continue (default exp/<tag>/full or /shared); warm: the copied expert (the run"
+        " chooses it).",
+    )
     moe_langs: list[str] = setting([], "moe: the base experts mixed in, most similar first.")
     moe_weights: list[float] = setting([], "moe: their fixed (or initial) weights.")
-    moe_gate: str = setting("fixed", f"moe: the gate, {' or '.join(MOE_GATES)}.")
+    moe_gate: str = setting("fixed", "moe: fixed (renormalised similarity) or learned (per-module softmax gate).")
 
     def _validate(self) -> None:
         super()._validate()

@@ -40,8 +40,7 @@ from lwasr.fusion.trajectory import (
     read_trajectory,
     write_trajectory,
 )
-from lwasr.training.config import load_config
-from lwasr.training.loop import Trainer, train
+from lwasr.training.loop import Trainer, plan_train, train
 from lwasr.units.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
 from lwasr.units.meta import META_FILE, LoraShape, ModelMeta, check_same_base
 from lwasr.units.mixture import WeightedAdapters, freeze_adapters
@@ -201,7 +200,7 @@ class FusionTrainer(Trainer):
         return meta
 
 
-def fuse_learned(
+def plan_learned(
     experts_dir: str | Path,
     langs: list[str],
     out: str | Path,
@@ -210,12 +209,12 @@ def fuse_learned(
     model: str | None = None,
     config: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
-) -> Path:
-    """Train the fusion weights of the experts for ``langs`` on ``overrides["cuts"]`` and write the folded adapter.
+) -> FuseConfig:
+    """The resolved settings of the learned fusion of the experts for ``langs`` on ``overrides["cuts"]``.
 
     ``out`` becomes the unit (``<out>/`` adapter + lwasr.json, ``<out>/merged`` with ``merge``); the run's working
     files go to ``<out.parent>/train_<out.name>/``. Settings: :class:`FuseConfig`'s defaults, then
-    ``config`` (YAML), then ``overrides`` (TrainConfig/FuseConfig fields). A finished unit is not trained again.
+    ``config`` (YAML), then ``overrides`` (TrainConfig/FuseConfig fields). Reads only metadata.
     """
     over = dict(overrides or {})
     if not over.get("cuts"):
@@ -225,7 +224,13 @@ def fuse_learned(
     values = over | dict(mode="shared", experts=str(experts_dir), langs=langs, exp_dir=str(out.parent), name=out.name)
     values |= dict(merge=merge, model=model or experts[0].meta.base_model)
     values.setdefault("trim_encoder_input", experts[0].meta.trim_encoder_input)
-    unit = train(load_config(config, values, cls=FuseConfig), trainer=FusionTrainer)
+    return plan_train(config, values, cls=FuseConfig, trainer=FusionTrainer)
+
+
+def run_learned(cfg: FuseConfig) -> Path:
+    """Train the fusion weights ``cfg`` describes and write the folded adapter; a finished unit is not trained
+    again."""
+    unit = train(cfg, trainer=FusionTrainer)
     if not (unit / META_FILE).is_file():
         raise LwasrError(f"learned fusion did not write {unit}")
     return unit

@@ -1,5 +1,7 @@
 """Static fusion: combine LoRA experts into one adapter with fixed weights (sum, svd, ties, dare, dare_ties).
 
+The methods are registered in :mod:`lwasr.fusion.methods`; this module holds their arithmetic.
+
 ``sum`` is exact: the fused adapter's update is ``sum_i w_i * s_i * B_i @ A_i`` (``s_i = lora_alpha / r``),
 built by concatenation (A stacked, B side by side and scaled), so its rank is the sum of the experts' ranks.
 ``svd`` truncates that exact sum to rank ``r`` per module (the best rank-r approximation, Eckart-Young).
@@ -16,30 +18,9 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model_state_dict
 from safetensors.torch import save_file
 
-from lwasr.errors import LwasrError
-from lwasr.fusion import STATIC_METHODS
-from lwasr.units.experts import Factors, check_same_shape, lora_layers
+from lwasr.units.experts import Factors, lora_layers
 
-#: Our method name -> peft's combination_type.
-PEFT_METHODS = {"ties": "ties", "dare": "dare_linear", "dare_ties": "dare_ties"}
 FUSED = "fused"
-
-
-def default_weights(method: str, n: int) -> list[float]:
-    """Uniform weights: 1/n (an average) for sum, svd and dare; 1 for ties and dare_ties.
-
-    ties and dare_ties already average the agreeing experts (disjoint merge), so 1/n would shrink them n-fold.
-    """
-    return [1.0] * n if method in ("ties", "dare_ties") else [1.0 / n] * n
-
-
-def check_weights(weights: list[float] | None, method: str, n: int) -> list[float]:
-    """``weights`` (one per expert) or the method's default."""
-    if weights is None:
-        return default_weights(method, n)
-    if len(weights) != n:
-        raise LwasrError(f"got {len(weights)} weights for {n} languages; give one weight per language")
-    return [float(w) for w in weights]
 
 
 def sum_factors(experts: list[dict[str, Factors]], weights: list[float]) -> dict[str, Factors]:
@@ -120,15 +101,15 @@ def add_factors(model: PeftModel, fused: dict[str, Factors], template: LoraConfi
 
 
 def add_peft_merge(
-    model: PeftModel, langs: list[str], weights: list[float], method: str, density: float, seed: int
+    model: PeftModel, langs: list[str], weights: list[float], combination: str, density: float, seed: int
 ) -> None:
-    """Add adapter ``fused`` made by peft's ``add_weighted_adapter`` (ties, dare_linear, dare_ties).
+    """Add adapter ``fused`` made by peft's ``add_weighted_adapter`` (``combination``: ties, dare_linear, dare_ties).
 
     DARE's random drops are seeded with ``seed`` without touching the global RNG.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model.add_weighted_adapter(langs, weights, FUSED, combination_type=PEFT_METHODS[method], density=density)
+        model.add_weighted_adapter(langs, weights, FUSED, combination_type=combination, density=density)
     # peft writes factors for scaling 1 (alpha = r) but copies use_rslora from the first expert
     model.peft_config[FUSED].use_rslora = False
 
@@ -144,35 +125,7 @@ def save_adapter(model: PeftModel, out: Path, adapter: str = FUSED, base_path: s
     config.save_pretrained(str(out))
 
 
-def fuse_static(
-    model: PeftModel,
-    factors: dict[str, dict[str, Factors]],
-    template: LoraConfig,
-    method: str,
-    weights: list[float],
-    *,
-    rank: int | None = None,
-    density: float = 0.5,
-    seed: int = 0,
-) -> None:
-    """Add adapter ``fused`` to ``model`` (which holds the experts named by language) by ``method``.
-
-    ``factors`` maps language -> module -> Factors, in the order of ``weights``. ``rank`` (svd) defaults to the
-    largest expert rank. ties and dare need all experts to adapt the same modules with the same rank.
-    """
+def same_modules(factors: dict[str, dict[str, Factors]]) -> bool:
+    """Whether every expert of ``factors`` (language -> module -> Factors) adapts the same modules."""
     per_expert = list(factors.values())
-    same_modules = all(set(f) == set(per_expert[0]) for f in per_expert)
-    if method == "sum":
-        add_factors(model, sum_factors(per_expert, weights), template, same_modules)
-    elif method == "svd":
-        rank = rank or max(f.rank for fs in per_expert for f in fs.values())
-        if rank < 1:
-            raise LwasrError(f"--rank must be positive, got {rank}")
-        add_factors(model, svd_factors(per_expert, weights, rank), template, same_modules)
-    elif method in PEFT_METHODS:
-        check_same_shape(factors)
-        if not 0.0 < density <= 1.0:
-            raise LwasrError(f"--density must be in (0, 1], got {density}")
-        add_peft_merge(model, list(factors), weights, method, density, seed)
-    else:
-        raise LwasrError(f"unknown fusion method {method!r}; known: {', '.join(STATIC_METHODS)}")
+    return all(set(f) == set(per_expert[0]) for f in per_expert)

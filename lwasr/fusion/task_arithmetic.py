@@ -17,7 +17,8 @@ from transformers import PreTrainedTokenizerBase
 
 from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
-from lwasr.fusion.static import FUSED, fuse_static
+from lwasr.fusion.methods import FusionMethod, get_method, method_names
+from lwasr.fusion.static import FUSED
 from lwasr.training import data as D
 from lwasr.training.ddp import pick_device
 from lwasr.training.evaluate import cuts_loss
@@ -25,15 +26,13 @@ from lwasr.units.experts import Factors
 
 log = logging.getLogger(__name__)
 
-#: The methods whose weights can be scaled by a λ grid.
-SCALABLE = ("sum", "svd")
 
-
-def check_lambdas(lambdas: list[float], method: str, weights: list[float] | None, dev_cuts: list[str]) -> None:
-    """Refuse a λ grid that is empty, not finite, given with ``--weights``, for a method other than sum/svd, or
-    without dev data to choose on."""
-    if method not in SCALABLE:
-        raise LwasrError(f"--lambdas scales the weights of {' or '.join(SCALABLE)}, not of {method}")
+def check_lambdas(lambdas: list[float], method: FusionMethod, weights: list[float] | None, dev_cuts: list[str]) -> None:
+    """Refuse a λ grid that is empty, not finite, given with ``--weights``, for a method that is not
+    ``scalable`` (sum, svd), or without dev data to choose on."""
+    if not method.scalable:
+        scalable = [name for name in method_names() if get_method(name).scalable]
+        raise LwasrError(f"--lambdas scales the weights of {' or '.join(scalable)}, not of {method.name}")
     if weights is not None:
         raise LwasrError("--lambdas sets the weights (λ for every expert); give --weights or --lambdas, not both")
     if not lambdas or not all(math.isfinite(x) for x in lambdas):
@@ -46,7 +45,7 @@ def choose_lambda(
     model: PeftModel,
     factors: dict[str, dict[str, Factors]],
     template: LoraConfig,
-    method: str,
+    method: FusionMethod,
     lambdas: list[float],
     *,
     tokenizer: PreTrainedTokenizerBase,
@@ -66,7 +65,8 @@ def choose_lambda(
     device = pick_device("auto")
     losses: dict[float, float] = {}
     for lam in dict.fromkeys(lambdas):
-        fuse_static(model.cpu(), factors, template, method, [lam] * len(factors), rank=rank)
+        model.cpu()
+        method.fuse(model, factors, template, [lam] * len(factors), rank=rank)
         model.set_adapter(FUSED)
         losses[lam] = cuts_loss(
             model.to(device), tokenizer, cuts, lang_token=lang_token, trim=trim, max_duration=max_duration

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 from tqdm import tqdm
 
@@ -160,7 +161,25 @@ def _device(cfg: RouterConfig) -> torch.device:
     return torch.device(default_device(None if cfg.device == "auto" else cfg.device))
 
 
-def train_router(
+@dataclass
+class RouterPlan:
+    """One ``lwasr router train``, resolved and checked by :func:`plan_router` (nothing loaded or written)."""
+
+    experts_dir: Path
+    langs: list[str]
+    train: list[str]
+    dev: list[str]
+    out: Path
+    config: RouterConfig
+    model: str | None = None
+    keep: bool = False  # ``out`` is an earlier router, kept
+
+    def to_yaml(self) -> str:
+        plain = {**asdict(self), "experts_dir": str(self.experts_dir), "out": str(self.out)}
+        return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+
+
+def plan_router(
     experts_dir: str | Path,
     train: Sequence[str | Path],
     dev: Sequence[str | Path],
@@ -169,25 +188,37 @@ def train_router(
     *,
     model: str | None = None,
     overwrite: bool = False,
-    progress: bool = True,
-) -> str:
-    """Train the router of the experts in ``experts_dir`` on the pooled ``train`` cuts, select it on ``dev``, and
-    write the ``router`` unit to ``out``; return a summary line (dev LID accuracy, router vs base)."""
+) -> RouterPlan:
+    """Resolve and check the router of the experts in ``experts_dir``, trained on ``train``, selected on ``dev``,
+    written to ``out``; reads only metadata."""
     out, experts_dir = Path(out), Path(experts_dir)
+    job = RouterPlan(experts_dir, [], [str(p) for p in train], [str(p) for p in dev], out, cfg, model)
     if check_output(out, PRODUCER) and not overwrite:
-        return f"{out} is already trained (an earlier `{PRODUCER}`); --overwrite trains it again"
+        job.keep = True
+        return job
     if not dev:
         raise LwasrError("the router is selected on dev data: give --dev")
-    experts = load_experts(experts_dir, list(discover_experts(experts_dir)))
-    if not experts:
+    job.langs = list(discover_experts(experts_dir))
+    if not job.langs:
         raise LwasrError(f"{experts_dir} holds no experts (<lang>/ lora units); train them first")
+    if len(job.langs) < 2:
+        raise LwasrError(f"{experts_dir} holds one expert ({job.langs[0]}); a router chooses between at least two")
+    load_experts(experts_dir, job.langs)  # its errors: experts that cannot be combined
+    return job
+
+
+def run_router(job: RouterPlan, *, progress: bool = True) -> str:
+    """Train the router :func:`plan_router` resolved and write the ``router`` unit; return a summary line (dev
+    LID accuracy, router vs base)."""
+    out, cfg = job.out, job.config
+    if job.keep:
+        return f"{out} is already trained (an earlier `{PRODUCER}`); --overwrite trains it again"
+    experts = load_experts(job.experts_dir, job.langs)
     langs = [e.lang for e in experts]
-    if len(langs) < 2:
-        raise LwasrError(f"{experts_dir} holds one expert ({langs[0]}); a router chooses between at least two")
-    base, tok = load_base_of({e.lang: e.meta for e in experts}, model)
+    base, tok = load_base_of({e.lang: e.meta for e in experts}, job.model)
     trim = experts[0].meta.trim_encoder_input if cfg.trim_encoder_input is None else cfg.trim_encoder_input
-    train_cuts = first_per_language(select_languages(load_cuts(train, split="train"), langs), cfg.max_utts)
-    dev_cuts = _of_languages(dev, langs, "dev")
+    train_cuts = first_per_language(select_languages(load_cuts(job.train, split="train"), langs), cfg.max_utts)
+    dev_cuts = _of_languages(job.dev, langs, "dev")
     device = _device(cfg)
     common = {"batch_size": cfg.batch_size, "device": device, "progress": progress}
     enc_train = encode(base, tok, train_cuts, trim=trim, desc="router features (train)", **common)
@@ -201,7 +232,7 @@ def train_router(
     first = experts[0].meta
     meta = ModelMeta(
         "router",
-        model or first.base_model,
+        job.model or first.base_model,
         first.base_fingerprint,
         langs,
         lang_token=first.lang_token,
@@ -212,7 +243,7 @@ def train_router(
                 "hidden": cfg.hidden if cfg.head == "mlp" else 0,
                 "d_model": int(enc_train.pooled.shape[1]),
                 "features": "base encoder states (no adapter), mean over the clip's frames",
-                "experts": experts_ref(experts_dir, out),
+                "experts": experts_ref(job.experts_dir, out),
                 "config": asdict(cfg),
                 "train_utterances": dict(sorted(Counter(enc_train.labels).items())),
                 "best_step": max(h["step"] for h in history if h.get("best")),
@@ -224,6 +255,12 @@ def train_router(
         save_router(tmp, head, meta)
         (tmp / LOG_FILE).write_text("".join(json.dumps(h) + "\n" for h in history), encoding="utf-8")
     return f"{out}: {summary_line(accuracy)}"
+
+
+def train_router(*args: Any, progress: bool = True, **kwargs: Any) -> str:
+    """Train the router of the experts in ``experts_dir`` on the pooled ``train`` cuts, select it on ``dev``, and
+    write the ``router`` unit to ``out``: :func:`run_router` of :func:`plan_router` (which takes the arguments)."""
+    return run_router(plan_router(*args, **kwargs), progress=progress)
 
 
 def _of_languages(paths: Sequence[str | Path], langs: Sequence[str], what: str) -> list[Any]:

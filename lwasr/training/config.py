@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import math
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,7 +67,9 @@ class TrainConfig:
         "expert (one LoRA on one language, Whisper frozen), shared (one LoRA on the pooled languages) or full.",
     )
     lang: str | None = setting(None, "The expert's language (mode expert).")
-    langs: list[str] | None = setting(None, "shared/full: languages to pool (default: all in the manifests).")
+    langs: list[str] | None = setting(
+        None, "shared/full: comma-separated languages to pool (default: all in the manifests)."
+    )
     model: str = setting(
         "embedded:whisper-base",
         "Base Whisper: embedded:whisper-base, a local HF model dir, or a hub id"
@@ -315,33 +316,4 @@ def load_config(
     unknown = sorted(set(values) - known)
     if unknown:
         raise LwasrError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    cfg = cls(**values)
-    if _RESOLVE_ONLY.get():
-        raise ConfigResolved(cfg)
-    return cfg
-
-
-_RESOLVE_ONLY = contextvars.ContextVar("lwasr_resolve_only", default=False)
-
-
-class ConfigResolved(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by :func:`load_config` under :func:`resolve_config`: the run's config, resolved; nothing ran."""
-
-    def __init__(self, cfg: TrainConfig) -> None:
-        super().__init__(cfg.run_name)
-        self.cfg = cfg
-
-
-def resolve_config(call: Callable[[], object]) -> TrainConfig:
-    """The config a training call (``train``, ``distill``, ``fuse_learned``, ``expand``...) would train with.
-
-    ``call`` runs until it builds its config with :func:`load_config`, and stops there: no model is trained.
-    """
-    token = _RESOLVE_ONLY.set(True)
-    try:
-        call()
-    except ConfigResolved as resolved:
-        return resolved.cfg
-    finally:
-        _RESOLVE_ONLY.reset(token)
-    raise LwasrError("--print-config: this run trains nothing (its unit is finished, or the method has no training)")
+    return cls(**values)

@@ -33,7 +33,7 @@ from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
-from lwasr.training.config import TrainConfig
+from lwasr.training.config import TrainConfig, load_config
 from lwasr.training.evaluate import batch_logits, summed_loss
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, warm_lora
 from lwasr.units.base import load_whisper
@@ -41,6 +41,35 @@ from lwasr.units.meta import META_FILE, LoraShape, ModelMeta, base_fingerprint, 
 
 log = logging.getLogger("lwasr.train")
 StepHook = Callable[[int], None]
+
+
+def plan_train(
+    config: str | Path | None,
+    overrides: dict[str, Any],
+    cls: type[TrainConfig] = TrainConfig,
+    trainer: type[Trainer] | None = None,
+) -> TrainConfig:
+    """The config of one training run, resolved and checked, with nothing loaded or written: the YAML file
+    ``config`` (or the shipped defaults) with ``overrides`` (:func:`lwasr.training.config.load_config`), then
+    :func:`resolve_run`. :func:`train` runs it."""
+    return resolve_run(load_config(config, overrides, cls), trainer)
+
+
+def resolve_run(cfg: TrainConfig, trainer: type[Trainer] | None = None) -> TrainConfig:
+    """``cfg`` with the LoRA shape of its ``init_adapter``, checked as :func:`train` checks it before any work:
+    its unit directory may be replaced by ``trainer`` (or left finished), and a resume keeps its settings."""
+    if cfg.init_adapter:  # the warm start keeps its adapter's LoRA shape; config.yaml and lwasr.json record it
+        shape = {k: v for k, v in lora_shape(cfg.init_adapter).settings().items() if k != "lora_dropout"}
+        cfg = dataclasses.replace(cfg, **shape)
+    if not _finished(cfg):
+        check_output(cfg.unit_dir, (trainer or Trainer).PRODUCER)  # never replace what it did not write
+        check_resume(cfg)
+    return cfg
+
+
+def _finished(cfg: TrainConfig) -> bool:
+    """A finished unit that is kept: it has ``lwasr.json`` and ``cfg.overwrite`` is off."""
+    return (cfg.unit_dir / META_FILE).is_file() and not cfg.overwrite
 
 
 def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Trainer] | None = None) -> Path:
@@ -51,14 +80,10 @@ def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Train
     ``on_step(step)`` is called after each optimizer step (and its checkpoint); tests use it to interrupt a
     run. ``trainer``: a :class:`Trainer` subclass to run instead (distillation, learned fusion).
     """
-    if cfg.init_adapter:  # the warm start keeps its adapter's LoRA shape; config.yaml and lwasr.json record it
-        shape = {k: v for k, v in lora_shape(cfg.init_adapter).settings().items() if k != "lora_dropout"}
-        cfg = dataclasses.replace(cfg, **shape)
-    if (cfg.unit_dir / META_FILE).is_file() and not cfg.overwrite:
+    cfg = resolve_run(cfg, trainer)
+    if _finished(cfg):
         log.info("%s already exists; skipping (pass --overwrite to train it again)", cfg.unit_dir)
         return cfg.unit_dir
-    check_output(cfg.unit_dir, (trainer or Trainer).PRODUCER)  # before any work: never replace what it did not write
-    check_resume(cfg)
     info = ddp.setup(cfg.device)
     try:
         with _file_log(cfg.run_dir / "train.log", info.is_main):

@@ -98,20 +98,16 @@ done
 (( ${#seed_list[@]} > 0 )) || seed_list=("")
 read -ra baseline_list <<< "$baselines"
 read -ra fusion_list <<< "$fusion_methods"
-gate_opts() {  # gate_opts VAR SYSTEM: appends the --gate and --gate-fn of a learned_<gate>_<fn> system to array VAR
-  local -n _lw_gate=$1
-  local part parts=()
-  if [[ $2 == learned_* ]]; then IFS=_ read -ra parts <<< "${2#learned_}"; fi
-  for part in "${parts[@]}"; do
-    case $part in
-      module|layer|global) _lw_gate+=(--gate "$part") ;;
-      softmax|linear) _lw_gate+=(--gate-fn "$part") ;;
-      *) recipe_error "--fusion-methods: $2 is not learned_<gate>_<fn> (gate module, layer or global; fn softmax or linear)" ;;
-    esac
-  done
-}
-for m in "${fusion_list[@]}"; do gate_opts _lw_gate_check "$m"; done  # a bad name stops here, before any work
-unset _lw_gate_check
+declare -A fuse_systems=()  # the fusion systems lwasr fuse knows -> their options (lwasr fuse --list-methods)
+if (( ${#fusion_list[@]} > 0 )); then
+  _lw_systems=$(lwasr fuse --list-methods) || recipe_error "lwasr fuse --list-methods failed; is lwasr installed (tools/install.sh)?"
+  while IFS=$'\t' read -r _lw_name _lw_opts; do fuse_systems[$_lw_name]=$_lw_opts; done <<< "$_lw_systems"
+  unset _lw_systems _lw_name _lw_opts
+fi
+for m in "${fusion_list[@]}"; do  # a bad name stops here, before any work
+  [[ $m == ta || $m == svd_ft || -n ${fuse_systems[$m]+set} ]] ||
+    recipe_error "--fusion-methods: $m is not learned_<gate>_<fn>, ta, svd_ft or a method; lwasr fuse --list-methods lists them"
+done
 read -ra lr_list <<< "$lrs"
 read -ra full_lr_list <<< "${full_lrs:-$lrs}"
 set_opts=()  # --train-set as lwasr train options
@@ -172,21 +168,20 @@ data_opts() {  # data_opts VAR LANGS: appends the training and dev manifest opti
 }
 fusion_opts() {  # fusion_opts VAR SYSTEM: the lwasr fuse options of a stage-6 system (see fusion_methods)
   local -n _lw_fuse=$1
-  local method=$2
+  local method=$2 system_opts
   case $2 in
     ta) method=sum
         _lw_fuse+=(--lambdas "${fusion_lambdas// /,}" --max-duration "$max_duration")
         manifest_opts _lw_fuse --dev-cuts dev "$langs" ;;
     svd_ft) method=svd ;;
     learned|learned_*)
-      method=learned
       data_opts _lw_fuse "$langs"
       _lw_fuse+=(--max-duration "$max_duration")
       if (( fusion_epochs > 0 )); then _lw_fuse+=(--max-steps 0 --num-epochs "$fusion_epochs")
-      else _lw_fuse+=(--max-steps "$expert_steps"); fi
-      gate_opts _lw_fuse "$2" ;;
+      else _lw_fuse+=(--max-steps "$expert_steps"); fi ;;
   esac
-  _lw_fuse+=(--method "$method")
+  read -ra system_opts <<< "${fuse_systems[$method]}"  # --method, and a learned_<gate>_<fn>'s gate options
+  _lw_fuse+=("${system_opts[@]}")
 }
 read -ra init_list <<< "$expand_inits"
 
