@@ -112,6 +112,14 @@ def make_ct2(hf_dir: Path, out: Path, dtype: str = "float32", **write_kw) -> Pat
 ALL_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 
 
+def perturb_lora(model: torch.nn.Module, scale: float) -> None:
+    """Add ``scale`` times standard normal noise to every LoRA factor of ``model``, so units clearly differ."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_" in name:
+                p.add_(torch.randn_like(p) * scale)
+
+
 def make_expert(base_dir: Path, out: Path, seed: int, lang: str) -> Path:
     """A LoRA expert made with peft directly: random init, then perturbed so experts clearly differ."""
     base = WhisperForConditionalGeneration.from_pretrained(base_dir)
@@ -119,10 +127,7 @@ def make_expert(base_dir: Path, out: Path, seed: int, lang: str) -> Path:
     torch.manual_seed(seed)
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "fc1"], init_lora_weights=False)
     model = get_peft_model(base, config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_" in name:
-                p.add_(torch.randn_like(p) * 0.5)
+    perturb_lora(model, 0.5)
     model.save_pretrained(out)
     ModelMeta("lora", str(base_dir), fingerprint, [lang], trim_encoder_input=True).save(out)
     return out
@@ -150,10 +155,7 @@ def make_adapter(base_dir: Path, out: Path, seed: int, langs: list[str]) -> Path
     torch.manual_seed(seed)
     config = LoraConfig(r=4, lora_alpha=8, target_modules=list(LORA_TARGETS), init_lora_weights=False)
     model = get_peft_model(base, config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_" in name:
-                p.add_(torch.randn_like(p) * 0.3)
+    perturb_lora(model, 0.3)
     model.save_pretrained(out)
     lora = {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": list(LORA_TARGETS)}
     ModelMeta("lora", str(base_dir), base_fingerprint(base), langs, extra={"lora": lora}).save(out)
