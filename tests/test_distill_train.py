@@ -33,10 +33,9 @@ from lwasr.units.meta import ModelMeta
 @pytest.fixture(scope="module")
 def setup(tiny_whisper, pl_pt_experts, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("distill")
-    experts = pl_pt_experts
     train_cuts = make_cuts(root / "train", per_lang=3)
     dev_cuts = make_cuts(root / "dev", per_lang=1, name="cuts_dev")
-    return {"experts": experts, "train": train_cuts, "dev": dev_cuts, "base": tiny_whisper}
+    return {"experts": pl_pt_experts, "train": train_cuts, "dev": dev_cuts, "base": tiny_whisper}
 
 
 def common(s: dict, tmp: Path, **kw) -> dict:
