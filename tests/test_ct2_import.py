@@ -8,38 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import build_tiny_whisper, embedded_asset
+from helpers import ALIAS, build_tiny_whisper, embedded_asset, hf_state, make_ct2
 from safetensors.torch import load_file
-from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
+from transformers import GenerationConfig, WhisperConfig
 
 from lwasr.errors import LwasrError
-from lwasr.models.ct2 import ct2_to_hf, hf_to_ct2, read_ct2, write_ct2
+from lwasr.models.ct2 import ct2_to_hf, read_ct2, write_ct2
 
-ALIAS = {"decoder/projection/weight": "decoder/embeddings/weight"}
 CAST = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def hf_state(model_dir: Path) -> dict[str, torch.Tensor]:
-    return WhisperForConditionalGeneration.from_pretrained(model_dir).state_dict()
-
-
-def make_ct2(hf_dir: Path, out: Path, dtype: str = "float32", **write_kw) -> Path:
-    """A faster-whisper style directory holding ``hf_dir``'s weights (stored as ``dtype``)."""
-    config = WhisperConfig.from_pretrained(hf_dir)
-    state = {k: v.numpy() for k, v in hf_state(hf_dir).items() if k != "proj_out.weight"}
-    if dtype == "float16":
-        state = {k: v.astype(np.float16) for k, v in state.items()}
-    variables = hf_to_ct2(state, config.encoder_attention_heads, config.decoder_attention_heads)
-    out.mkdir(parents=True)
-    write_ct2(out / "model.bin", variables, ALIAS, bfloat16=dtype == "bfloat16", **write_kw)
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copyfile(embedded_asset(name), out / name)
-    return out
-
-
-@pytest.fixture(scope="module")
-def tiny_ct2(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_ct2(tiny_whisper, tmp_path_factory.mktemp("ct2") / "tiny")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_decode_e2e import make_expert, write_cuts
+from helpers import make_expert, write_cuts
 from torch import nn
 
 from lwasr.decoding.io import SETTINGS_FILE, read_hyps

@@ -5,58 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
-import torch
-from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
-from peft import LoraConfig, get_peft_model
-from transformers import WhisperForConditionalGeneration
+from helpers import OPTS, hyps_by_id, write_cuts
+from lhotse import CutSet
 
-from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, read_hyps
+from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import ExpertSystem, load_experts, load_system
 from lwasr.errors import LwasrError
-from lwasr.units.meta import ModelMeta, base_fingerprint
 
 LANGS = ("pl", "pt")
-OPTS = DecodeOptions(max_new_tokens=6, batch_size=3)
 # Comparisons across different batchings: trimmed input makes a hypothesis depend on its batch's padding
 # (the encoder attends over the padded frames), so they run untrimmed, where every clip sees 30 s.
 SAME_INPUT = DecodeOptions(max_new_tokens=6, batch_size=3, trim=False)
-
-
-def write_cuts(out: Path, specs: list[tuple[str, str, float]]) -> Path:
-    """A manifest of noise-and-tone clips: (id, lang, seconds)."""
-    rng = np.random.default_rng(0)
-    cuts = []
-    for uid, lang, dur in specs:
-        t = np.arange(int(dur * 16000)) / 16000
-        audio = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 800) * t) + 0.05 * rng.standard_normal(len(t))
-        wav = out / f"{uid}.wav"
-        sf.write(wav, audio.astype(np.float32), 16000)
-        rec = Recording.from_file(wav, recording_id=uid)
-        sup = SupervisionSegment(uid, uid, 0.0, rec.duration, text=f"ref {uid}", language=lang)
-        cuts.append(MonoCut(uid, 0.0, rec.duration, 0, recording=rec, supervisions=[sup]))
-    path = out / "cuts.jsonl.gz"
-    CutSet.from_cuts(cuts).to_file(path)
-    return path
-
-
-def make_expert(base_dir: Path, out: Path, seed: int, lang: str) -> Path:
-    """A LoRA expert made with peft directly: random init, then perturbed so experts clearly differ."""
-    base = WhisperForConditionalGeneration.from_pretrained(base_dir)
-    fingerprint = base_fingerprint(base)
-    torch.manual_seed(seed)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "fc1"], init_lora_weights=False)
-    model = get_peft_model(base, config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_" in name:
-                p.add_(torch.randn_like(p) * 0.5)
-    model.save_pretrained(out)
-    ModelMeta("lora", str(base_dir), fingerprint, [lang], trim_encoder_input=True).save(out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +25,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cuts")
     specs = [(f"{lang}_{i}", lang, 0.6 + 0.3 * i) for lang in LANGS for i in range(3)]
     return write_cuts(out, specs)
-
-
-@pytest.fixture(scope="module")
-def experts(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("exp") / "experts"
-    for seed, lang in enumerate(LANGS):
-        make_expert(tiny_whisper, root / lang, seed + 1, lang)
-    return root
-
-
-def hyps_by_id(out: Path) -> dict[str, dict]:
-    return {r["id"]: r for r in read_hyps(out / HYP_FILE)}
 
 
 def test_aware_routes_each_language_to_its_expert(experts: Path, data: Path, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_train_data import make_cuts
+from helpers import make_cuts
 from transformers import AutoTokenizer
 
 from lwasr.data.cuts import load_cuts

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import ALL_TARGETS, build_tiny_whisper, make_cuts, make_shaped_expert
 from safetensors.torch import load_file
-from test_fuse_static import ALL_TARGETS, make_expert
-from test_train_data import make_cuts
 from transformers import AutoTokenizer, WhisperForConditionalGeneration
 from typer.testing import CliRunner
 
@@ -32,14 +31,11 @@ from lwasr.units.meta import ModelMeta
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_whisper, tmp_path_factory) -> dict:
+def setup(tiny_whisper, pl_pt_experts, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("distill")
-    experts = root / "experts"
-    for seed, lang in enumerate(("pl", "pt")):
-        make_expert(tiny_whisper, experts / lang, lang, 4, 8, False, ALL_TARGETS, seed=seed)
     train_cuts = make_cuts(root / "train", per_lang=3)
     dev_cuts = make_cuts(root / "dev", per_lang=1, name="cuts_dev")
-    return {"experts": experts, "train": train_cuts, "dev": dev_cuts, "base": tiny_whisper}
+    return {"experts": pl_pt_experts, "train": train_cuts, "dev": dev_cuts, "base": tiny_whisper}
 
 
 def common(s: dict, tmp: Path, **kw) -> dict:
@@ -159,16 +155,15 @@ def test_bad_init(setup, tmp_path):
 
 
 def test_missing_expert_and_foreign_base(setup, tmp_path):
-    from conftest import build_tiny_whisper
 
     experts = tmp_path / "experts"
-    make_expert(setup["base"], experts / "pl", "pl", 4, 8, False, ALL_TARGETS, seed=0)
+    make_shaped_expert(setup["base"], experts / "pl", "pl", 4, 8, False, ALL_TARGETS, seed=0)
     with pytest.raises(LwasrError, match="no training cuts for language.*it"):
         distill(None, {**common(setup, tmp_path, max_steps=1), "teachers": str(experts), "langs": ["pl", "it"]})
     with pytest.raises(LwasrError, match="no expert for pt"):
         distill(None, {**common(setup, tmp_path, max_steps=1), "teachers": str(experts)})
     other = build_tiny_whisper(tmp_path / "other", seed=1)
-    make_expert(other, experts / "pt", "pt", 4, 8, False, ALL_TARGETS, seed=1)
+    make_shaped_expert(other, experts / "pt", "pt", 4, 8, False, ALL_TARGETS, seed=1)
     with pytest.raises(LwasrError, match="different base models"):
         distill(None, {**common(setup, tmp_path, max_steps=1), "teachers": str(experts)})
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
+from helpers import make_adapter, make_cuts, relabel
 from safetensors.torch import load_file
-from test_train_data import make_cuts
 from transformers import WhisperForConditionalGeneration
 
 from lwasr.decoding.search import DecodeOptions, decode_cuts
@@ -22,38 +20,10 @@ from lwasr.expansion.moe import GATE_FILE, NEW, load_moe
 from lwasr.expansion.similarity import SIMILARITY_FILE
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training.checkpoint import trainable_state
-from lwasr.training.config import LORA_TARGETS
 from lwasr.units.meta import ModelMeta, base_fingerprint
 
 SMALL = dict(max_steps=2, max_duration=2.5, num_buckets=2, warmup_steps=1, lr=1e-2, save_every=2, valid_every=2)
 OPTS = DecodeOptions(max_new_tokens=1, batch_size=4)
-
-
-def make_adapter(base_dir: Path, out: Path, seed: int, langs: list[str]) -> Path:
-    """A LoRA unit (all LoRA-Whisper targets) with clearly non-zero random factors, made with peft directly."""
-    base = WhisperForConditionalGeneration.from_pretrained(base_dir)
-    torch.manual_seed(seed)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=list(LORA_TARGETS), init_lora_weights=False)
-    model = get_peft_model(base, config)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_" in name:
-                p.add_(torch.randn_like(p) * 0.3)
-    model.save_pretrained(out)
-    lora = {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": list(LORA_TARGETS)}
-    ModelMeta("lora", str(base_dir), base_fingerprint(base), langs, extra={"lora": lora}).save(out)
-    return out
-
-
-def relabel(src: Path, out: Path, old: str, new: str) -> Path:
-    """Copy a manifest with language ``old`` renamed to ``new``."""
-    lines = [json.loads(line) for line in gzip.open(src, "rt")]
-    for cut in lines:
-        for sup in cut["supervisions"]:
-            sup["language"] = new if sup["language"] == old else sup["language"]
-    with gzip.open(out, "wt") as f:
-        f.writelines(json.dumps(c) + "\n" for c in lines)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_train_data import make_cuts
+from helpers import make_cuts
 from typer.testing import CliRunner
 
 from lwasr.cli import app

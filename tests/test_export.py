@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import make_adapter, make_cuts, relabel
 from peft import PeftModel
-from test_expand_run import make_adapter, relabel
-from test_train_data import make_cuts
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, pipeline
 from typer.testing import CliRunner
 

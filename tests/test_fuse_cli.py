@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+from helpers import fuse_args
 from typer.testing import CliRunner
 
 from lwasr.cli import app
@@ -13,20 +13,6 @@ from lwasr.units.meta import ModelMeta
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def experts_dir(tiny_whisper, tmp_path_factory):
-    from test_fuse_static import ALL_TARGETS, make_expert
-
-    root = tmp_path_factory.mktemp("cli") / "experts"
-    for seed, lang in enumerate(("pl", "pt")):
-        make_expert(tiny_whisper, root / lang, lang, 4, 8, False, ALL_TARGETS, seed=seed)
-    return root
-
-
-def fuse_args(experts_dir, out, *extra: str) -> list[str]:
-    return ["fuse", "--experts", str(experts_dir), "--out", str(out), *extra]
-
-
 def test_help_documents_every_method():
     result = runner.invoke(app, ["fuse", "--help"])
     assert result.exit_code == 0
@@ -34,31 +20,31 @@ def test_help_documents_every_method():
         assert method in result.output
 
 
-def test_fuse_svd_with_weights(experts_dir, tmp_path):
+def test_fuse_svd_with_weights(pl_pt_experts, tmp_path):
     out = tmp_path / "fused_svd"
     extra = ("--langs", "pl,pt", "--method", "svd", "--weights", "0.25,0.75", "--rank", "6")
-    result = runner.invoke(app, fuse_args(experts_dir, out, *extra))
+    result = runner.invoke(app, fuse_args(pl_pt_experts, out, *extra))
     assert result.exit_code == 0, result.output
     meta = ModelMeta.load(out)
     assert meta.extra["weights"] == {"pl": 0.25, "pt": 0.75}
     assert meta.extra["rank"] == 6
 
 
-def test_learned_without_training_data_says_what_it_needs(experts_dir, tmp_path):
-    result = runner.invoke(app, fuse_args(experts_dir, tmp_path / "x", "--langs", "pl,pt", "--method", "learned"))
+def test_learned_without_training_data_says_what_it_needs(pl_pt_experts, tmp_path):
+    result = runner.invoke(app, fuse_args(pl_pt_experts, tmp_path / "x", "--langs", "pl,pt", "--method", "learned"))
     assert isinstance(result.exception, LwasrError)
     assert "--cuts" in str(result.exception)
     assert not (tmp_path / "x").exists()
 
 
-def test_static_methods_refuse_training_settings(experts_dir, tmp_path):
+def test_static_methods_refuse_training_settings(pl_pt_experts, tmp_path):
     result = runner.invoke(
-        app, fuse_args(experts_dir, tmp_path / "x", "--langs", "pl,pt", "--method", "sum", "--lr", "0.1")
+        app, fuse_args(pl_pt_experts, tmp_path / "x", "--langs", "pl,pt", "--method", "sum", "--lr", "0.1")
     )
     assert isinstance(result.exception, LwasrError)
     assert "learned" in str(result.exception)
 
 
-def test_unknown_method_is_rejected_by_the_parser(experts_dir, tmp_path):
-    result = runner.invoke(app, fuse_args(experts_dir, tmp_path / "x", "--langs", "pl", "--method", "avg"))
+def test_unknown_method_is_rejected_by_the_parser(pl_pt_experts, tmp_path):
+    result = runner.invoke(app, fuse_args(pl_pt_experts, tmp_path / "x", "--langs", "pl", "--method", "avg"))
     assert result.exit_code == 2

@@ -6,39 +6,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import gated, make_cuts
 from safetensors.torch import load_file
-from test_fuse_static import ALL_TARGETS, make_expert
-from test_train_data import make_cuts
 from transformers import WhisperForConditionalGeneration
 from typer.testing import CliRunner
 
 from lwasr.cli import app
 from lwasr.errors import LwasrError
-from lwasr.fusion.learned import GatedExperts, group_of
+from lwasr.fusion.learned import group_of
 from lwasr.fusion.run import fuse
 from lwasr.fusion.static import FUSED, save_adapter
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training import checkpoint
-from lwasr.units.experts import attach_experts, load_experts
 from lwasr.units.meta import ModelMeta
-
-
-@pytest.fixture(scope="module")
-def experts_dir(tiny_whisper, tmp_path_factory) -> Path:
-    return make_experts(tiny_whisper, tmp_path_factory)
-
-
-def make_experts(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pl (rank 4), pt (rank 8), de (rank 4, q/v only), and cy from another base."""
-    from conftest import build_tiny_whisper
-
-    root = tmp_path_factory.mktemp("learned") / "experts"
-    make_expert(tiny_whisper, root / "pl", "pl", 4, 8, False, ALL_TARGETS, seed=0)
-    make_expert(tiny_whisper, root / "pt", "pt", 8, 16, False, ALL_TARGETS, seed=1)
-    make_expert(tiny_whisper, root / "de", "de", 4, 8, False, ["q_proj", "v_proj"], seed=2)
-    other = build_tiny_whisper(tmp_path_factory.mktemp("other"), seed=1)
-    make_expert(other, root / "cy", "cy", 4, 8, False, ALL_TARGETS, seed=3)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +41,6 @@ def adapter_model(base_dir: Path | str, adapter_dir: Path) -> torch.nn.Module:
     from peft import PeftModel
 
     return PeftModel.from_pretrained(WhisperForConditionalGeneration.from_pretrained(base_dir), adapter_dir).eval()
-
-
-def gated(base_dir: Path, experts_dir: Path, langs: list[str], gate: str, fn: str) -> GatedExperts:
-    base = WhisperForConditionalGeneration.from_pretrained(base_dir)
-    return GatedExperts(attach_experts(base, load_experts(experts_dir, langs)), langs, gate, fn).eval()
 
 
 def test_groups():

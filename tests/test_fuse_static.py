@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from helpers import ALL_TARGETS, make_shaped_expert
+from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import WhisperForConditionalGeneration
 
 from lwasr.errors import LwasrError
 from lwasr.fusion.run import fuse
-from lwasr.units.meta import ModelMeta, base_fingerprint
+from lwasr.units.meta import ModelMeta
 
-ALL_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 #: lang -> (rank, alpha, use_rslora, target modules)
 EXPERTS = {
     "pl": (4, 8, False, ALL_TARGETS),
@@ -26,37 +26,16 @@ EXPERTS = {
 }
 
 
-def make_expert(
-    base_dir: Path, out: Path, lang: str, rank: int, alpha: int, rslora: bool, targets: list[str], seed: int
-) -> None:
-    """A LoRA expert as `lwasr train` writes it, with random non-zero A and B."""
-    model = WhisperForConditionalGeneration.from_pretrained(base_dir)
-    fingerprint = base_fingerprint(model)
-    config = LoraConfig(r=rank, lora_alpha=alpha, use_rslora=rslora, target_modules=targets)
-    torch.manual_seed(seed)  # A's random init too: the expert depends on its seed only
-    peft_model = get_peft_model(model, config)
-    for name, p in peft_model.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(p, std=0.2)
-    peft_model.save_pretrained(out)
-    ModelMeta(kind="lora", base_model=str(base_dir), base_fingerprint=fingerprint, languages=[lang]).save(out)
-
-
-@pytest.fixture(scope="module")
-def other_base(tmp_path_factory) -> Path:
-    """A tiny Whisper with the same architecture but other weights."""
-    from conftest import build_tiny_whisper
-
-    return build_tiny_whisper(tmp_path_factory.mktemp("other_base"), seed=1)
-
-
 @pytest.fixture(scope="module")
 def experts_dir(tiny_whisper, other_base, tmp_path_factory) -> Path:
-    """Experts pl, pt (rank 8), it (rsLoRA), de (q/v only) on the tiny model, and cy trained from another base."""
+    """Experts pl, pt (rank 8), it (rsLoRA), de (q/v only) on the tiny model, and cy trained from another base.
+
+    This module's own set, in place of conftest.py's ``experts_dir``.
+    """
     root = tmp_path_factory.mktemp("exp") / "experts"
     for seed, (lang, spec) in enumerate(EXPERTS.items()):
-        make_expert(tiny_whisper, root / lang, lang, *spec, seed=seed)
-    make_expert(other_base, root / "cy", "cy", 4, 8, False, ALL_TARGETS, seed=9)
+        make_shaped_expert(tiny_whisper, root / lang, lang, *spec, seed=seed)
+    make_shaped_expert(other_base, root / "cy", "cy", 4, 8, False, ALL_TARGETS, seed=9)
     return root
 
 

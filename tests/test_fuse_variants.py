@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import gated, make_cuts
 from peft import get_peft_model_state_dict
 from safetensors.torch import load_file
-from test_fuse_learned import gated, make_experts
-from test_train_data import make_cuts
 from typer.testing import CliRunner
 
 import lwasr.fusion.learned as learned
@@ -30,12 +29,6 @@ from lwasr.units.base import load_whisper
 from lwasr.units.meta import ModelMeta
 
 LANGS = ["pl", "pt"]
-
-
-@pytest.fixture(scope="module")
-def experts_dir(tiny_whisper, tmp_path_factory) -> Path:
-    """pl (rank 4), pt (rank 8), de (rank 4, q/v only), and cy from another base."""
-    return make_experts(tiny_whisper, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

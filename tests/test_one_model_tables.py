@@ -7,8 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from test_score_compare import base_errors, records
-from test_score_metrics import write_decode
+from helpers import base_errors, records, write_decode
 
 ROOT = Path(__file__).resolve().parents[1]
 

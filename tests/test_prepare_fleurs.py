@@ -8,7 +8,7 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
-from fleurs_layout import write_fleurs_split
+from helpers import write_fleurs_split
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from lhotse import CutSet
 

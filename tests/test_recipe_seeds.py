@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from faults.test_recipes import fake_manifests, tmp_dirs
-from test_recipes import run_recipe
+from helpers import fake_manifests, run_recipe, tmp_dirs
 
 
 @pytest.mark.slow

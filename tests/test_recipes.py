@@ -14,20 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fleurs_layout import write_fleurs_split
+from helpers import ROOT, run_recipe, write_fleurs_split
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def run_recipe(recipe: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(ROOT / "egs" / recipe / "run.sh"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers import hyps_by_id, make_expert
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
-from test_decode_e2e import hyps_by_id, make_expert
 from typer.testing import CliRunner
 
 from lwasr.cli import app

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_score_metrics import table_rows, write_decode
+from helpers import base_errors, records, table_rows, write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app
@@ -17,25 +16,6 @@ from lwasr.scoring.metrics import score_dirs
 from lwasr.scoring.tables import relative_change
 
 runner = CliRunner()
-WORDS = "ala ma kota a pies je kość i dom stoi nad rzeką".split()
-ZH = "我每天早上七点起床然后喝茶"
-
-
-def records(errors: Callable[[int], int], n: int = 30) -> list[dict]:
-    """``n`` Polish (WER) and ``n`` Mandarin (CER) utterances of 6 to 9 units, utterance i with ``errors(i)``
-    substitutions."""
-    out = []
-    for i in range(n):
-        ref = [WORDS[(i + k) % len(WORDS)] for k in range(6 + i % 4)]
-        e = errors(i)
-        out.append({"id": f"pl_{i:02d}", "lang": "pl", "ref": " ".join(ref), "hyp": " ".join(["x"] * e + ref[e:])})
-        zh = ZH[i % 4 : i % 4 + 6 + i % 4]
-        out.append({"id": f"zh_{i:02d}", "lang": "zh", "ref": zh, "hyp": "错" * e + zh[e:]})
-    return out
-
-
-def base_errors(i: int) -> int:
-    return i % 3 + 1
 
 
 @pytest.fixture

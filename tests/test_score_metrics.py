@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import table_rows, write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app
@@ -69,26 +70,6 @@ def test_tables_and_names() -> None:
     assert "| System | pl (WER) | zh (CER) | Avg | Avg w/o worst | Rel. vs base | LID acc |" in table
     assert "| 25.76 | 18.18 (pl) |" in table  # the robust summary leaves pl (33.33) out
     assert "(baseline)" in table and "-20.0%" in table
-
-
-def write_decode(path: Path, recs: list[dict]) -> Path:
-    path.mkdir(parents=True)
-    (path / "hyp.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
-    (path / "summary.json").write_text("{}")
-    return path
-
-
-def table_rows(markdown: str, first_header: str) -> dict[str, list[str]]:
-    """The rows of the Markdown table whose header starts with ``first_header``: first cell -> the other cells."""
-    lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
-    rows = {}
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = cells[1:]
-    return rows
 
 
 def test_cli_score_and_compare(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_score_metrics import write_decode
+from helpers import write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app

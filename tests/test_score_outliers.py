@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_score_metrics import table_rows, write_decode
+from helpers import table_rows, write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app

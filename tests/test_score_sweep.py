@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_score_compare import base_errors, records
-from test_score_metrics import table_rows, write_decode
+from helpers import base_errors, records, table_rows, write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from faults.test_cli_errors import one_line_error, run_main
+from helpers import one_line_error, run_main
 
 from lwasr.data.cuts import load_cuts
 from lwasr.data.synth import DEFAULT_VARIANTS, ESPEAK_VOICES, TEST_VARIANTS, espeak_variants, prepare_synth

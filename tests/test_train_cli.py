@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_train_data import make_cuts
+from helpers import make_cuts
 from typer.testing import CliRunner
 
 from lwasr.cli import app

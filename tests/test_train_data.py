@@ -5,41 +5,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
-from lhotse import CutSet, Recording, SupervisionSegment
+from helpers import make_cuts
+from lhotse import CutSet
 from transformers import AutoTokenizer
 
 from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 from lwasr.training import data as D
 from lwasr.units.prompt import prompt_ids, text_ids
-
-TEXTS = {"pl": ["ala ma kota", "dzień dobry"], "pt": ["bom dia", "obrigado"], "it": ["buongiorno", "grazie"]}
-
-
-def make_cuts(root: Path, langs=("pl", "pt"), per_lang: int = 4, seconds=(0.6, 1.2), name="cuts_train") -> Path:
-    """Write short sine+noise wavs and a ``<name>.jsonl.gz`` CutSet with texts and languages; return its path."""
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    cuts = []
-    for lang in langs:
-        for i in range(per_lang):
-            dur = float(rng.uniform(*seconds))
-            t = np.arange(int(dur * 16000)) / 16000
-            audio = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) + 0.05 * rng.standard_normal(t.size)
-            wav = root / f"{lang}_{i}.wav"
-            sf.write(wav, audio.astype("float32"), 16000)
-            rec = Recording.from_file(wav, recording_id=f"{lang}_{i}")
-            cut = rec.to_cut()
-            text = TEXTS[lang][i % len(TEXTS[lang])]
-            cut.supervisions = [SupervisionSegment(f"{lang}_{i}", rec.id, 0.0, rec.duration, text=text, language=lang)]
-            cuts.append(cut)
-    path = root / f"{name}.jsonl.gz"
-    CutSet.from_cuts(cuts).to_file(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import socket
 
 import torch
 import torch.multiprocessing as mp
-from test_train_data import make_cuts
+from helpers import make_cuts
 
 from lwasr.training import checkpoint
 from lwasr.training.config import TrainConfig

@@ -5,49 +5,18 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import small
 from peft import PeftModel
 from safetensors.torch import load_file
-from test_train_data import make_cuts
 from transformers import WhisperForConditionalGeneration
 
 from lwasr.errors import LwasrError
 from lwasr.training import checkpoint
-from lwasr.training.config import TrainConfig
 from lwasr.training.loop import Trainer, train
 from lwasr.units.meta import ModelMeta
-
-
-@pytest.fixture(scope="module")
-def manifests(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("data")
-    return make_cuts(root / "train", per_lang=6), make_cuts(root / "dev", per_lang=2, name="cuts_dev")
-
-
-def small(tmp: Path, tiny: Path, manifests, **kw) -> TrainConfig:
-    train_cuts, dev_cuts = manifests
-    base = dict(
-        mode="expert",
-        lang="pl",
-        model=str(tiny),
-        cuts=[str(train_cuts)],
-        dev_cuts=[str(dev_cuts)],
-        exp_dir=str(tmp / "exp"),
-        max_duration=2.5,
-        num_buckets=2,
-        lora_rank=4,
-        lora_alpha=8,
-        lr=1e-2,
-        warmup_steps=1,
-        max_steps=4,
-        save_every=2,
-        valid_every=2,
-        log_every=1,
-    )
-    return TrainConfig(**{**base, **kw})
 
 
 def test_expert_is_saved_in_peft_format_and_reloads(tmp_path, tiny_whisper, manifests):

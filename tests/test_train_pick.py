@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_recipes import run_recipe
+from helpers import run_recipe
 
 from lwasr.errors import LwasrError
 from lwasr.training.select import pick_lowest_dev_loss

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import typer
+from helpers import write_cuts
 from lhotse import CutSet
 from scipy.signal import lfilter
-from test_decode_e2e import make_expert, write_cuts
 from typer.testing import CliRunner
 
 import lwasr
@@ -97,14 +97,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for ext in ("wav", "flac", "ogg", "mp3"):
         sf.write(d / f"clip_{ext}.{ext}", stereo, 8000)
     return d
-
-
-@pytest.fixture(scope="module")
-def experts(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("exp") / "experts"
-    for seed, lang in enumerate(("pl", "pt")):
-        make_expert(tiny_whisper, root / lang, seed + 1, lang)
-    return root
 
 
 def test_inputs_directories_lists_and_names(tmp_path: Path) -> None:

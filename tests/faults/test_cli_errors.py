@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import soundfile as sf
-from test_train_data import make_cuts
+from helpers import make_cuts, one_line_error, run_main
 
 from lwasr.cli import main
 
@@ -65,22 +65,6 @@ def refuse_writes(monkeypatch: pytest.MonkeyPatch, root: Path, code: int) -> Non
     monkeypatch.setattr(io, "open", guard(io.open, open_writes))
     monkeypatch.setattr(os, "replace", rename(os.replace))
     monkeypatch.setattr(os, "rename", rename(os.rename))
-
-
-def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
-    """Run ``lwasr ARGS`` through the console-script entry point; return its exit status and stderr."""
-    monkeypatch.setattr(sys, "argv", ["lwasr", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return exit_info.value.code, capsys.readouterr().err
-
-
-def one_line_error(err: str) -> str:
-    """The ``error:`` line of stderr (library log lines may precede it), checking there is no traceback."""
-    assert "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fleurs_layout import write_wav
+from helpers import write_wav
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from typer.testing import CliRunner
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_decode_e2e import OPTS, write_cuts
+from helpers import OPTS, write_cuts
 
 from lwasr.decoding.io import HYP_FILE, SUMMARY_FILE
 from lwasr.decoding.search import decode_cuts

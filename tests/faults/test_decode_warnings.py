@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_decode_e2e import OPTS, make_expert, write_cuts
+from helpers import OPTS, make_expert, write_cuts
 
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import load_system
@@ -17,7 +17,7 @@ SEARCH_LOG = "lwasr.decoding.search"
 
 @pytest.fixture(scope="module")
 def experts(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An experts dir with a pl expert only."""
+    """An experts dir with a pl expert only (in place of conftest.py's pl and pt)."""
     root = tmp_path_factory.mktemp("exp") / "experts"
     make_expert(tiny_whisper, root / "pl", 1, "pl")
     return root

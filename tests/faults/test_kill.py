@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import make_adapter, make_cuts
 from safetensors.torch import load_file
-from test_expand_run import make_adapter
-from test_train_data import make_cuts
 from typer.testing import CliRunner
 
 from lwasr.cli import app

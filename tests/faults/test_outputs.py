@@ -9,11 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_ct2_import import tiny_ct2  # noqa: F401  (fixture)
-from test_decode_e2e import write_cuts
-from test_fuse_cli import experts_dir, fuse_args  # noqa: F401  (experts_dir: fixture)
-from test_train_data import make_cuts
-from test_train_loop import manifests, small  # noqa: F401  (manifests: fixture)
+from helpers import fuse_args, make_cuts, small, write_cuts
 from typer.testing import CliRunner
 
 from lwasr.atomic import OUTPUT_MARKER, atomic_path, check_output
@@ -83,8 +79,8 @@ def test_a_directory_output_replaces_only_an_earlier_output_of_its_own_command(t
     ("target", "extra"),
     [("experts", ()), ("experts/pl", ()), ("experts/pl", ("--overwrite",)), ("data", ()), ("data", ("--overwrite",))],
 )
-def test_fuse_refuses_an_out_that_holds_something_else(experts_dir, tmp_path, monkeypatch, target, extra):  # noqa: F811
-    experts = shutil.copytree(experts_dir, tmp_path / "experts")
+def test_fuse_refuses_an_out_that_holds_something_else(pl_pt_experts, tmp_path, monkeypatch, target, extra):
+    experts = shutil.copytree(pl_pt_experts, tmp_path / "experts")
     make_cuts(tmp_path / "data", per_lang=1)
     before = tree_hashes([tmp_path])
     monkeypatch.setattr("lwasr.fusion.run.load_experts", no_work)
@@ -95,14 +91,14 @@ def test_fuse_refuses_an_out_that_holds_something_else(experts_dir, tmp_path, mo
     assert tree_hashes([tmp_path]) == before
 
 
-def test_fuse_keeps_an_earlier_output_unless_overwrite(experts_dir, tmp_path):  # noqa: F811
+def test_fuse_keeps_an_earlier_output_unless_overwrite(pl_pt_experts, tmp_path):
     out = tmp_path / "fused"
-    sum_args = fuse_args(experts_dir, out, "--langs", "pl,pt", "--method", "sum")
+    sum_args = fuse_args(pl_pt_experts, out, "--langs", "pl,pt", "--method", "sum")
     assert runner.invoke(app, sum_args).exit_code == 0
     result = runner.invoke(app, sum_args)  # the same fusion again (a recipe rerun): kept
     assert result.exit_code == 0, result.output
     assert ModelMeta.load(out).extra["fusion"] == "sum"
-    svd_args = fuse_args(experts_dir, out, "--langs", "pl,pt", "--method", "svd", "--rank", "2")
+    svd_args = fuse_args(pl_pt_experts, out, "--langs", "pl,pt", "--method", "svd", "--rank", "2")
     result = runner.invoke(app, svd_args)  # another method: never silently kept
     assert isinstance(result.exception, LwasrError), result.output
     assert "made with --method sum --langs pl,pt" in str(result.exception) and "--overwrite" in str(result.exception)
@@ -115,7 +111,7 @@ def test_fuse_keeps_an_earlier_output_unless_overwrite(experts_dir, tmp_path):  
 # -- lwasr model import-ct2 ----------------------------------------------------------------------------------------
 
 
-def test_import_ct2_refuses_a_foreign_dir_and_replaces_its_own_only_with_overwrite(tiny_ct2, tmp_path):  # noqa: F811
+def test_import_ct2_refuses_a_foreign_dir_and_replaces_its_own_only_with_overwrite(tiny_ct2, tmp_path):
     foreign = tmp_path / "model"
     foreign.mkdir()
     (foreign / "config.json").write_text("{}")
@@ -136,7 +132,7 @@ def test_import_ct2_refuses_a_foreign_dir_and_replaces_its_own_only_with_overwri
 # -- training exports: train, distill, expand -----------------------------------------------------------------------
 
 
-def test_training_refuses_a_unit_dir_that_holds_something_else_before_training(tmp_path, tiny_whisper, manifests):  # noqa: F811
+def test_training_refuses_a_unit_dir_that_holds_something_else_before_training(tmp_path, tiny_whisper, manifests):
     cfg = small(tmp_path, tiny_whisper, manifests)
     cfg.unit_dir.mkdir(parents=True)
     (cfg.unit_dir / "notes.txt").write_text("keep")
@@ -145,14 +141,14 @@ def test_training_refuses_a_unit_dir_that_holds_something_else_before_training(t
     assert (cfg.unit_dir / "notes.txt").read_text() == "keep"
 
 
-def test_expand_overwrite_refuses_a_unit_it_did_not_write(experts_dir, tmp_path, monkeypatch):  # noqa: F811
-    foreign = shutil.copytree(experts_dir / "pl", tmp_path / "someone_else")
+def test_expand_overwrite_refuses_a_unit_it_did_not_write(pl_pt_experts, tmp_path, monkeypatch):
+    foreign = shutil.copytree(pl_pt_experts / "pl", tmp_path / "someone_else")
     before = tree_hashes([foreign])
     cuts = make_cuts(tmp_path / "data", langs=("it",), per_lang=1)
     monkeypatch.setattr("lwasr.expansion.expand.train", no_work)
     refused = r"someone_else holds 4 entries \(README.md, .*not an earlier output of `lwasr expand`"
     with pytest.raises(LwasrError, match=refused):
-        expand(experts=experts_dir, new_lang="it", cuts=[cuts], out=foreign, overwrite=True)
+        expand(experts=pl_pt_experts, new_lang="it", cuts=[cuts], out=foreign, overwrite=True)
     assert tree_hashes([foreign]) == before
 
 

@@ -6,23 +6,8 @@ before anything is loaded. Outputs go to tmp dirs (``--data``, ``--expdir``), ne
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from test_recipes import run_recipe
-
-
-def tmp_dirs(tmp_path: Path) -> list[str]:
-    return ["--data", str(tmp_path / "data"), "--expdir", str(tmp_path / "exp"), "--tag", "t"]
-
-
-def fake_manifests(tmp_path: Path, corpus: str, langs: list[str], splits: list[str]) -> None:
-    """Empty files where stage 1 puts its manifests: enough for the input checks, not for lwasr."""
-    manifests = tmp_path / "data" / "manifests"
-    manifests.mkdir(parents=True, exist_ok=True)
-    for lang in langs:
-        for split in splits:
-            (manifests / f"{corpus}_{lang}_{split}_cuts.jsonl.gz").touch()
+from helpers import fake_manifests, run_recipe, tmp_dirs
 
 
 @pytest.mark.parametrize(

@@ -1,53 +1,23 @@
 """Resuming with changed settings: refused with the differences (old -> new) unless declared safe; --overwrite."""
 
-# ruff: noqa: F811  (fixtures imported from other test modules are redefined as arguments)
-
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from helpers import RUN, copy_of, one_line_error, run_main, small
 from safetensors.torch import load_file
-from test_train_loop import manifests, small  # noqa: F401  (manifests: fixture)
 from typer.testing import CliRunner
 
-from faults.test_cli_errors import one_line_error, run_main
 from lwasr.cli import app
 from lwasr.errors import LwasrError
 from lwasr.training import checkpoint
 from lwasr.training.config import TrainConfig
 from lwasr.training.loop import Trainer, train
 from lwasr.units.meta import ModelMeta
-
-#: The killed run: a checkpoint after every step, killed after step 2 of 4.
-RUN = dict(max_steps=4, save_every=1, final_model="last")
-
-
-def kill_at(at: int):
-    def on_step(step: int) -> None:
-        if step == at:
-            raise KeyboardInterrupt
-
-    return on_step
-
-
-@pytest.fixture(scope="module")
-def killed(tmp_path_factory, tiny_whisper, manifests) -> TrainConfig:
-    """A run of :func:`small` killed after step 2 (its checkpoint written); copy it with :func:`copy_of`."""
-    cfg = small(tmp_path_factory.mktemp("killed"), tiny_whisper, manifests, **RUN)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, on_step=kill_at(2))
-    return cfg
-
-
-def copy_of(cfg: TrainConfig, root: Path) -> TrainConfig:
-    """The killed run copied under ``root`` (``exp_dir`` may change on resume), so each test has its own."""
-    shutil.copytree(cfg.exp_dir, root / "exp")
-    return dataclasses.replace(cfg, exp_dir=str(root / "exp"))
 
 
 class NoWork(Trainer):

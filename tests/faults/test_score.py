@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_decode_e2e import OPTS, write_cuts
+from helpers import OPTS, write_cuts
 from typer.testing import CliRunner
 
 from lwasr.cli import app

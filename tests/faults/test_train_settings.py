@@ -1,14 +1,10 @@
 """Bad training settings: one line (exit 2) before any work, in `lwasr train` and every config built on TrainConfig."""
 
-# ruff: noqa: F811  (fixtures imported from other test modules are redefined as arguments)
-
 from __future__ import annotations
 
 import pytest
-from test_train_data import make_cuts
-from test_train_loop import manifests, small  # noqa: F401  (manifests: fixture)
+from helpers import make_cuts, one_line_error, run_main, small
 
-from faults.test_cli_errors import one_line_error, run_main
 from lwasr.distill.config import DistillConfig
 from lwasr.errors import LwasrError
 from lwasr.expansion.config import ExpandConfig

@@ -1,7 +1,5 @@
 """Checkpoints never run code: a pickle payload in trainer.pt or model.pt is refused; states are plain values."""
 
-# ruff: noqa: F811  (fixtures imported from other test modules are redefined as arguments)
-
 from __future__ import annotations
 
 import ast
@@ -14,11 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train_loop import manifests  # noqa: F401  (fixture)
+from helpers import copy_of, one_line_error, run_main
 
 import lwasr
-from faults.test_cli_errors import one_line_error, run_main
-from faults.test_resume import copy_of, killed  # noqa: F401  (killed: fixture)
 from lwasr.training import checkpoint
 from lwasr.units.meta import ModelMeta
 
