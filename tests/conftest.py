@@ -66,3 +66,16 @@ def experts_dir(tiny_whisper, other_base, tmp_path_factory) -> Path:
     make_shaped_expert(tiny_whisper, root / "de", "de", 4, 8, False, ["q_proj", "v_proj"], seed=2)
     make_shaped_expert(other_base, root / "cy", "cy", 4, 8, False, ALL_TARGETS, seed=3)
     return root
+
+
+@pytest.fixture
+def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a Whisper model or an adapter fails the test (``--print-config`` plans only)."""
+    from peft import PeftModel
+    from transformers import WhisperForConditionalGeneration
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("--print-config loaded a model")
+
+    monkeypatch.setattr(WhisperForConditionalGeneration, "from_pretrained", refuse)
+    monkeypatch.setattr(PeftModel, "from_pretrained", refuse)

@@ -9,15 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from peft import LoraConfig, get_peft_model
-from transformers import WhisperForConditionalGeneration
 from typer.testing import CliRunner
 
 from lwasr.cli import app
 from lwasr.fusion.methods import unregister_method
-from lwasr.training.config import LORA_TARGETS
-from lwasr.units.meta import ModelMeta, base_fingerprint
+from lwasr.units.meta import ModelMeta
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The registration, as a plugin module would write it.
@@ -40,36 +36,30 @@ def toy():
     unregister_method("toy")
 
 
-@pytest.fixture(scope="module")
-def experts_dir(tiny_whisper, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("toy") / "experts"
-    for seed, lang in enumerate(("pl", "pt")):
-        base = WhisperForConditionalGeneration.from_pretrained(tiny_whisper)
-        torch.manual_seed(seed)
-        model = get_peft_model(base, LoraConfig(r=2, lora_alpha=4, target_modules=list(LORA_TARGETS)))
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if "lora_" in name:
-                    p.add_(torch.randn_like(p) * 0.1)
-        model.save_pretrained(root / lang)
-        ModelMeta("lora", str(tiny_whisper), base_fingerprint(base), [lang]).save(root / lang)
-    return root
-
-
-def test_a_registered_method_is_a_choice_of_lwasr_fuse(toy, experts_dir, tmp_path):
+def test_a_registered_method_is_a_choice_of_lwasr_fuse(toy, pl_pt_experts, tmp_path):
     out = tmp_path / "fused_toy"
-    args = ["fuse", "--experts", str(experts_dir), "--langs", "pl,pt", "--method", "toy", "--out", str(out)]
+    args = ["fuse", "--experts", str(pl_pt_experts), "--langs", "pl,pt", "--method", "toy", "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--weights", "0.5,0.5"])
     assert result.exit_code == 0, (result.output, result.exception)
     meta = ModelMeta.load(out)
     assert meta.extra["fusion"] == "toy" and meta.extra["weights"] == {"pl": 0.5, "pt": 0.5}
-    assert meta.extra["rank"] == 2  # the first expert alone, not the sum of both (rank 4)
+    assert meta.extra["rank"] == 4  # the first expert alone (pl_pt_experts: rank 4), not the sum of both (rank 8)
     listed = CliRunner().invoke(app, ["fuse", "--list-methods"]).output.splitlines()
     assert "toy\t--method toy" in listed
 
 
-def test_an_unregistered_method_is_refused(experts_dir, tmp_path):
-    args = ["fuse", "--experts", str(experts_dir), "--langs", "pl,pt", "--method", "toy", "--out", str(tmp_path / "x")]
+def test_an_unregistered_method_is_refused(pl_pt_experts, tmp_path):
+    args = [
+        "fuse",
+        "--experts",
+        str(pl_pt_experts),
+        "--langs",
+        "pl,pt",
+        "--method",
+        "toy",
+        "--out",
+        str(tmp_path / "x"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "'toy' is not one of" in result.output
     assert not (tmp_path / "x").exists()

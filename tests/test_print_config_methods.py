@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-import transformers
 import yaml
 from peft import LoraConfig
 from typer.testing import CliRunner
@@ -68,12 +67,7 @@ def tree(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(autouse=True)
-def no_model(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("--print-config loaded a model")
-
-    monkeypatch.setattr(transformers.WhisperForConditionalGeneration, "from_pretrained", refuse)
+pytestmark = pytest.mark.usefixtures("no_model")  # conftest: loading a model fails the test
 
 
 def commands(tag: Path) -> dict[str, list[str]]:
