@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from lwasr.cli.options import TRAIN_OPTIONS, Settings, setup_logging, training_options
-from lwasr.expansion.config import ExpandConfig
+from lwasr.cli.options import TRAIN_OPTIONS, Settings, field_options, setup_logging, training_options
+from lwasr.expansion.config import ExpandConfig, ExpandOptions
 from lwasr.expansion.inits import inits_help
 
 HELP = (
@@ -30,41 +30,16 @@ EXPAND_OPTIONS = tuple(n for n in TRAIN_OPTIONS if n not in (*EXPAND_OWN, "model
 app = typer.Typer(name="expand", help=HELP, subcommand_metavar="")
 
 
+#: The settings of expand's own that are options (fields of ExpandOptions), in the order of its help.
+OPTIONS = ("experts", "out", "similarity", "moe_k", "lang_token_from", "model", "similarity_max_utts")
+
+
 @app.callback(invoke_without_command=True)
 @training_options(ExpandConfig, EXPAND_OPTIONS, passed=EXPAND_OWN, required=("new_lang", "cuts"))
+@field_options(ExpandOptions, OPTIONS)
 def expand(
-    experts: Annotated[
-        Path,
-        typer.Option("--experts", help="The base experts, exp/<tag>/experts (never modified)."),
-    ],
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Unit directory (default: exp/<tag>/expand_<init>/<lang>)."),
-    ] = None,
-    similarity: Annotated[
-        Path | None,
-        typer.Option(
-            "--similarity",
-            help="similarity.json from `lwasr lid-similarity` (default: computed on the fly into the run dir).",
-        ),
-    ] = None,
-    moe_k: Annotated[int, typer.Option("--moe-k", help="moe: number of similar base experts mixed in.")] = 2,
-    lang_token_from: Annotated[
-        str | None,
-        typer.Option(
-            "--lang-token-from",
-            help="Prompt token of the new language: most-similar (the most similar base language's token) or a"
-            " Whisper code. Default: its own token if Whisper knows the language, else most-similar.",
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", help="Base Whisper (default: the one in the experts' lwasr.json); also runs LID."),
-    ] = None,
-    sim_max_utts: Annotated[
-        int, typer.Option("--sim-max-utts", help="Utterances of the new language used for LID similarity.")
-    ] = 100,
     *,
+    values: dict[str, Any],
     new_lang: str,
     cuts: list[str],
     dev_cuts: list[str],
@@ -80,22 +55,16 @@ def expand(
     setup_logging()
     settings.execute(
         lambda: plan_expand(
-            experts=experts,
             new_lang=new_lang,
             cuts=cuts,
             init=init,
-            out=out,
             dev_cuts=dev_cuts,
-            similarity=similarity,
-            moe_k=moe_k,
             moe_gate=moe_gate,
-            lang_token_from=lang_token_from,
             source=source,
-            model=model,
             config=settings.config,
             overrides=settings.overrides(),
-            similarity_max_utts=sim_max_utts,
             overwrite=overwrite,
+            **values,
         ),
         run_expand,
     )

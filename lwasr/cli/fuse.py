@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from lwasr.cli.options import Settings, setup_logging, training_options
-from lwasr.fusion.config import FuseConfig
+from lwasr.cli.options import Settings, field_options, setup_logging, training_options
+from lwasr.fusion.config import FuseConfig, FuseOptions
 from lwasr.fusion.methods import method_names, methods_help, systems
 
 
@@ -45,15 +44,6 @@ app = typer.Typer(
 )
 
 
-def _floats(spec: str | None) -> list[float] | None:
-    if spec is None:
-        return None
-    try:
-        return [float(x) for x in spec.split(",") if x.strip()]
-    except ValueError as e:
-        raise typer.BadParameter(f"expected comma-separated numbers, got {spec!r}") from e
-
-
 #: The training settings of --method learned that are options.
 LEARNED_OPTIONS = (
     *("cuts", "dev_cuts", "lang_token", "trim_encoder_input", "max_duration", "lr", "max_steps", "num_epochs"),
@@ -61,46 +51,14 @@ LEARNED_OPTIONS = (
 )
 
 
+#: The settings of fuse's own that are options (fields of FuseOptions), in the order of its help.
+FUSE_OPTIONS = ("langs", "out", "method", "weights", "lambdas", "rank", "density", "seed", "model", "overwrite")
+
+
 @app.callback(invoke_without_command=True)
 @training_options(FuseConfig, LEARNED_OPTIONS, passed=("experts", "merge"), required=("experts",))
+@field_options(FuseOptions, FUSE_OPTIONS, method={"callback": check_method, "metavar": f"<{'|'.join(method_names())}>"})
 def fuse(
-    langs: Annotated[str, typer.Option("--langs", help="Target languages, comma-separated Whisper codes: pl,pt,it.")],
-    out: Annotated[
-        Path, typer.Option("--out", help="Output directory: new, or an earlier fuse output (kept unless --overwrite).")
-    ],
-    method: Annotated[
-        str,
-        typer.Option(
-            "--method",
-            callback=check_method,
-            metavar=f"<{'|'.join(method_names())}>",
-            help="Fusion method (see above).",
-        ),
-    ] = "sum",
-    weights: Annotated[
-        str | None, typer.Option("--weights", help="One weight per language, comma-separated: 0.5,0.5.")
-    ] = None,
-    lambdas: Annotated[
-        str | None,
-        typer.Option(
-            "--lambdas",
-            help="sum, svd: task arithmetic, weight λ for every expert, λ chosen from this grid (e.g."
-            " 0.2,0.4,0.6,0.8,1.0) by the lowest dev loss on --dev-cuts.",
-        ),
-    ] = None,
-    rank: Annotated[int | None, typer.Option("--rank", help="svd: rank of the fused adapter.")] = None,
-    density: Annotated[
-        float, typer.Option("--density", help="ties/dare: fraction of factor entries kept, in (0, 1].")
-    ] = 0.5,
-    seed: Annotated[int, typer.Option("--seed", help="dare: seed of the random drops.")] = 0,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", help="Base model (default: the one recorded in the experts' lwasr.json)."),
-    ] = None,
-    overwrite: Annotated[
-        bool,
-        typer.Option("--overwrite", help="Replace an earlier fuse output at --out (once the new one is complete)."),
-    ] = False,
     list_methods: Annotated[
         bool,
         typer.Option(
@@ -112,31 +70,16 @@ def fuse(
         ),
     ] = False,
     *,
+    values: dict[str, Any],
     experts: str,
     merge: bool,
     settings: Settings,
 ) -> None:
     """Fuse the experts for --langs into one adapter (see `lwasr fuse --help` for the methods)."""
     from lwasr.fusion.run import plan, run
-    from lwasr.langcodes import parse_langs
 
     setup_logging()
     settings.execute(
-        lambda: plan(
-            experts,
-            parse_langs(langs),
-            method,
-            out,
-            weights=_floats(weights),
-            lambdas=_floats(lambdas),
-            rank=rank,
-            density=density,
-            seed=seed,
-            merge=merge,
-            model=model,
-            config=settings.config,
-            train_overrides=settings.overrides(),
-            overwrite=overwrite,
-        ),
+        lambda: plan(experts, merge=merge, config=settings.config, train_overrides=settings.overrides(), **values),
         run,
     )

@@ -75,12 +75,13 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="[lwasr] %(message)s")
 
 
-def field_option(cls: type, name: str, required: bool = False) -> inspect.Parameter:
+def field_option(cls: type, name: str, required: bool = False, **option: Any) -> inspect.Parameter:
     """The Typer option of field ``name`` of ``cls``: ``--name-with-dashes``, the field's type, default and help.
 
     A bool field that defaults to True (or None: unset) is a ``--x/--no-x`` switch, one that defaults to False a
     ``--x`` flag. The field's metadata may name another flag or command-line type (:mod:`lwasr.config_fields`); a
-    field without a default, or with ``required``, is a required option (the command needs it).
+    field without a default, or with ``required``, is a required option (the command needs it). ``option``: more
+    ``typer.Option`` arguments (a parser callback, a metavar).
     """
     f = cls.__dataclass_fields__[name]
     hint = f.metadata.get("cli_type", typing.get_type_hints(cls)[name])
@@ -88,9 +89,27 @@ def field_option(cls: type, name: str, required: bool = False) -> inspect.Parame
     flag = flag_of(cls, name)
     if (hint is bool and default) or hint == bool | None:
         flag += f"/--no-{flag[2:]}"
-    option = typer.Option(flag, help=help_of(cls, name))
+    option = typer.Option(flag, help=help_of(cls, name), **option)
     default = inspect.Parameter.empty if required or default is dataclasses.MISSING else default
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[hint, option], default=default)
+
+
+def field_options(cls: type, names: tuple[str, ...], **option: dict[str, Any]) -> Callable[[Callable], Callable]:
+    """Decorator: one option per field in ``names`` of ``cls``, in that order, before the command's own parameters
+    (``option[name]``: more ``typer.Option`` arguments of that one). The command declares ``values`` and receives
+    them there by field name, for its library ``plan``."""
+
+    def wrap(command: Callable) -> Callable:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "values"]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            values = {n: kwargs.pop(n) for n in names}
+            return command(**kwargs, values=values)
+
+        return _with_options(run, [field_option(cls, name, **option.get(name, {})) for name in names] + own, [])
+
+    return wrap
 
 
 _COMMON = [

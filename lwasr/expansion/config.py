@@ -65,3 +65,24 @@ class ExpandConfig(TrainConfig):
     @property
     def unit_dir(self) -> Path:
         return Path(self.out_dir)
+
+
+@dataclass(kw_only=True)
+class ExpandOptions:
+    """The settings of one ``lwasr expand`` of its own, beside the run's :class:`ExpandConfig` fields."""
+
+    experts: Path = setting(help="The base experts, exp/<tag>/experts (never modified).")
+    out: Path | None = setting(None, "Unit directory (default: exp/<tag>/expand_<init>/<lang>).")
+    similarity: Path | None = setting(
+        None, "similarity.json from `lwasr lid-similarity` (default: computed on the fly into the run dir)."
+    )
+    moe_k: int = setting(2, "moe: number of similar base experts mixed in.")
+    lang_token_from: str | None = setting(
+        None,
+        "Prompt token of the new language: most-similar (the most similar base language's token) or a Whisper code."
+        " Default: its own token if Whisper knows the language, else most-similar.",
+    )
+    model: str | None = setting(None, "Base Whisper (default: the one in the experts' lwasr.json); also runs LID.")
+    similarity_max_utts: int = setting(
+        100, "Utterances of the new language used for LID similarity.", flag="sim-max-utts"
+    )

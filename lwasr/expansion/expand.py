@@ -35,7 +35,7 @@ from torch import nn
 from lwasr.atomic import check_output
 from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
-from lwasr.expansion.config import ExpandConfig, check_choices
+from lwasr.expansion.config import ExpandConfig, ExpandOptions, check_choices
 from lwasr.expansion.inits import ExpansionInit, get_init
 from lwasr.expansion.moe import NEW, attach_moe, check_k, expert_refs, fixed_weights, save_gate, sha256_file
 from lwasr.expansion.similarity import SIMILARITY_FILE, lid_similarity, read_ranking, write_similarity
@@ -196,13 +196,13 @@ class ExpandPlan:
     values: dict[str, Any] = field(default_factory=dict)
     user: dict[str, Any] = field(default_factory=dict)  # the overrides (in ``values`` too)
     lang_token_from: str | None = None
-    moe_k: int = 2
+    moe_k: int = field(kw_only=True)
     candidates: list[str] = field(default_factory=list)
     ranking: list[tuple[str, float]] | None = None
     similarity_out: Path | None = None
     lid_model: str = ""
     cuts: list[str] = field(default_factory=list)
-    similarity_max_utts: int = 100
+    similarity_max_utts: int = field(kw_only=True)
     keep: bool = False
 
     @property
@@ -254,39 +254,45 @@ class ExpandPlan:
 
 def plan_expand(
     *,
-    experts: str | Path,
     new_lang: str,
     cuts: Sequence[str | Path],
     init: str = "random",
-    out: str | Path | None = None,
     dev_cuts: Sequence[str | Path] = (),
-    similarity: str | Path | None = None,
-    moe_k: int = 2,
     moe_gate: str = "fixed",
-    lang_token_from: str | None = None,
     source: str | Path | None = None,
-    model: str | None = None,
     config: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
-    similarity_max_utts: int = 100,
     overwrite: bool = False,
+    **options: Any,
 ) -> ExpandPlan:
     """Resolve and check the new language's run (see the module docstring); reads only metadata and files.
 
+    ``options``: the fields of :class:`~lwasr.expansion.config.ExpandOptions` by name (``experts`` among them).
     ``overrides``: training settings (TrainConfig fields) that win over ``config`` and the settings taken
     from the base experts / source unit. A finished unit at ``out`` is kept (unless ``overwrite``).
     """
+    opts = ExpandOptions(**options)
+    out, similarity, model, lang_token_from = opts.out, opts.similarity, opts.model, opts.lang_token_from
     check_new_lang(new_lang)
     check_choices(init, moe_gate)
-    start, experts = get_init(init), Path(experts)
+    start, experts = get_init(init), Path(opts.experts)
     plan = _start(start, new_lang, experts, Path(source) if source else None, overwrite)
     if start.mixes:
-        check_k(moe_k, plan.base_langs)
+        check_k(opts.moe_k, plan.base_langs)
     out = Path(out) if out else experts.parent / f"expand_{init}" / new_lang
     base_dirs = [experts / lang for lang in plan.base_langs] if not start.continues else []
     if any(out.resolve() == d.resolve() for d in base_dirs):
         raise LwasrError(f"--out {out} is a base expert's directory; base experts are never written")
-    job = ExpandPlan(start, out, experts, new_lang, config, lang_token_from=lang_token_from, moe_k=moe_k)
+    job = ExpandPlan(
+        start,
+        out,
+        experts,
+        new_lang,
+        config,
+        lang_token_from=lang_token_from,
+        moe_k=opts.moe_k,
+        similarity_max_utts=opts.similarity_max_utts,
+    )
     if check_output(out, ExpandTrainer.PRODUCER) and not overwrite:  # anything but an earlier expand output is refused
         job.keep = True
         return job
@@ -300,7 +306,7 @@ def plan_expand(
     if lang_token_from is None and new_lang not in WHISPER_LANGUAGES:
         job.lang_token_from = MOST_SIMILAR
     job.candidates = [lang for lang in plan.base_langs if lang in WHISPER_LANGUAGES]
-    job.lid_model, job.cuts, job.similarity_max_utts = lid_model, [str(p) for p in cuts], similarity_max_utts
+    job.lid_model, job.cuts = lid_model, [str(p) for p in cuts]
     job.similarity_out = out.parent / f"train_{out.name}" / SIMILARITY_FILE
     if job.needs_ranking:
         _ranked(None, job.candidates, new_lang, None)  # its error: no base language to rank

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lwasr.errors import LwasrError
+from lwasr.langcodes import parse_langs
 from lwasr.training.config import TrainConfig, UnitConfig, redefault, setting
 
 GATES = ("module", "layer", "global")
@@ -41,3 +43,44 @@ class FuseConfig(UnitConfig):
         for ok, message in checks:
             if not ok:
                 raise LwasrError(message)
+
+
+@dataclass(kw_only=True)
+class FuseOptions:
+    """The settings of one ``lwasr fuse`` of its own (the experts, ``merge`` and the learned run's training
+    settings are :class:`FuseConfig` fields). The command line gives the lists comma-separated; they become lists
+    here."""
+
+    langs: list[str] = setting(help="Target languages, comma-separated Whisper codes: pl,pt,it.", cli_type=str)
+    out: Path = setting(help="Output directory: new, or an earlier fuse output (kept unless --overwrite).")
+    method: str = setting("sum", "Fusion method (see above).")
+    weights: list[float] | None = setting(
+        None, "One weight per language, comma-separated: 0.5,0.5.", cli_type=str | None
+    )
+    lambdas: list[float] | None = setting(
+        None,
+        "sum, svd: task arithmetic, weight λ for every expert, λ chosen from this grid (e.g. 0.2,0.4,0.6,0.8,1.0) by"
+        " the lowest dev loss on --dev-cuts.",
+        cli_type=str | None,
+    )
+    rank: int | None = setting(None, "svd: rank of the fused adapter.")
+    density: float = setting(0.5, "ties/dare: fraction of factor entries kept, in (0, 1].")
+    seed: int = setting(0, "dare: seed of the random drops.")
+    model: str | None = setting(None, "Base model (default: the one recorded in the experts' lwasr.json).")
+    overwrite: bool = setting(False, "Replace an earlier fuse output at --out (once the new one is complete).")
+
+    def __post_init__(self) -> None:
+        self.langs = parse_langs(self.langs) if isinstance(self.langs, str) else list(self.langs)
+        self.out = Path(self.out)
+        self.weights = _floats(self.weights)
+        self.lambdas = _floats(self.lambdas)
+
+
+def _floats(spec: str | list[float] | None) -> list[float] | None:
+    """A comma-separated ``0.5,0.5`` as numbers (a list or None as it is)."""
+    if not isinstance(spec, str):
+        return spec
+    try:
+        return [float(x) for x in spec.split(",") if x.strip()]
+    except ValueError as e:
+        raise LwasrError(f"expected comma-separated numbers, got {spec!r}") from e

@@ -14,7 +14,7 @@ import yaml
 from lwasr.atomic import atomic_path, check_output
 from lwasr.errors import LwasrError
 from lwasr.fusion import PRODUCER
-from lwasr.fusion.config import FuseConfig
+from lwasr.fusion.config import FuseConfig, FuseOptions
 from lwasr.fusion.merge import MERGED_DIR, write_fused
 from lwasr.fusion.methods import FusionMethod, get_method
 from lwasr.fusion.static import FUSED
@@ -28,8 +28,8 @@ from lwasr.units.meta import LoraShape, ModelMeta, base_fingerprint
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class FusePlan:
+@dataclass(kw_only=True)
+class FusePlan(FuseOptions):
     """One ``lwasr fuse``, resolved and checked by :func:`plan` (nothing loaded or written yet); :func:`run` does it.
 
     ``keep``: ``out`` holds an earlier fusion of the same method and languages, kept (run does nothing).
@@ -37,16 +37,7 @@ class FusePlan:
     """
 
     experts_dir: Path
-    langs: list[str]
-    method: str
-    out: Path
-    weights: list[float] | None
-    lambdas: list[float] | None
-    rank: int | None
-    density: float
-    seed: int
     merge: bool
-    model: str | None
     dev_cuts: list[str] = field(default_factory=list)
     max_duration: float = 0.0
     keep: bool = False
@@ -62,43 +53,35 @@ class FusePlan:
 
 def plan(
     experts_dir: str | Path,
-    langs: list[str],
-    method: str,
-    out: str | Path,
     *,
-    weights: list[float] | None = None,
-    lambdas: list[float] | None = None,
-    rank: int | None = None,
-    density: float = 0.5,
-    seed: int = 0,
-    merge: bool = False,
-    model: str | None = None,
+    merge: bool = default_of(FuseConfig, "merge"),
     config: str | Path | None = None,
     train_overrides: dict[str, Any] | None = None,
-    overwrite: bool = False,
+    **options: Any,
 ) -> FusePlan:
     """Resolve and check one fusion of the experts for ``langs`` under ``experts_dir`` into ``out``; reads only
     metadata (no model is loaded, nothing is written).
 
     A trained method (``learned``: :func:`lwasr.fusion.learned.plan_learned`) learns its weights: ``config`` and
-    ``train_overrides`` (training settings, ``cuts`` among them) are for it only. ``lambdas`` (sum, svd): task
-    arithmetic, weight λ for every expert with λ chosen from ``lambdas`` on ``train_overrides["dev_cuts"]``
-    (:mod:`lwasr.fusion.task_arithmetic`; ``max_duration`` sizes its batches). ``out`` must be new or an
-    earlier ``lwasr fuse`` output, which is kept unless ``overwrite`` (then replaced once the new one is complete).
+    ``train_overrides`` (training settings, ``cuts`` among them) are for it only. ``options``: the fields of
+    :class:`~lwasr.fusion.config.FuseOptions` by name. ``lambdas`` (sum, svd): task arithmetic, weight λ for every
+    expert with λ chosen from ``lambdas`` on ``train_overrides["dev_cuts"]`` (:mod:`lwasr.fusion.task_arithmetic`;
+    ``max_duration`` sizes its batches). ``out`` must be new or an earlier ``lwasr fuse`` output, which is kept
+    unless ``overwrite`` (then replaced once the new one is complete).
     """
-    out = Path(out)
+    job = FusePlan(experts_dir=Path(experts_dir), merge=merge, **options)
+    langs, method, out, weights, lambdas = job.langs, job.method, job.out, job.weights, job.lambdas
     fusion = get_method(method)
-    job = FusePlan(Path(experts_dir), list(langs), method, out, weights, lambdas, rank, density, seed, merge, model)
-    if check_output(out, PRODUCER) and not overwrite:
+    if check_output(out, PRODUCER) and not job.overwrite:
         _check_same_fusion(out, method, langs)
         job.keep = True
         return job
     if fusion.plan_training is not None:
         if weights is not None or lambdas is not None:
             raise LwasrError(f"--weights and --lambdas are for the static methods; {method} fusion learns its weights")
-        over = dict(train_overrides or {}, overwrite=overwrite)
+        over = dict(train_overrides or {}, overwrite=job.overwrite)
         job.train = fusion.plan_training(
-            experts_dir, langs, out, merge=merge, model=model, config=config, overrides=over
+            experts_dir, langs, out, merge=merge, model=job.model, config=config, overrides=over
         )
         return job
     job.dev_cuts, job.max_duration = _dev_settings(fusion, lambdas, weights, config, train_overrides)
@@ -172,7 +155,7 @@ def run(job: FusePlan) -> Path:
 def fuse(experts_dir: str | Path, langs: list[str], method: str, out: str | Path, **options: Any) -> Path:
     """Fuse the experts for ``langs`` under ``experts_dir`` into one LoRA adapter at ``out``: :func:`run` of
     :func:`plan` (see there for ``options``)."""
-    return run(plan(experts_dir, langs, method, out, **options))
+    return run(plan(experts_dir, langs=langs, method=method, out=out, **options))
 
 
 def check_weights(weights: list[float] | None, method: FusionMethod, n: int) -> list[float]:
