@@ -19,13 +19,13 @@ def study(*args: str) -> subprocess.CompletedProcess:
         ["bash", str(ROOT / "egs" / "espeak8" / "local" / "base_study.sh"), *args],
         capture_output=True,
         text=True,
-        timeout=1500,
+        timeout=2400,
         stdin=subprocess.DEVNULL,
     )
 
 
 def test_base_study_runs_every_part_and_resumes(tmp_path: Path, tiny_whisper: Path) -> None:
-    args = ["--model", str(tiny_whisper), "--tag", "b", "--langs", "pl,zh", "--adapt-langs", "it,da"]
+    args = ["--model", str(tiny_whisper), "--tag", "b", "--langs", "pl", "--adapt-langs", "it"]
     args += ["--adapt-utts", "4", "--adapt-dev-utts", "2", "--adapt-epochs", "1", "--train-utts", "4"]
     args += ["--size-utts", "6", "--zeroshot-test-utts", "2", "--dev-utts", "2", "--test-utts", "4"]
     args += ["--epochs", "1", "--decode-max-duration", "60"]
@@ -34,8 +34,11 @@ def test_base_study_runs_every_part_and_resumes(tmp_path: Path, tiny_whisper: Pa
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     exp = tmp_path / "exp"
     meta = json.loads((exp / "b_adapt" / "base" / "lwasr.json").read_text())
-    assert meta["kind"] == "full" and meta["languages"] == ["it", "da"] or sorted(meta["languages"]) == ["da", "it"]
-    assert meta["extra"]["mode"] == "shared" and meta["extra"]["export"]["source"].endswith("b_adapt/shared")
+    assert (meta["kind"], meta["languages"], meta["extra"]["mode"]) == ("full", ["it"], "shared")
+    assert meta["extra"]["export"]["source"].endswith("b_adapt/shared")  # what it was adapted on, and from what
+    assert list(meta["extra"]["data"]["hours"]) == ["it"] and meta["extra"]["data"]["cuts"][0].endswith(
+        "_it_train_cuts.jsonl.gz"
+    )
     expert = json.loads((exp / "b_adapted" / "experts" / "pl" / "lwasr.json").read_text())
     assert expert["base_model"].endswith("b_adapt/base")  # every later stage trains on the adapted base
     zero = json.loads((exp / "b_study" / "ZEROSHOT.json").read_text())
@@ -52,6 +55,7 @@ def test_base_study_runs_every_part_and_resumes(tmp_path: Path, tiny_whisper: Pa
     times = (exp / "b_study" / "times.tsv").read_text().splitlines()
     assert [t.split("\t")[0] for t in times] == ["adapt", "zeroshot", "2x2", "full", "size"]
 
-    again = study(*args)
+    units = sorted(p.stat().st_mtime for p in exp.rglob("lwasr.json"))
+    again = study(*args)  # resumes: nothing is trained or exported again
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert "Train" not in again.stderr.split("part 2x2")[-1] or "already exists" in again.stderr
+    assert sorted(p.stat().st_mtime for p in exp.rglob("lwasr.json")) == units

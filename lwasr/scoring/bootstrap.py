@@ -143,33 +143,31 @@ def _relative(base: np.ndarray, other: np.ndarray) -> np.ndarray:
         return np.where(base > 0, 100.0 * (other - base) / base, np.nan)
 
 
-def interaction(
-    first_base: Estimate, first: Estimate, second_base: Estimate, second: Estimate
-) -> dict[str, dict[str, object]]:
+def _gap_change(values: list[tuple[float, np.ndarray]]) -> dict[str, object]:
+    """:func:`interaction` of one figure: ``values`` = (point, replicates) of first_base, first, second_base, second."""
+    (b1, b1r), (s1, s1r), (b2, b2r), (s2, s2r) = values
+    rel = _relative(b2r, s2r) - _relative(b1r, s1r)
+    known = rel[~np.isnan(rel)]
+    return {
+        "abs": (s2 - b2) - (s1 - b1),
+        "abs_ci": interval((s2r - b2r) - (s1r - b1r)),
+        "rel": 100.0 * (s2 - b2) / b2 - 100.0 * (s1 - b1) / b1 if b1 > 0 and b2 > 0 else None,
+        "rel_ci": interval(rel),
+        "p_second_smaller": float(np.mean(known < 0)) if known.size else None,
+    }
+
+
+def interaction(first_base: Estimate, first: Estimate, second_base: Estimate, second: Estimate) -> dict[str, object]:
     """The change of a gap between two conditions: (``second`` against ``second_base``) minus (``first`` against
     ``first_base``), in absolute points and in points of relative change (%), with intervals from the same
     replicates (all four estimated on the same utterances by one :class:`Bootstrap`), and the share of
     replicates in which the second gap is the smaller (lower error is better). Macro and per language."""
-    if len({e.ids == first_base.ids for e in (first, second_base, second)} | {True}) > 1:
-        raise ValueError("an interaction needs the same utterances in every language for all four systems")
-
-    def one(b1: float, b1r: np.ndarray, s1: float, s1r: np.ndarray, b2: float, b2r: np.ndarray, s2: float,
-            s2r: np.ndarray) -> dict[str, object]:  # fmt: skip
-        diff = (s2r - b2r) - (s1r - b1r)
-        rel = _relative(b2r, s2r) - _relative(b1r, s1r)
-        rel_point = (100.0 * (s2 - b2) / b2 - 100.0 * (s1 - b1) / b1) if b1 > 0 and b2 > 0 else None
-        return {
-            "abs": (s2 - b2) - (s1 - b1),
-            "abs_ci": interval(diff),
-            "rel": rel_point,
-            "rel_ci": interval(rel),
-            "p_second_smaller": float(np.mean(rel[~np.isnan(rel)] < 0)) if np.any(~np.isnan(rel)) else None,
-        }
-
     four = (first_base, first, second_base, second)
+    if any(e.ids != first_base.ids for e in four):
+        raise ValueError("an interaction needs the same utterances in every language for all four systems")
     return {
-        "macro": one(*(x for e in four for x in (e.macro, e.macro_replicates))),
+        "macro": _gap_change([(e.macro, e.macro_replicates) for e in four]),
         "languages": {
-            lang: one(*(x for e in four for x in (e.rates[lang], e.replicates[lang]))) for lang in first_base.rates
+            lang: _gap_change([(e.rates[lang], e.replicates[lang]) for e in four]) for lang in first_base.rates
         },
     }
