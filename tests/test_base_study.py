@@ -4,6 +4,7 @@ data-size arm, and a re-run that trains nothing."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 from pathlib import Path
@@ -54,6 +55,17 @@ def test_base_study_runs_every_part_and_resumes(tmp_path: Path, tiny_whisper: Pa
     assert list(size["systems"]) == ["experts_n4", "shared_n4", "experts_n6", "shared_n6"]
     times = (exp / "b_study" / "times.tsv").read_text().splitlines()
     assert [t.split("\t")[0] for t in times] == ["adapt", "zeroshot", "2x2", "full", "size"]
+
+    kept = tmp_path / "kept"
+    keep = subprocess.run(
+        ["bash", str(ROOT / "egs" / "espeak8" / "local" / "keep_base_study.sh"), str(tmp_path), "--tag", "b",
+         "--out", str(kept)], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert keep.returncode == 0, keep.stderr
+    assert json.loads((kept / "adapted_base" / "lwasr.json").read_text()) == meta
+    with gzip.open(kept / "adapted" / "decode_experts_aware_test" / "hyp.jsonl.gz", "rt") as f:
+        assert f.read() == (exp / "b_adapted" / "decode_experts_aware_test" / "hyp.jsonl").read_text()
+    assert (kept / "TWO_BY_TWO.md").is_file() and (kept / "times.tsv").read_text() == "\n".join(times) + "\n"
 
     units = sorted(p.stat().st_mtime for p in exp.rglob("lwasr.json"))
     again = study(*args)  # resumes: nothing is trained or exported again
