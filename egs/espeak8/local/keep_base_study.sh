@@ -17,7 +17,7 @@ while (( $# > 0 )); do
   case $1 in
     --tag) tag=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    --help|-h) sed -n '2,9p' "$0"; exit 0 ;;
+    --help|-h) sed -n '2,10p' "$0"; exit 0 ;;
     *) src=$1; shift ;;
   esac
 done
