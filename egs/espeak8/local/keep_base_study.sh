@@ -35,7 +35,11 @@ for d in "$exp/${tag}"_orig "$exp/${tag}"_adapted "$exp/${tag}"_adapted_n*; do
   [ -d "$d" ] || continue
   name=${d##*/}; name=${name#"${tag}"_}
   for f in "$d"/RESULTS*.md "$d"/RESULTS*.json; do keep "$f" "$out/$name/${f##*/}"; done
-  for h in "$d"/decode_*/hyp.jsonl; do keep "$h" "$out/$name/$(basename "$(dirname "$h")")/hyp.jsonl.gz"; done
+  for h in "$d"/decode_*/summary.json; do  # finished decodes only (summary.json marks one)
+    [ -f "$h" ] || continue
+    h=$(dirname "$h")
+    keep "$h/hyp.jsonl" "$out/$name/${h##*/}/hyp.jsonl.gz"
+  done
   for l in "$d"/train_*/train.log; do keep "$l" "$out/$name/$(basename "$(dirname "$l")").log.gz"; done
 done
 echo "kept in $out:"; find "$out" -type f | sort | sed 's/^/  /'
