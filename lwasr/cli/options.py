@@ -65,6 +65,8 @@ class Settings:
         if self.print_config:
             typer.echo(job.to_yaml(), nl=False)
             return
+        import lwasr.loaders  # noqa: F401  (registers the validation metrics a run may use: valid_metric wer)
+
         result = run(job)
         for line in result if isinstance(result, list) else [result]:
             typer.echo(line)

@@ -234,6 +234,20 @@ def synth(
     text_dir: Annotated[
         Path | None, typer.Option("--text-dir", help="Folder of <lang>.txt sentence lists (default: lwasr/data/text).")
     ] = None,
+    train_text: Annotated[
+        str,
+        typer.Option(
+            "--train-text",
+            help="builtin: every split from the sentence lists; catalogs: train also gets the sentences of the"
+            " gettext translation catalogs under --locale-dir (dev and test keep the lists; see docs/data.md).",
+        ),
+    ] = "builtin",
+    locale_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--locale-dir", help="--train-text catalogs: where <locale>/LC_MESSAGES/*.mo are (default Debian's)."
+        ),
+    ] = None,
     jobs: Jobs = CPUS,
     force: Force = False,
 ) -> None:
@@ -256,6 +270,8 @@ def synth(
         test_seen=test_seen,
         noise=noise,
         text_dir=text_dir,
+        train_text=train_text,
+        locale_dir=locale_dir,
         jobs=jobs,
         force=force,
     )

@@ -39,6 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+Resamples = Annotated[int, typer.Option("--resamples", help="Bootstrap resamples for the 95% intervals (fixed seed).")]
 Normalizer = Annotated[
     str,
     typer.Option(
@@ -94,9 +95,7 @@ def compare(
     ] = None,
     title: Annotated[str, typer.Option("--title", help="Title of the table and chart.")] = "",
     normalizer: Normalizer = DEFAULT_NORMALIZER,
-    resamples: Annotated[
-        int, typer.Option("--resamples", help="Bootstrap resamples for the 95% intervals (fixed seed).")
-    ] = 1000,
+    resamples: Resamples = 1000,
 ) -> None:
     """Put several systems in one table (systems x languages, average, rel. change with its interval, LID), a
     table of paired differences and one of outliers, a bar chart with error bars, and a JSON of it all."""
@@ -137,3 +136,32 @@ def sweep(
     table, png, data = run_sweep(comparisons, out, xs=xs, systems=systems, xlabel=xlabel, title=title)
     typer.echo(table)
     typer.echo(f"wrote {out}, {png} and {data}")
+
+
+@app.command("interaction")
+def interaction(
+    decode_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Four decode dirs of the same utterances: a system and its baseline under the first condition,"
+            " then the same two under the second (e.g. experts and shared LoRA on the original base, then on the"
+            " adapted one)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Markdown file for the table; its JSON goes beside it.")],
+    names: Annotated[
+        list[str] | None, typer.Option("--name", help="The four systems' names, in order (repeat).")
+    ] = None,
+    title: Annotated[str, typer.Option("--title", help="Title of the table.")] = "",
+    normalizer: Normalizer = DEFAULT_NORMALIZER,
+    resamples: Resamples = 1000,
+) -> None:
+    """The interaction of a 2x2 comparison: each condition's gap (system against its baseline) and how much the
+    gap changes from the first condition to the second, with paired bootstrap intervals over the same utterances."""
+    from lwasr.scoring.interaction import report_interaction
+
+    table, data = report_interaction(
+        decode_dirs, out, names=names, title=title, normalizer=normalizer, resamples=resamples
+    )
+    typer.echo(table)
+    typer.echo(f"wrote {out} and {data}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -75,13 +76,15 @@ def experts_cmd(
 ) -> None:
     """Train the expert of every language in --langs (finished experts are skipped)."""
     from lwasr.langcodes import parse_langs
+    from lwasr.loaders import register_all
     from lwasr.training.experts import train_experts
     from lwasr.training.loop import plan_train
 
     setup_logging()
     codes = parse_langs(langs)
     over = settings.overrides(mode="expert", lang=codes[0])
-    settings.execute(lambda: plan_train(settings.config, over), lambda cfg: train_experts(cfg, codes, jobs=jobs))
+    run = functools.partial(train_experts, langs=codes, jobs=jobs, setup=register_all)
+    settings.execute(lambda: plan_train(settings.config, over), run)
 
 
 @app.command("pick")

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from lwasr.atomic import atomic_path
 from lwasr.data.audio import SAMPLE_RATE, resample
+from lwasr.data.catalogs import LOCALE_DIR, catalog_sentences, without
 from lwasr.data.manifests import Preparer, Utterance, read_text
 from lwasr.data.report import MISSING_AUDIO, Dropped, RunReport
 from lwasr.errors import LwasrError
@@ -47,7 +48,11 @@ ESPEAK_VOICES = {
     "el": "el",
     "cy": "cy",
     "ja": "ja",
+    "fr": "fr-fr",
 }
+#: ``train_text`` values: the built-in lists only, or with gettext catalogs' sentences added to train
+#: (:mod:`lwasr.data.catalogs`; dev and test keep the built-in lists).
+TRAIN_TEXTS = ("builtin", "catalogs")
 #: The voice variants of the train and dev speakers (and of test with ``test_voices="seen"``).
 DEFAULT_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4")
 #: The unseen test speakers: none is in DEFAULT_VARIANTS; six male and six female voices of ordinary speech (no
@@ -167,6 +172,41 @@ def split_sentences(sents: Sequence[str], sizes: Mapping[str, int], seed: int) -
     return {name: pools[name] for name in names}
 
 
+def sentence_pools(
+    lang: str,
+    sizes: Mapping[str, int],
+    seed: int,
+    *,
+    text_dir: str | Path | None = None,
+    train_text: str = "builtin",
+    locale_dir: Path | None = None,
+) -> dict[str, list[str]]:
+    """The disjoint sentence pools of ``lang``'s splits (:func:`split_sentences` of its built-in list).
+
+    ``train_text`` "catalogs": the dev and test pools are cut from the built-in list as they are with
+    "builtin" whenever that list holds them in full (train asks for none of it first), and train gets the rest
+    of the list followed by the catalogs' sentences (shuffled with the seed) that no dev or test sentence
+    repeats. A language without a built-in list takes every pool from the catalogs' sentences.
+    """
+    if train_text not in TRAIN_TEXTS:
+        raise LwasrError(f"--train-text {train_text!r}: use one of {', '.join(TRAIN_TEXTS)}")
+    if train_text == "builtin":
+        return split_sentences(load_sentences(lang, text_dir), sizes, seed)
+    locale_dir = locale_dir or LOCALE_DIR
+    extra = catalog_sentences(lang, locale_dir)
+    random.Random(seed).shuffle(extra)
+    try:
+        builtin = load_sentences(lang, text_dir)
+    except LwasrError:
+        if not extra:
+            raise LwasrError(f"no sentences for {lang!r}: no built-in list and no catalog under {locale_dir}") from None
+        return split_sentences(extra, sizes, seed)
+    pools = split_sentences(builtin, {**sizes, "train": 0}, seed)
+    held_out = [s for name, pool in pools.items() if name != "train" for s in pool]
+    pools["train"] = without([*pools["train"], *extra], held_out)
+    return pools
+
+
 def plan(
     lang: str,
     split: str,
@@ -243,6 +283,8 @@ def prepare_synth(
     test_seen: int = 0,
     noise: bool = True,
     text_dir: str | Path | None = None,
+    train_text: str = "builtin",
+    locale_dir: Path | None = None,
     jobs: int | None = None,
     force: bool = False,
 ) -> RunReport:
@@ -251,7 +293,8 @@ def prepare_synth(
     Wavs go to ``<out>/wav/<lang>/<split>/``; existing ones are reused. ``sizes`` maps split -> utterances
     per language (default train 240, dev 24, test 32). Speakers come from :func:`split_variants`;
     ``test_seen`` > 0 adds a ``test-seen`` split: that many utterances of the test sentences, spoken by the
-    train/dev variants (seen speakers), beside a test split of unseen ones.
+    train/dev variants (seen speakers), beside a test split of unseen ones. ``train_text`` "catalogs" adds the
+    sentences of the gettext catalogs under ``locale_dir`` to train (:func:`sentence_pools`).
     """
     out = Path(out)
     langs = parse_langs(langs)
@@ -278,8 +321,7 @@ def prepare_synth(
     todo: list[tuple[str, str, list[SynthItem], dict]] = []
     counts = {**sizes, **({"test-seen": test_seen} if test_seen else {})}
     for lang in langs:
-        sents = load_sentences(lang, text_dir)
-        pools = split_sentences(sents, sizes, seed)
+        pools = sentence_pools(lang, sizes, seed, text_dir=text_dir, train_text=train_text, locale_dir=locale_dir)
         pools["test-seen"] = pools.get("test", [])
         for split, n in counts.items():
             pool = voices.get(split, voices["train"])
@@ -289,6 +331,8 @@ def prepare_synth(
                 "sizes": sizes,
                 "variants": list(pool),
             }
+            if train_text != "builtin":  # builtin manifests keep the fingerprint they had before the option
+                fingerprint.update(train_text=train_text, sentences=len(pools[split]))
             if not prep.done(lang, split, fingerprint):
                 todo.append((lang, split, items, fingerprint))
 

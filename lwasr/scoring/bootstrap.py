@@ -136,3 +136,38 @@ def paired(base: Estimate, other: Estimate) -> dict[str, object]:
             for lang in base.rates
         },
     }
+
+
+def _relative(base: np.ndarray, other: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(base > 0, 100.0 * (other - base) / base, np.nan)
+
+
+def _gap_change(values: list[tuple[float, np.ndarray]]) -> dict[str, object]:
+    """:func:`interaction` of one figure: ``values`` = (point, replicates) of first_base, first, second_base, second."""
+    (b1, b1r), (s1, s1r), (b2, b2r), (s2, s2r) = values
+    rel = _relative(b2r, s2r) - _relative(b1r, s1r)
+    known = rel[~np.isnan(rel)]
+    return {
+        "abs": (s2 - b2) - (s1 - b1),
+        "abs_ci": interval((s2r - b2r) - (s1r - b1r)),
+        "rel": 100.0 * (s2 - b2) / b2 - 100.0 * (s1 - b1) / b1 if b1 > 0 and b2 > 0 else None,
+        "rel_ci": interval(rel),
+        "p_second_smaller": float(np.mean(known < 0)) if known.size else None,
+    }
+
+
+def interaction(first_base: Estimate, first: Estimate, second_base: Estimate, second: Estimate) -> dict[str, object]:
+    """The change of a gap between two conditions: (``second`` against ``second_base``) minus (``first`` against
+    ``first_base``), in absolute points and in points of relative change (%), with intervals from the same
+    replicates (all four estimated on the same utterances by one :class:`Bootstrap`), and the share of
+    replicates in which the second gap is the smaller (lower error is better). Macro and per language."""
+    four = (first_base, first, second_base, second)
+    if any(e.ids != first_base.ids for e in four):
+        raise ValueError("an interaction needs the same utterances in every language for all four systems")
+    return {
+        "macro": _gap_change([(e.macro, e.macro_replicates) for e in four]),
+        "languages": {
+            lang: _gap_change([(e.rates[lang], e.replicates[lang]) for e in four]) for lang in first_base.rates
+        },
+    }

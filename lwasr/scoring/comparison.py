@@ -120,7 +120,7 @@ def compare_systems(
         for name, est in estimates.items():
             if name != baseline:
                 check_paired(name, est, baseline, estimates[baseline])
-                out[name]["vs_baseline"] = _rounded(paired(estimates[baseline], est))
+                out[name]["vs_baseline"] = rounded(paired(estimates[baseline], est))
     return {
         "normalizer": normalizer,
         "bootstrap": {
@@ -144,7 +144,7 @@ def _entry(system: ScoredSystem, est: Estimate) -> dict[str, Any]:
         languages[lang] = {
             "metric": metric_name(lang),
             "rate": round(rate, 2),
-            "rate_ci": _rounded(interval(est.replicates[lang])),
+            "rate_ci": rounded(interval(est.replicates[lang])),
             "seed_rates": [v["rate"] for v in per_seed],
             "utterances": first[lang]["utterances"],
             "ref_units": first[lang]["ref_units"],
@@ -160,7 +160,7 @@ def _entry(system: ScoredSystem, est: Estimate) -> dict[str, Any]:
         "utterances": system.results[0]["utterances"],
         "languages": languages,
         "macro_average": round(est.macro, 2),
-        "macro_ci": _rounded(interval(est.macro_replicates)),
+        "macro_ci": rounded(interval(est.macro_replicates)),
         "seed_spread": _spread(est.seed_macros) if seeds > 1 else None,
         "macro_without_worst": None if robust is None else round(robust, 2),
         "worst_language": worst,
@@ -170,15 +170,15 @@ def _entry(system: ScoredSystem, est: Estimate) -> dict[str, Any]:
 
 def _spread(values: np.ndarray) -> dict[str, float]:
     """Standard deviation (n - 1), min and max of the seeds' macro averages."""
-    return _rounded({"std": float(np.std(values, ddof=1)), "min": float(values.min()), "max": float(values.max())})
+    return rounded({"std": float(np.std(values, ddof=1)), "min": float(values.min()), "max": float(values.max())})
 
 
-def _rounded(value: Any) -> Any:
+def rounded(value: Any) -> Any:
     """``value`` with every float rounded to 4 decimals, tuples as lists."""
     if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
+        return {k: rounded(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
+        return [rounded(v) for v in value]
     if isinstance(value, float):
         return round(value, 4)
     return value

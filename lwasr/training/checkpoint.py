@@ -6,8 +6,10 @@ Layout under ``<run_dir>/checkpoints/``::
     step-00000500/trainer.pt   optimizer, scheduler, step, epoch, batches consumed in the epoch,
                                sampler state, best dev loss, RNG states (python, numpy, torch, cuda) per rank
     step-00000500/config.yaml  the resolved settings the run was made with (a resume must match them)
-    best/model.pt              trainable parameters at the lowest dev loss so far
-    best/info.json             its step and dev loss
+    best/model.pt              trainable parameters at the best validation so far (dev loss, or valid_metric)
+    best/info.json             its step and dev scores
+    valid/step-00000500/       with ``average`` > 1: the weights and dev scores of each validation that may
+                               still be averaged (:mod:`lwasr.training.validation`)
 
 Only the last ``keep_last`` step directories are kept; ``best/`` is separate and never pruned.
 Everything is stored as tensors and plain Python values and loaded with ``torch.load(weights_only=True)``,
@@ -36,6 +38,7 @@ TRAINER_FILE = "trainer.pt"
 PRODUCER = "lwasr train (checkpoint)"  # marks checkpoint dirs (lwasr.atomic.check_output)
 CONFIG_FILE = "config.yaml"
 START_OVER = "pass --overwrite to discard the checkpoints and start over"
+VALID_DIR = "valid"
 
 
 def load_file(path: Path) -> Any:
@@ -104,11 +107,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def step_dirs(root: Path) -> list[Path]:
-    """Complete step checkpoints under ``root``, oldest first."""
+def step_dirs(root: Path, complete: str = TRAINER_FILE) -> list[Path]:
+    """Complete step checkpoints under ``root`` (those holding ``complete``), oldest first."""
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if STEP_DIR.match(p.name) and (p / TRAINER_FILE).is_file()]
+    found = [p for p in root.iterdir() if STEP_DIR.match(p.name) and (p / complete).is_file()]
     return sorted(found, key=lambda p: p.name)
 
 
@@ -147,11 +150,49 @@ def load_settings(path: Path) -> dict[str, Any]:
     return yaml.safe_load(file.read_text(encoding="utf-8"))
 
 
-def save_best(root: Path, model: nn.Module, step: int, dev_loss: float) -> None:
-    """Replace ``best/`` with the current trainable weights."""
-    with atomic_path(root / "best", is_dir=True, producer=PRODUCER) as tmp:
+def save_best(root: Path, model: nn.Module, record: dict[str, Any]) -> None:
+    """Replace ``best/`` with the current trainable weights; ``record``: the validation's step and dev scores."""
+    _save_weights(root / "best", model, record)
+
+
+def _save_weights(path: Path, model: nn.Module, record: dict[str, Any]) -> None:
+    with atomic_path(path, is_dir=True, producer=PRODUCER) as tmp:
         torch.save(trainable_state(model), tmp / MODEL_FILE)
-        write_json(tmp / "info.json", {"step": step, "dev_loss": dev_loss})
+        write_json(tmp / "info.json", record)
+
+
+def validated_dirs(root: Path) -> dict[int, Path]:
+    """step -> the complete ``valid/step-<step>/`` directories under ``root``."""
+    found = step_dirs(root / VALID_DIR, complete=MODEL_FILE)
+    return {int(STEP_DIR.match(p.name).group(1)): p for p in found}
+
+
+def save_validated(root: Path, model: nn.Module, record: dict[str, Any]) -> None:
+    """Keep the current trainable weights as those of the validation ``record`` (its step and dev scores)."""
+    _save_weights(root / VALID_DIR / f"step-{record['step']:08d}", model, record)
+
+
+def prune_validated(root: Path, keep: set[int]) -> None:
+    """Delete the ``valid/`` weights of every step not in ``keep``."""
+    for step, path in validated_dirs(root).items():
+        if step not in keep:
+            shutil.rmtree(path)
+
+
+def average_validated(root: Path, steps: list[int]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of the ``valid/`` weights of ``steps``, summed in float64 (so the mean of identical
+    weights is those weights exactly) and cast back to each tensor's type."""
+    have = validated_dirs(root)
+    missing = [s for s in steps if s not in have]
+    if missing:
+        where = root / VALID_DIR
+        raise LwasrError(f"the weights of validation step(s) {missing} are missing under {where}: {START_OVER}")
+    total: dict[str, torch.Tensor] = {}
+    for step in steps:
+        for name, value in load_file(have[step] / MODEL_FILE).items():
+            total[name] = total.get(name, torch.zeros(value.shape, dtype=torch.float64)) + value.double()
+    first = load_file(have[steps[0]] / MODEL_FILE)
+    return {name: (value / len(steps)).to(first[name].dtype) for name, value in total.items()}
 
 
 def load_best(root: Path, model: nn.Module) -> bool:

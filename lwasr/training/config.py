@@ -17,6 +17,7 @@ from lwasr.atomic import write_text
 from lwasr.config_fields import default_of, help_of, redefault, setting  # noqa: F401 - the config modules import them here
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
+from lwasr.training.validation import METRICS
 
 MODES = ("expert", "shared", "full")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
@@ -40,6 +41,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "keep_last": (1, True),
     "valid_every": (0, True),
     "patience": (0, True),
+    "average": (1, True),
     "log_every": (1, True),
 }
 #: The same for the LoRA settings, checked in the modes that train a LoRA.
@@ -138,7 +140,17 @@ class TrainConfig:
         500, "Optimizer steps between dev-loss validations (0: at the end of every epoch, as the papers validate)."
     )
     patience: int = setting(0, "Stop after this many validations without improvement (0: never).")
-    final_model: str = setting("best", "best (lowest dev loss; last without dev cuts) or last.")
+    final_model: str = setting("best", "best (lowest dev loss, or --valid-metric; last without dev cuts) or last.")
+    valid_metric: str = setting(
+        "loss",
+        "What chooses the best checkpoint and counts for patience: loss (dev loss per token) or wer (greedy dev"
+        " WER, CER for zh and ja, macro-averaged over languages; the dev loss is still logged).",
+    )
+    average: int = setting(
+        1,
+        "Average the weights of this many validations into the final model (1: none; needs dev cuts): the best N"
+        " by valid_metric (final_model best, ESPnet's ave_N best) or the last N (final_model last, icefall's --avg).",
+    )
     log_every: int = setting(10, "Optimizer steps between log lines.")
     device: str = setting("auto", "auto, cpu or cuda.")
 
@@ -154,6 +166,11 @@ class TrainConfig:
             (self.mode == "expert" or not self.lang, f"--lang is for mode=expert; mode={self.mode} uses --langs"),
             (self.lr_schedule in ("linear", "constant"), f"lr_schedule must be linear or constant: {self.lr_schedule}"),
             (self.final_model in ("best", "last"), f"final_model must be best or last: {self.final_model}"),
+            (self.valid_metric in METRICS, f"valid_metric must be one of {', '.join(METRICS)}: {self.valid_metric}"),
+            (
+                self.average == 1 or bool(self.dev_cuts),
+                f"average={self.average} averages validated checkpoints: give dev cuts (--dev-cuts)",
+            ),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda: {self.device}"),
             (self.max_steps >= 0, f"max_steps must be >= 1, or 0 to let num_epochs decide; got {self.max_steps}"),
             (all(f > 0 for f in self.speed_perturb), f"speed_perturb factors must be > 0, got {self.speed_perturb}"),

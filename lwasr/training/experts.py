@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -38,11 +39,14 @@ def resolve_jobs(jobs: int | None) -> int:
     return jobs or default_jobs()
 
 
-def train_experts(cfg: TrainConfig, langs: list[str], jobs: int | None = None) -> list[Path]:
+def train_experts(
+    cfg: TrainConfig, langs: list[str], jobs: int | None = None, setup: Callable[[], None] | None = None
+) -> list[Path]:
     """Train the expert of every language in ``langs``; with ``jobs`` > 1, that many processes share them.
 
     ``jobs``: see :func:`resolve_jobs`. Process ``j`` takes languages ``j, j+jobs, ...`` and, on CUDA machines,
-    GPU ``j % n_gpus``.
+    GPU ``j % n_gpus``. ``setup``: called first in each spawned process (a module-level function: the CLI passes
+    :func:`lwasr.loaders.register_all`, so a worker has the registrations of its parent, ``valid_metric: wer``).
     """
     jobs = resolve_jobs(jobs)
     if jobs <= 1 or len(langs) == 1:
@@ -52,7 +56,7 @@ def train_experts(cfg: TrainConfig, langs: list[str], jobs: int | None = None) -
     procs = []
     for j in range(min(jobs, len(langs))):
         gpu = str(j % n_gpus) if n_gpus else None
-        p = ctx.Process(target=_worker, args=(cfg, langs[j::jobs], gpu, jobs), name=f"experts-{j}")
+        p = ctx.Process(target=_worker, args=(cfg, langs[j::jobs], gpu, jobs, setup), name=f"experts-{j}")
         p.start()
         procs.append((p, langs[j::jobs]))
     failed = []
@@ -65,8 +69,10 @@ def train_experts(cfg: TrainConfig, langs: list[str], jobs: int | None = None) -
     return [expert_config(cfg, lang).unit_dir for lang in langs]
 
 
-def _worker(cfg: TrainConfig, langs: list[str], gpu: str | None, jobs: int) -> None:
+def _worker(cfg: TrainConfig, langs: list[str], gpu: str | None, jobs: int, setup: Callable[[], None] | None) -> None:
     """One process of :func:`train_experts`: pin to one GPU (or a share of the CPU cores), train in turn."""
+    if setup is not None:
+        setup()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     else:

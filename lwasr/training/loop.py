@@ -36,6 +36,7 @@ from lwasr.training import data as D
 from lwasr.training.config import TrainConfig, load_config
 from lwasr.training.evaluate import batch_logits, summed_loss
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, warm_lora
+from lwasr.training.validation import dev_metric, kept_steps, score_of
 from lwasr.units.base import load_whisper
 from lwasr.units.meta import META_FILE, LoraShape, ModelMeta, base_fingerprint, check_same_base, lora_shape
 
@@ -161,7 +162,9 @@ class Trainer:
         self.cfg, self.info, self.on_step = cfg, info, on_step
         self.ckpt_dir = cfg.run_dir / "checkpoints"
         self.step = self.epoch = self.batches_done = self.bad_validations = 0
-        self.best_loss = math.inf
+        self.best_loss = self.best_score = math.inf  # lowest dev loss; best valid_metric score (the same for loss)
+        self.validations: list[dict[str, Any]] = []  # step and dev scores of every validation so far
+        self.averaged: list[int] = []  # the validation steps averaged into the final model
         self.last_saved = self.last_validated = -1
         seed_everything(cfg.seed)
         self._build_model()
@@ -230,8 +233,9 @@ class Trainer:
         cfg, info = self.cfg, self.info
         langs = [cfg.lang] if cfg.mode == "expert" else cfg.langs
         train_cuts = D.first_per_language(D.select_languages(self.read_cuts(cfg.cuts), langs), cfg.max_utts)
-        self.languages = sorted(D.language_hours(train_cuts))
-        for lang, hours in D.language_hours(train_cuts).items():
+        self.train_hours = D.language_hours(train_cuts)
+        self.languages = sorted(self.train_hours)
+        for lang, hours in self.train_hours.items():
             log.info("training data: %s %.2f h", lang, hours)
         train_cuts = D.speed_perturbed(train_cuts, cfg.speed_perturb)
         kw = dict(num_buckets=cfg.num_buckets, seed=cfg.seed, world_size=info.world_size, rank=info.rank)
@@ -239,9 +243,9 @@ class Trainer:
         self.batches_per_epoch = sum(1 for _ in self._epoch_sampler(0))
         max_len = self.model.config.max_target_positions
         self.dataset = D.AsrDataset(self.tokenizer, lang_token=cfg.lang_token, max_target_len=max_len)
-        self.dev_sampler = None
+        self.dev_sampler = self.dev_cuts = None
         if cfg.dev_cuts:
-            dev = D.select_languages(self.read_cuts(cfg.dev_cuts), langs, what="dev")
+            dev = self.dev_cuts = D.select_languages(self.read_cuts(cfg.dev_cuts), langs, what="dev")
             self.dev_sampler = D.make_sampler(dev, cfg.max_duration, shuffle=False, **kw)
 
     def _epoch_sampler(self, epoch: int) -> D.CutSampler:
@@ -284,6 +288,10 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         for key in ("step", "epoch", "batches_done", "best_loss", "bad_validations"):
             setattr(self, key, state[key])
+        # checkpoints of an lwasr without valid_metric and average: dev loss was the score, nothing averaged
+        self.best_score = state.get("best_score", self.best_loss)
+        self.validations = state.get("validations", [])
+        self._prune_validated()  # weights of validations after this checkpoint are made again
         self.last_saved = self.step
         self.last_validated = state["last_validated"]
         log.info("resumed from %s (step %d, epoch %d)", last, self.step, self.epoch)
@@ -431,23 +439,45 @@ class Trainer:
     def _validate(self) -> None:
         """Dev loss per token over all ranks; keep ``best/``; count validations without improvement."""
         rng = checkpoint.rng_state()  # validation must not shift the training random streams
+        cfg = self.cfg
         self.net.eval()
-        batches = D.make_loader(self.dataset, D.SkipFirst(self.dev_sampler), self.cfg.num_workers)
+        batches = D.make_loader(self.dataset, D.SkipFirst(self.dev_sampler), cfg.num_workers)
         total, tokens = summed_loss(batches, lambda batch: self.loss(batch, train=False))
+        total, tokens = ddp.all_sum([total, tokens], self.info)
+        record: dict[str, Any] = {"step": self.step, "dev_loss": total / max(tokens, 1)}
+        if cfg.valid_metric != "loss":  # every rank decodes the whole dev set: the same score everywhere
+            record[f"dev_{cfg.valid_metric}"] = dev_metric(cfg.valid_metric)(
+                self.model, self.tokenizer, self.dev_cuts, cfg
+            )
         self.net.train()
         checkpoint.set_rng_state(rng)
-        total, tokens = ddp.all_sum([total, tokens], self.info)
-        dev_loss = total / max(tokens, 1)
+        self.validations.append(record)
         self.last_validated = self.step
-        improved = dev_loss < self.best_loss
-        self.best_loss = min(self.best_loss, dev_loss)
+        score = score_of(record, cfg.valid_metric)
+        improved = score < self.best_score
+        self.best_score = min(self.best_score, score)
+        self.best_loss = min(self.best_loss, record["dev_loss"])
         self.bad_validations = 0 if improved else self.bad_validations + 1
-        log.info("step %d dev loss %.4f%s", self.step, dev_loss, " (best)" if improved else "")
+        shown = "".join(f" {k.replace('_', ' ')} {v:.4f}" for k, v in record.items() if k not in ("step", "dev_loss"))
+        log.info("step %d dev loss %.4f%s%s", self.step, record["dev_loss"], shown, " (best)" if improved else "")
         if self.writer is not None:
-            self.writer.add_scalar("dev/loss", dev_loss, self.step)
+            for key, value in record.items():
+                if key != "step":
+                    self.writer.add_scalar(key.replace("_", "/", 1), value, self.step)
         if improved and self.info.is_main:
-            checkpoint.save_best(self.ckpt_dir, self.model, self.step, dev_loss)
+            checkpoint.save_best(self.ckpt_dir, self.model, record)
+        if cfg.average > 1 and self.info.is_main:
+            checkpoint.save_validated(self.ckpt_dir, self.model, record)
         ddp.barrier(self.info)
+
+    def _prune_validated(self) -> None:
+        """Delete the kept validation weights that no average of this run can use any more (main rank)."""
+        if self.cfg.average > 1 and self.info.is_main:
+            checkpoint.prune_validated(self.ckpt_dir, set(self._kept_steps()))
+
+    def _kept_steps(self) -> list[int]:
+        c = self.cfg
+        return kept_steps(self.validations, c.average, c.final_model, c.valid_metric)
 
     def _save(self) -> None:
         state = {
@@ -456,10 +486,13 @@ class Trainer:
             "rng": ddp.gather(checkpoint.rng_state(), self.info),
             "last_validated": self.last_validated,
             **{k: getattr(self, k) for k in ("step", "epoch", "batches_done", "best_loss", "bad_validations")},
+            "best_score": self.best_score,
+            "validations": self.validations,
         }
         if self.info.is_main:
             path = checkpoint.save(self.ckpt_dir, self.step, self.model, state, self.cfg.keep_last, self.cfg.to_yaml())
             log.info("saved checkpoint %s", path)
+        self._prune_validated()  # only once a checkpoint no longer needs them: a resume finds what it keeps
         self.last_saved = self.step
         ddp.barrier(self.info)
 
@@ -475,10 +508,15 @@ class Trainer:
         ddp.barrier(self.info)
 
     def _load_final_weights(self) -> None:
-        """Put the weights to export into the model: the best checkpoint's (``final_model: best``, when a
-        validation kept one), else the last step's."""
-        if self.cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
-            log.info("exporting the best checkpoint (dev loss %.4f)", self.best_loss)
+        """Put the weights to export into the model: the average of the kept validations' (``average`` > 1), the
+        best checkpoint's (``final_model: best``, when a validation kept one), else the last step's."""
+        cfg = self.cfg
+        if cfg.average > 1 and self.validations:
+            self.averaged = self._kept_steps()
+            checkpoint.load_trainable(self.model, checkpoint.average_validated(self.ckpt_dir, self.averaged))
+            log.info("exporting the average of the validations at steps %s", self.averaged)
+        elif cfg.final_model == "best" and checkpoint.load_best(self.ckpt_dir, self.model):
+            log.info("exporting the best checkpoint (dev %s %.4f)", cfg.valid_metric, self.best_score)
 
     def _export(self) -> None:
         """Write the model unit atomically: the final weights loaded, :meth:`export` into a temporary directory
@@ -503,8 +541,14 @@ class Trainer:
         """Hook: the unit's ``lwasr.json``: base model, languages, prompt, and the run's facts in ``extra``."""
         cfg = self.cfg
         extra: dict[str, Any] = {"mode": cfg.mode, "steps": self.step}
+        # what the unit was trained on (an adapted base made from it by lwasr export keeps this)
+        extra["data"] = {"cuts": list(cfg.cuts), "hours": {k: round(v, 4) for k, v in sorted(self.train_hours.items())}}
         if math.isfinite(self.best_loss):
             extra["best_dev_loss"] = self.best_loss
+        if cfg.valid_metric != "loss" and math.isfinite(self.best_score):
+            extra[f"best_dev_{cfg.valid_metric}"] = self.best_score
+        if self.averaged:
+            extra["averaged_steps"] = self.averaged
         if cfg.mode != "full":
             extra["lora"] = LoraShape.of_settings(cfg).record()
         if cfg.init_adapter:
