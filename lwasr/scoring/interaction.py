@@ -12,7 +12,7 @@ from lwasr.atomic import write_json, write_text
 from lwasr.envinfo import provenance
 from lwasr.errors import LwasrError
 from lwasr.scoring.bootstrap import SEED, Bootstrap, interaction, paired
-from lwasr.scoring.comparison import check_paired, lang_counts, load_system, rounded
+from lwasr.scoring.comparison import check_paired, lang_counts, rounded, score_system
 from lwasr.scoring.report import decode_devices
 from lwasr.scoring.tables import provenance_block
 
@@ -31,7 +31,7 @@ def score_interaction(
     if len(names) != 4 or len(set(names)) != 4:
         raise LwasrError(f"score interaction needs 4 distinct --name values, one per decode dir, got {names}")
     boot = Bootstrap(resamples)
-    est = [boot.estimate(lang_counts(load_system(n, [Path(d)], normalizer))) for n, d in zip(names, dirs, strict=True)]
+    est = [boot.estimate(lang_counts(score_system(n, [Path(d)], normalizer))) for n, d in zip(names, dirs, strict=True)]
     for n, e in zip(names[1:], est[1:], strict=True):
         check_paired(n, e, names[0], est[0])
     return rounded({
