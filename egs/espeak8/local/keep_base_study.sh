@@ -40,6 +40,10 @@ for d in "$exp/${tag}"_orig "$exp/${tag}"_adapted "$exp/${tag}"_adapted_n*; do
     h=$(dirname "$h")
     keep "$h/hyp.jsonl" "$out/$name/${h##*/}/hyp.jsonl.gz"
   done
-  for l in "$d"/train_*/train.log; do keep "$l" "$out/$name/$(basename "$(dirname "$l")").log.gz"; done
+  for l in "$d"/train_*/train.log; do  # the logs of finished units only
+    run=$(basename "$(dirname "$l")") unit=${run#train_}
+    [[ $unit == expert_* ]] && unit=experts/${unit#expert_}
+    if [ -f "$d/$unit/lwasr.json" ]; then keep "$l" "$out/$name/$run.log.gz"; fi
+  done
 done
 echo "kept in $out:"; find "$out" -type f | sort | sed 's/^/  /'
