@@ -82,7 +82,9 @@ def test_every_variant_changes_the_voice_of_every_language():
         return res.stdout
 
     for lang, voice in ESPEAK_VOICES.items():
-        text = (Path(__file__).parents[1] / "lwasr" / "data" / "text" / f"{lang}.txt").read_text().split("\n")[0]
+        builtin = Path(__file__).parents[1] / "lwasr" / "data" / "text" / f"{lang}.txt"
+        # a voice with no built-in list (an adaptation language: fr) reads numbers, in its own language
+        text = builtin.read_text().split("\n")[0] if builtin.is_file() else "123 456 7890"
         plain = speak(voice, text)
         for variant in (*DEFAULT_VARIANTS, *TEST_VARIANTS):
             assert speak(f"{voice}+{variant}", text) != plain, f"{voice}+{variant} sounds like {voice}"

@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import shutil
 import subprocess
 import zlib
@@ -48,7 +49,7 @@ ESPEAK_VOICES = {
     "el": "el",
     "cy": "cy",
     "ja": "ja",
-    "fr": "fr-fr",
+    "fr": "fr",  # not "fr-fr": espeak-ng ignores a variant on it silently (fr-fr+m1 sounds like fr-fr)
 }
 #: ``train_text`` values: the built-in lists only, or with gettext catalogs' sentences added to train
 #: (:mod:`lwasr.data.catalogs`; dev and test keep the built-in lists).
@@ -127,9 +128,13 @@ def split_variants(
 
 
 def espeak_languages() -> set[str]:
-    """Voice (language) names this espeak-ng has."""
+    """Voice (language) names this espeak-ng has: the Language column and the codes of Other Languages
+    (``fr-fr ... (fr 5)`` gives fr-fr and fr)."""
     out = subprocess.run([_espeak(), "--voices"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[1] for line in out.splitlines()[1:] if len(line.split()) > 1}
+    lines = out.splitlines()[1:]
+    return {line.split()[1] for line in lines if len(line.split()) > 1} | {
+        code for line in lines for code in re.findall(r"\((\S+) \d+\)", line)
+    }
 
 
 def load_sentences(lang: str, text_dir: str | Path | None = None) -> list[str]:
