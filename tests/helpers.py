@@ -356,9 +356,10 @@ def fuse_args(experts_dir, out, *extra: str) -> list[str]:
     return ["fuse", "--experts", str(experts_dir), "--out", str(out), *extra]
 
 
-def run_recipe(recipe: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_recipe(recipe: str, *args: str, timeout: int = 900, script: str = "run.sh") -> subprocess.CompletedProcess:
+    """``bash egs/<recipe>/<script> args...`` (its run.sh, or a study under local/), output captured."""
     return subprocess.run(
-        ["bash", str(ROOT / "egs" / recipe / "run.sh"), *args],
+        ["bash", str(ROOT / "egs" / recipe / script), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

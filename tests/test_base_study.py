@@ -10,19 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import run_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def study(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(ROOT / "egs" / "espeak8" / "local" / "base_study.sh"), *args],
-        capture_output=True,
-        text=True,
-        timeout=2400,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_recipe("espeak8", *args, script="local/base_study.sh", timeout=2400)
 
 
 def test_base_study_runs_every_part_and_resumes(tmp_path: Path, tiny_whisper: Path) -> None:
@@ -57,10 +51,9 @@ def test_base_study_runs_every_part_and_resumes(tmp_path: Path, tiny_whisper: Pa
     assert [t.split("\t")[0] for t in times] == ["adapt", "zeroshot", "2x2", "full", "size"]
 
     kept = tmp_path / "kept"
-    keep = subprocess.run(
-        ["bash", str(ROOT / "egs" / "espeak8" / "local" / "keep_base_study.sh"), str(tmp_path), "--tag", "b",
-         "--out", str(kept)], capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    keep = run_recipe(
+        "espeak8", str(tmp_path), "--tag", "b", "--out", str(kept), script="local/keep_base_study.sh", timeout=120
+    )
     assert keep.returncode == 0, keep.stderr
     assert json.loads((kept / "adapted_base" / "lwasr.json").read_text()) == meta
     with gzip.open(kept / "adapted" / "decode_experts_aware_test" / "hyp.jsonl.gz", "rt") as f:

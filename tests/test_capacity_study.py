@@ -8,19 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import run_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def capacity(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(ROOT / "egs" / "espeak8" / "local" / "capacity.sh"), *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_recipe("espeak8", *args, script="local/capacity.sh")
 
 
 def test_capacity_study_sweeps_ranks_and_resumes(tmp_path: Path, tiny_whisper: Path) -> None:
