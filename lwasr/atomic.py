@@ -3,9 +3,11 @@
 A killed run therefore never leaves a half-written file or directory under the final name.
 
 A directory output also never replaces what its command did not write. ``atomic_path(..., is_dir=True,
-producer="lwasr fuse")`` marks the directory it writes with :data:`OUTPUT_MARKER`, naming the command; an
-existing directory is replaced only when it is empty or carries the same command's marker
-(:func:`check_output`, which commands also call up front, before any work starts).
+producer="lwasr fuse")`` marks the directory it writes with :data:`OUTPUT_MARKER`, naming the command and listing
+the entries it wrote; an existing directory is replaced only when it is empty or carries the same command's marker
+(:func:`check_output`, which commands also call up front, before any work starts), and what the user added to the
+earlier output (entries its marker does not list) is carried into the new one. A mount point is never a directory
+output: it cannot be renamed.
 
 A write that fails because the device is full becomes one :class:`LwasrError` line; the temporary is removed.
 """
@@ -24,7 +26,8 @@ from typing import Any
 
 from lwasr.errors import LwasrError
 
-#: The file ``atomic_path`` writes into every directory output: ``{"producer": "<lwasr command>"}``.
+#: The file ``atomic_path`` writes into every directory output: ``{"producer": "<lwasr command>", "entries": [...]}``,
+#: the entries (files and directories, relative, ``/``-separated) being everything the command wrote there.
 OUTPUT_MARKER = ".lwasr-output"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 #: A failed write on a device with less free space than this counts as out of space (see :func:`_out_of_space`).
@@ -38,7 +41,8 @@ def atomic_path(target: str | Path, *, is_dir: bool = False, producer: str | Non
     For files, the temporary keeps the target's suffixes (``x.jsonl.gz`` -> ``.x.tmp123.jsonl.gz``) so
     that libraries choosing a format from the suffix still work; an existing file is replaced. A directory
     is marked as ``producer``'s output and replaces an existing one only as :func:`check_output` allows
-    (``producer`` None: only an empty one). A full device raises LwasrError, with nothing partial kept.
+    (``producer`` None: only an empty one), keeping the entries of the user's there. A full device raises LwasrError,
+    with nothing partial kept.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +51,8 @@ def atomic_path(target: str | Path, *, is_dir: bool = False, producer: str | Non
         tmp = _temporary(target, is_dir)
         yield tmp
         if is_dir:
-            (tmp / OUTPUT_MARKER).write_text(json.dumps({"producer": producer}) + "\n", encoding="utf-8")
+            marker = {"producer": producer, "entries": _entries(tmp)}
+            (tmp / OUTPUT_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         _apply_umask(tmp)
         if is_dir and os.path.lexists(target):
             _replace_dir(tmp, target, producer)
@@ -79,6 +84,8 @@ def check_output(path: str | Path, producer: str | None) -> bool:
     if not os.path.lexists(path):
         return False
     if path.is_dir() and not path.is_symlink():
+        if os.path.ismount(path):
+            raise _mount_point(path)
         if producer is not None and _producer_of(path) == producer:
             return True
         if not any(path.iterdir()):
@@ -90,11 +97,48 @@ def check_output(path: str | Path, producer: str | None) -> bool:
     )
 
 
-def _producer_of(path: Path) -> str | None:
+def _mount_point(path: Path) -> LwasrError:
+    return LwasrError(
+        f"{path} is a mount point: lwasr writes a directory output beside its path and renames it into place, which"
+        f" a mount point does not allow; give a directory inside it (e.g. {path / 'out'})"
+    )
+
+
+def _marker(path: Path) -> dict[str, Any]:
+    """The :data:`OUTPUT_MARKER` of the directory ``path`` ({} when it has none, or not a readable one)."""
     try:
-        return json.loads((path / OUTPUT_MARKER).read_text(encoding="utf-8")).get("producer")
-    except (OSError, ValueError, AttributeError):
-        return None
+        marker = json.loads((path / OUTPUT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def _producer_of(path: Path) -> str | None:
+    return _marker(path).get("producer")
+
+
+def _entries(root: Path) -> list[str]:
+    """Every file and directory under ``root`` (relative, ``/``-separated; symbolic links not followed), but the
+    marker."""
+    found = []
+    for where, dirs, files in os.walk(root):
+        rel = Path(where).relative_to(root)
+        found += [(rel / name).as_posix() for name in dirs + files if (rel / name).as_posix() != OUTPUT_MARKER]
+    return sorted(found)
+
+
+def _foreign(root: Path, own: set[str], prefix: str = "") -> list[str]:
+    """The topmost entries under ``root`` that are not in ``own`` (the entries its command wrote), but the marker."""
+    found = []
+    for path in sorted((root / prefix).iterdir()):
+        rel = prefix + path.name
+        if rel == OUTPUT_MARKER:
+            continue
+        if rel not in own:
+            found.append(rel)
+        elif path.is_dir() and not path.is_symlink():
+            found += _foreign(root, own, rel + "/")
+    return found
 
 
 def _describe(path: Path) -> str:
@@ -122,10 +166,18 @@ def _temporary(target: Path, is_dir: bool) -> Path:
 
 
 def _replace_dir(tmp: Path, target: Path, producer: str | None) -> None:
-    """Put ``tmp`` in place of the directory ``target``, if the rule allows; the old one goes only after."""
+    """Put ``tmp`` in place of the directory ``target``, if the rule allows, with the user's entries of ``target``
+    (:func:`_keep_foreign`); the old one goes only after."""
     check_output(target, producer)
+    _keep_foreign(target, tmp)
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old", dir=target.parent))
-    os.replace(target, old)
+    try:
+        os.replace(target, old)
+    except OSError as e:
+        old.rmdir()
+        if e.errno == errno.EBUSY:  # a mount point that os.path.ismount does not see (a bind mount)
+            raise _mount_point(target) from e
+        raise
     try:
         os.replace(tmp, target)
     except BaseException:
@@ -134,23 +186,57 @@ def _replace_dir(tmp: Path, target: Path, producer: str | None) -> None:
     shutil.rmtree(old)
 
 
+def _keep_foreign(target: Path, tmp: Path) -> None:
+    """Copy (hard-link where it can) into ``tmp`` the entries of the earlier output ``target`` that its command did
+    not write (not in its marker's list): replacing an output never loses the user's files. LwasrError, before
+    anything is replaced, when the new output writes one of those paths itself. An output whose marker lists no
+    entries (an lwasr before the list) counts as wholly its command's."""
+    own = _marker(target).get("entries")
+    if not isinstance(own, list):
+        return
+    for rel in _foreign(target, set(own)):
+        src, dst = target / rel, tmp / rel
+        inside = [p for p in dst.parents if tmp in p.parents]
+        if os.path.lexists(dst) or any(os.path.lexists(p) and (p.is_symlink() or not p.is_dir()) for p in inside):
+            raise LwasrError(
+                f"{src} is not an output of lwasr's, and the new output writes {rel} too; move it away and run the"
+                " command again (the earlier output is untouched)"
+            )
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir() and not src.is_symlink():
+            shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(src, dst)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    """``dst`` as a hard link of the file ``src`` (a symbolic link stays one), or a copy where links fail."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
 def _out_of_space(error: BaseException, where: Path) -> bool:
     """Whether ``error`` (raised while writing under ``where``) means that the device is full.
 
     An OSError says so by its errno; safetensors' (Rust) and other wrapped errors by the message; torch.save's
-    C++ writer loses the errno ("unexpected pos ..."), so a RuntimeError or OSError counts when the device
-    has (almost) no free space left.
+    C++ writer loses the errno ("unexpected pos ..."), so a RuntimeError or OSError without an errno counts when
+    the device has (almost) no free space left. An errno that names another cause (a read-only file system,
+    permission denied) is that cause, however little space is left.
     """
     link: BaseException | None = error
     seen: set[int] = set()
+    told = False  # an OSError on the way said what went wrong
     while link is not None and id(link) not in seen:
         if (isinstance(link, OSError) and link.errno in _NO_SPACE) or any(
             os.strerror(code) in str(link) for code in _NO_SPACE
         ):
             return True
+        told = told or (isinstance(link, OSError) and link.errno is not None)
         seen.add(id(link))
         link = link.__cause__ or link.__context__
-    if isinstance(error, LwasrError) or not isinstance(error, (OSError, RuntimeError)):
+    if told or isinstance(error, LwasrError) or not isinstance(error, (OSError, RuntimeError)):
         return False
     try:
         return shutil.disk_usage(where).free < _LOW_SPACE

@@ -352,6 +352,11 @@ def one_line_error(err: str) -> str:
     return errors[0]
 
 
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The device reports no free space (what a write that ran out of space leaves)."""
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1 << 30, 1 << 30, 0))
+
+
 def fuse_args(experts_dir, out, *extra: str) -> list[str]:
     return ["fuse", "--experts", str(experts_dir), "--out", str(out), *extra]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import soundfile as sf
-from helpers import make_cuts, one_line_error, run_main
+from helpers import full_disk, make_cuts, one_line_error, run_main
 
 from lwasr.cli import main
 
@@ -118,6 +118,24 @@ def test_existing_read_only_decode_out_names_it(tmp_path, tiny_whisper, monkeypa
     line = one_line_error(err)
     assert status == 2
     assert line.startswith(f"error: cannot create {out}{os.sep}") and "read-only file system" in line
+
+
+def test_read_only_with_little_space_left_is_read_only_not_a_full_disk(tmp_path, tiny_whisper, monkeypatch, capsys):
+    """A read-only file system that is also (nearly) full was reported as a full disk (issue 26.11): the free-space
+    guess is only for failures that lost their errno (torch.save); EROFS is read-only, ENOSPC a full disk."""
+    cuts = make_cuts(tmp_path / "data", langs=("pl",), per_lang=1)
+    out = tmp_path / "decode"
+    out.mkdir()
+    refuse_writes(monkeypatch, out, errno.EROFS)
+    full_disk(monkeypatch)
+    args = ["decode", "--system", str(tiny_whisper), "--cuts", str(cuts), "--out", str(out)]
+    status, err = run_main(monkeypatch, capsys, *args)
+    line = one_line_error(err)
+    assert status == 2 and "read-only file system" in line and "no space" not in line
+    refuse_writes(monkeypatch, out, errno.ENOSPC)
+    status, err = run_main(monkeypatch, capsys, *args)
+    assert status == 2 and "no space left on the device" in one_line_error(err)
+    assert not any(out.iterdir())
 
 
 def test_lwasr_debug_keeps_every_traceback(tmp_path, tsv, monkeypatch, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import fuse_args, make_cuts, small, write_cuts
+from helpers import full_disk, fuse_args, make_cuts, one_line_error, run_main, small, write_cuts
 from typer.testing import CliRunner
 
 from lwasr.atomic import OUTPUT_MARKER, atomic_path, check_output
@@ -70,6 +70,26 @@ def test_a_directory_output_replaces_only_an_earlier_output_of_its_own_command(t
     assert not check_output(empty, "lwasr a") and not check_output(tmp_path / "new", "lwasr a")
     write_dir(empty, "5")
     assert (empty / "x").read_text() == "5" and leftovers(tmp_path) == []
+
+
+def test_replacing_an_output_carries_over_what_the_user_added(tmp_path):
+    """The marker lists what the command wrote; a replace keeps every other entry, and refuses (the earlier output
+    untouched) when the new output writes one of them itself (issue 26.2)."""
+    target = tmp_path / "out"
+    write_dir(target, "1")
+    (target / "NOTES.txt").write_text("mine")
+    (target / "mine").mkdir()
+    (target / "mine" / "a").write_text("a")
+    write_dir(target, "2")
+    assert (target / "x").read_text() == "2" and (target / "NOTES.txt").read_text() == "mine"
+    assert (target / "mine" / "a").read_text() == "a" and leftovers(tmp_path) == []
+    write_dir(target, "3")  # still the user's: the new marker does not list them
+    assert (target / "NOTES.txt").read_text() == "mine" and (target / "mine" / "a").read_text() == "a"
+    with pytest.raises(LwasrError, match=r"out/NOTES.txt is not an output of lwasr's.*writes NOTES.txt too"):
+        with atomic_path(target, is_dir=True, producer="lwasr a") as tmp:
+            (tmp / "NOTES.txt").write_text("lwasr's")
+    assert (target / "NOTES.txt").read_text() == "mine" and (target / "x").read_text() == "3"
+    assert leftovers(tmp_path) == []
 
 
 # -- lwasr fuse ---------------------------------------------------------------------------------------------------
@@ -186,11 +206,6 @@ def test_decode_overwrite_removes_only_the_decode_files(tiny_whisper, tmp_path):
 # -- a full disk ------------------------------------------------------------------------------------------------------
 
 
-def full_disk(monkeypatch) -> None:
-    """The device reports no free space (what a write that ran out of space leaves)."""
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1 << 30, 1 << 30, 0))
-
-
 def test_checkpoint_on_a_full_disk_is_one_clear_line_and_leaves_nothing(tmp_path, monkeypatch):
     """torch.save's C++ writer reports ENOSPC only as ``unexpected pos``; the device's free space tells."""
     real_save = torch.save
@@ -241,3 +256,33 @@ def test_other_write_errors_are_not_reported_as_a_full_disk(tmp_path):
         with atomic_path(tmp_path / "file.pt"):
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- a mount point -----------------------------------------------------------------------------------------------
+
+
+def test_an_output_on_a_mount_point_is_one_line_and_leaves_nothing(tmp_path, tiny_whisper, monkeypatch, capsys):
+    """`--out` on an empty mount point (issue 26.10) was an EBUSY traceback with `.X.old*` left in the parent: the
+    rename of the replace cannot move a mount point. CI may not mount a tmpfs (not root), so the mount point is a
+    seam here: ``os.path.ismount`` says so (check_output refuses it before any work), or the rename raises EBUSY
+    as the kernel does (a bind mount, which ismount cannot see)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    real_ismount, real_replace = os.path.ismount, os.replace
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == mnt or real_ismount(p))
+    with pytest.raises(LwasrError, match=f"{mnt} is a mount point.*give a directory inside it"):
+        check_output(mnt, "lwasr a")
+    status, err = run_main(monkeypatch, capsys, "export", str(tiny_whisper), "--out", str(mnt))
+    assert status == 2 and "is a mount point" in one_line_error(err)
+    assert leftovers(tmp_path) == [] and list(mnt.iterdir()) == []
+
+    def busy(src, dst, *args, **kwargs):
+        if Path(src) == mnt:
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(src), str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "ismount", real_ismount)
+    monkeypatch.setattr(os, "replace", busy)
+    with pytest.raises(LwasrError, match=f"{mnt} is a mount point"):
+        write_dir(mnt, "1")
+    assert leftovers(tmp_path) == [] and list(mnt.iterdir()) == []
