@@ -76,3 +76,9 @@ def as_yaml(config: Any) -> str:
 
     plain = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+
+
+def differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two recorded settings (a key on one side only counts), sorted: what a
+    command names when it refuses to keep or resume an output made with other settings."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

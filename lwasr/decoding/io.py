@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lwasr.atomic import write_json, write_text
+from lwasr.config_fields import differing
 from lwasr.data.cuts import load_cuts
 from lwasr.decoding.options import AGNOSTIC_ONLY
 from lwasr.errors import LwasrError
@@ -163,9 +164,9 @@ class HypWriter:
             old = _read_json(settings_path)
             if old != self.settings:
                 if not overwrite:
-                    diff = sorted(k for k in set(old) | set(self.settings) if old.get(k) != self.settings.get(k))
                     raise LwasrError(
-                        f"{self.out_dir} holds a decode with other settings (differing: {', '.join(diff)});"
+                        f"{self.out_dir} holds a decode with other settings (differing:"
+                        f" {', '.join(differing(old, self.settings))});"
                         " use --overwrite to start over, or another --out"
                     )
                 self._start_over()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lwasr.config_fields import redefault, setting
 from lwasr.decoding.options import SystemRun
@@ -52,3 +53,22 @@ class ExportConfig:
             value = getattr(self, name)
             if isinstance(value, enum.Enum):
                 object.__setattr__(self, name, value.value)
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings that make the export what it is (by option name, paths resolved): what its ``export.json``
+        records, and what a rerun onto it must match for the earlier export to be kept."""
+        return {
+            "system": _resolved(self.system),
+            "lang": self.lang,
+            "format": self.fmt,
+            "quantization": self.quantization,
+            "model": _resolved(self.model) if self.model else None,
+            "cuts": [_resolved(c) for c in self.cuts or []],
+            "parity_cuts": self.parity_cuts_per_lang,
+        }
+
+
+def _resolved(spec: str | Path) -> str:
+    """A path as an absolute one; anything else (``embedded:whisper-base``, a hub id) as it is."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else str(spec)

@@ -1,12 +1,14 @@
 """``lwasr export``: a system as standalone models, each with a model card and a parity report.
 
-The output directory is written atomically and marked as ``lwasr export``'s; it replaces only an earlier
-export, and only with ``overwrite``. An experts directory without ``lang`` gives one model per language,
-``<out>/<lang>/``.
+The output directory is written atomically and marked as ``lwasr export``'s, with the settings it was made
+with (``export.json``). It replaces only an earlier export, and only with ``overwrite`` (keeping the files the
+user added there); without it, an earlier export made with the same settings is kept, one made with others
+refused. An experts directory without ``lang`` gives one model per language, ``<out>/<lang>/``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from tqdm import tqdm
 
 import lwasr
 from lwasr.atomic import atomic_path, check_output, write_json, write_text
+from lwasr.config_fields import differing
 from lwasr.decoding.batching import Utt
 from lwasr.errors import LwasrError
 from lwasr.export.card import model_card
@@ -36,6 +39,8 @@ from lwasr.export.targets import Target, targets_of
 
 PRODUCER = "lwasr export"
 CARD_FILE = "README.md"
+#: What an export was made with (:meth:`ExportConfig.recorded`), at the top of the output.
+SETTINGS_FILE = "export.json"
 DEFAULT_QUANTIZATION = "float16"
 
 
@@ -65,10 +70,12 @@ def plan(**values: Any) -> ExportConfig:
     if config.parity_cuts_per_lang < 0:
         raise LwasrError(f"--parity-cuts must be 0 (no check) or more, got {config.parity_cuts_per_lang}")
     out = Path(config.out)
+    config = replace(config, out=out, quantization=quantization)
     if check_output(out, PRODUCER) and not config.overwrite:
-        return replace(config, out=out, quantization=quantization, keep_earlier=True)
+        _check_same_export(out, config.recorded())
+        return replace(config, keep_earlier=True)
     outputs = [out / t.subdir if t.subdir else out for t in targets_of(config.system, config.lang)]
-    return replace(config, out=out, quantization=quantization, outputs=outputs)
+    return replace(config, outputs=outputs)
 
 
 def run(config: ExportConfig, *, progress: bool = True) -> list[str]:
@@ -90,7 +97,27 @@ def run(config: ExportConfig, *, progress: bool = True) -> list[str]:
             write_json(dest / PARITY_FILE, parity)
             write_text(dest / CARD_FILE, model_card(target, fmt, quantization, parity))
             lines.append(f"{where}: {summary(parity)}")
+        write_json(tmp / SETTINGS_FILE, config.recorded())  # last: writing a ct2 model clears its directory
     return lines
+
+
+def _check_same_export(out: Path, wanted: dict[str, Any]) -> None:
+    """Refuse to keep the earlier export at ``out`` when it was made with other settings (or recorded none)."""
+    try:
+        made = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        made = None
+    if not isinstance(made, dict):
+        raise LwasrError(
+            f"{out} holds an earlier export without a readable {SETTINGS_FILE} (what it was made with is unknown):"
+            " pass --overwrite to replace it, or choose another --out"
+        )
+    changes = [f"{k}: {made.get(k)} -> {wanted.get(k)}" for k in differing(made, wanted)]
+    if changes:
+        raise LwasrError(
+            f"{out} holds an earlier export made with other settings ({'; '.join(changes)}): pass --overwrite to"
+            " replace it, or choose another --out"
+        )
 
 
 def _export_one(

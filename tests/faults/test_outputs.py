@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from pathlib import Path
@@ -147,6 +148,46 @@ def test_import_ct2_refuses_a_foreign_dir_and_replaces_its_own_only_with_overwri
     result = runner.invoke(app, ["model", "import-ct2", str(tiny_ct2), str(dst), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert (dst / "config.json").read_text() != "{}" and leftovers(tmp_path) == []
+
+
+# -- lwasr export --------------------------------------------------------------------------------------------------
+
+
+def test_export_overwrite_keeps_the_files_the_user_added(experts, tmp_path):
+    """`export --overwrite` deleted the user's files inside an earlier export (issue 26.2); now only lwasr's go."""
+    out = tmp_path / "export"
+    args = ["export", str(experts), "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    (out / "NOTES.txt").write_text("mine")
+    (out / "pl" / "MY_EDITS.md").write_text("my edits")
+    result = runner.invoke(app, [*args, "--format", "ct2", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (out / "pl" / "model.bin").is_file() and not (out / "pl" / "model.safetensors").exists()
+    assert (out / "NOTES.txt").read_text() == "mine" and (out / "pl" / "MY_EDITS.md").read_text() == "my edits"
+    assert leftovers(tmp_path) == []
+
+
+def test_export_keeps_an_earlier_export_only_if_made_with_the_same_settings(experts, tiny_whisper, tmp_path):
+    """An earlier export made with another format, quantization or system was "kept", exit 0 (issue 26.5)."""
+    out = tmp_path / "pl_ct2"
+    pl = ["export", str(experts), "--lang", "pl", "--out", str(out), "--format", "ct2"]
+    assert runner.invoke(app, [*pl, "--quantization", "float32"]).exit_code == 0
+    before = tree_hashes([out])
+    for args, named in [
+        ([*pl, "--quantization", "int8"], "quantization: float32 -> int8"),
+        (["export", str(experts), "--lang", "pl", "--out", str(out)], "format: ct2 -> hf"),
+        ([*pl[:2], "--lang", "pt", *pl[4:], "--quantization", "float32"], "lang: pl -> pt"),
+        (["export", str(tiny_whisper), *pl[4:], "--quantization", "float32"], f"system: {experts} -> {tiny_whisper}"),
+    ]:
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, LwasrError), result.output
+        assert named in str(result.exception) and "pass --overwrite to replace it" in str(result.exception)
+    assert tree_hashes([out]) == before
+    result = runner.invoke(app, [*pl, "--quantization", "float32"])
+    assert result.exit_code == 0 and "earlier export; kept" in result.output
+    result = runner.invoke(app, [*pl, "--quantization", "int8", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "export.json").read_text())["quantization"] == "int8" and leftovers(tmp_path) == []
 
 
 # -- training exports: train, distill, expand -----------------------------------------------------------------------
