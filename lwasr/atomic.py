@@ -26,8 +26,9 @@ from typing import Any
 
 from lwasr.errors import LwasrError
 
-#: The file ``atomic_path`` writes into every directory output: ``{"producer": "<lwasr command>", "entries": [...]}``,
-#: the entries (files and directories, relative, ``/``-separated) being everything the command wrote there.
+#: The file ``atomic_path`` writes into every directory output: ``{"producer": "<lwasr command>", "settings": {...},
+#: "entries": [...]}``: the command, what it was made with (when the command records it), and everything the command
+#: wrote there (files and directories, relative, ``/``-separated).
 OUTPUT_MARKER = ".lwasr-output"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 #: A failed write on a device with less free space than this counts as out of space (see :func:`_out_of_space`).
@@ -35,14 +36,17 @@ _LOW_SPACE = 16 << 20
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path, *, is_dir: bool = False, producer: str | None = None) -> Iterator[Path]:
+def atomic_path(
+    target: str | Path, *, is_dir: bool = False, producer: str | None = None, settings: dict[str, Any] | None = None
+) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it onto ``target`` only if the block succeeds.
 
     For files, the temporary keeps the target's suffixes (``x.jsonl.gz`` -> ``.x.tmp123.jsonl.gz``) so
     that libraries choosing a format from the suffix still work; an existing file is replaced. A directory
     is marked as ``producer``'s output and replaces an existing one only as :func:`check_output` allows
-    (``producer`` None: only an empty one), keeping the entries of the user's there. A full device raises LwasrError,
-    with nothing partial kept.
+    (``producer`` None: only an empty one), keeping the entries of the user's there; ``settings`` (JSON), what it
+    was made with, go into its marker (:func:`recorded_settings`). A full device raises LwasrError, with nothing
+    partial kept.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +55,8 @@ def atomic_path(target: str | Path, *, is_dir: bool = False, producer: str | Non
         tmp = _temporary(target, is_dir)
         yield tmp
         if is_dir:
-            marker = {"producer": producer, "entries": _entries(tmp)}
+            marker = {"producer": producer, **({"settings": settings} if settings is not None else {})}
+            marker["entries"] = _entries(tmp)
             (tmp / OUTPUT_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         _apply_umask(tmp)
         if is_dir and os.path.lexists(target):
@@ -111,6 +116,12 @@ def _marker(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return marker if isinstance(marker, dict) else {}
+
+
+def recorded_settings(path: str | Path) -> dict[str, Any] | None:
+    """The settings the directory output ``path`` was made with, as its command recorded them (None: none)."""
+    settings = _marker(Path(path)).get("settings")
+    return settings if isinstance(settings, dict) else None
 
 
 def _producer_of(path: Path) -> str | None:

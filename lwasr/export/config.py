@@ -55,7 +55,7 @@ class ExportConfig:
                 object.__setattr__(self, name, value.value)
 
     def recorded(self) -> dict[str, Any]:
-        """The settings that make the export what it is (by option name, paths resolved): what its ``export.json``
+        """The settings that make the export what it is (by option name, paths resolved): what its output marker
         records, and what a rerun onto it must match for the earlier export to be kept."""
         return {
             "system": _resolved(self.system),

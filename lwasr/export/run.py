@@ -1,14 +1,13 @@
 """``lwasr export``: a system as standalone models, each with a model card and a parity report.
 
-The output directory is written atomically and marked as ``lwasr export``'s, with the settings it was made
-with (``export.json``). It replaces only an earlier export, and only with ``overwrite`` (keeping the files the
-user added there); without it, an earlier export made with the same settings is kept, one made with others
-refused. An experts directory without ``lang`` gives one model per language, ``<out>/<lang>/``.
+The output directory is written atomically and marked as ``lwasr export``'s, with the settings it was made with
+(:meth:`ExportConfig.recorded`, in its marker). It replaces only an earlier export, and only with ``overwrite``
+(keeping the files the user added there); without it, an earlier export made with the same settings is kept, one
+made with others refused. An experts directory without ``lang`` gives one model per language, ``<out>/<lang>/``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 import lwasr
-from lwasr.atomic import atomic_path, check_output, write_json, write_text
+from lwasr.atomic import atomic_path, check_output, recorded_settings, write_json, write_text
 from lwasr.config_fields import differing
 from lwasr.decoding.batching import Utt
 from lwasr.errors import LwasrError
@@ -39,8 +38,6 @@ from lwasr.export.targets import Target, targets_of
 
 PRODUCER = "lwasr export"
 CARD_FILE = "README.md"
-#: What an export was made with (:meth:`ExportConfig.recorded`), at the top of the output.
-SETTINGS_FILE = "export.json"
 DEFAULT_QUANTIZATION = "float16"
 
 
@@ -88,7 +85,7 @@ def run(config: ExportConfig, *, progress: bool = True) -> list[str]:
     picks = {t.subdir: parity_cuts(cuts, t.languages, config.parity_cuts_per_lang) if check else [] for t in targets}
     skipped = "--parity-cuts 0" if cuts else "no --cuts given (give --cuts MANIFEST to compare decodes)"
     lines = []
-    with atomic_path(out, is_dir=True, producer=PRODUCER) as tmp:
+    with atomic_path(out, is_dir=True, producer=PRODUCER, settings=config.recorded()) as tmp:
         planned = list(zip(targets, config.outputs, strict=True))
         for target, where in tqdm(planned, desc="export", unit="model", disable=not progress or len(targets) == 1):
             dest = tmp / target.subdir if target.subdir else tmp
@@ -97,20 +94,16 @@ def run(config: ExportConfig, *, progress: bool = True) -> list[str]:
             write_json(dest / PARITY_FILE, parity)
             write_text(dest / CARD_FILE, model_card(target, fmt, quantization, parity))
             lines.append(f"{where}: {summary(parity)}")
-        write_json(tmp / SETTINGS_FILE, config.recorded())  # last: writing a ct2 model clears its directory
     return lines
 
 
 def _check_same_export(out: Path, wanted: dict[str, Any]) -> None:
     """Refuse to keep the earlier export at ``out`` when it was made with other settings (or recorded none)."""
-    try:
-        made = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        made = None
-    if not isinstance(made, dict):
+    made = recorded_settings(out)
+    if made is None:
         raise LwasrError(
-            f"{out} holds an earlier export without a readable {SETTINGS_FILE} (what it was made with is unknown):"
-            " pass --overwrite to replace it, or choose another --out"
+            f"{out} holds an earlier export that did not record its settings (an older lwasr): pass --overwrite to"
+            " replace it, or choose another --out"
         )
     changes = [f"{k}: {made.get(k)} -> {wanted.get(k)}" for k in differing(made, wanted)]
     if changes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from helpers import full_disk, fuse_args, make_cuts, one_line_error, run_main, small, write_cuts
 from typer.testing import CliRunner
 
-from lwasr.atomic import OUTPUT_MARKER, atomic_path, check_output
+from lwasr.atomic import OUTPUT_MARKER, atomic_path, check_output, recorded_settings
 from lwasr.cli import app
 from lwasr.decoding.io import read_hyps
 from lwasr.decoding.search import DecodeOptions, decode_cuts
@@ -187,7 +186,7 @@ def test_export_keeps_an_earlier_export_only_if_made_with_the_same_settings(expe
     assert result.exit_code == 0 and "earlier export; kept" in result.output
     result = runner.invoke(app, [*pl, "--quantization", "int8", "--overwrite"])
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "export.json").read_text())["quantization"] == "int8" and leftovers(tmp_path) == []
+    assert recorded_settings(out)["quantization"] == "int8" and leftovers(tmp_path) == []
 
 
 # -- training exports: train, distill, expand -----------------------------------------------------------------------
