@@ -42,21 +42,23 @@ RECORD_FIELDS: dict[str, tuple[type, ...]] = {"id": (str,), "lang": (str, type(N
 _REDO = "rerun its `lwasr decode` command with --overwrite"  # the way out of a damaged decode dir
 
 
-def read_hyps(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
+def read_hyps(path: str | Path, *, repair: bool = False, partial: bool = False) -> list[dict[str, Any]]:
     """Records of a ``hyp.jsonl`` (none if it is missing), each line checked.
 
     A line that is not a complete record (bad JSON, a missing or mistyped field, an id seen before) is an
     LwasrError naming file:line. Only with ``repair`` (resuming a decode) is an unterminated last line, a kill
-    mid-write, tolerated: it is cut from the file.
+    mid-write, tolerated: it is cut from the file; with ``partial`` it is left out and the file left as it is.
     """
     path = Path(path)
     if not path.is_file():
         return []
     data = path.read_bytes()
     lines = data.splitlines(keepends=True)
-    if repair and lines and not lines[-1].endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(len(data) - len(lines.pop()))
+    if (repair or partial) and lines and not lines[-1].endswith(b"\n"):
+        cut = lines.pop()
+        if repair:
+            with open(path, "r+b") as f:
+                f.truncate(len(data) - len(cut))
     records: list[dict[str, Any]] = []
     first_seen: dict[str, int] = {}
     for n, line in enumerate(lines, 1):

@@ -14,15 +14,18 @@ Languages (``route_per``):
 - ``language`` given: every chunk is decoded in that language (and by its expert); no LID.
 
 The output directory is a decode dir (:mod:`lwasr.decoding.io`): ``settings.json``; ``hyp.jsonl``, one record per
-finished file (the transcript and its segments), appended as each file is done, which is what a rerun skips;
-``text`` and ``summary.json`` at the end of a run. With a ``reference`` manifest the records carry the reference
-text, so that ``lwasr score DIR`` scores the transcripts (long-form evaluation, :mod:`lwasr.transcribe.longform`).
+finished file (the transcript and its segments), appended as each file is done, before its files: what a rerun
+skips, and what tells lwasr's transcript files from the user's (a file where a transcript would go that no record
+accounts for is refused); ``text`` and ``summary.json`` at the end of a run. With a ``reference`` manifest the
+records carry the reference text, so that ``lwasr score DIR`` scores the transcripts (long-form evaluation,
+:mod:`lwasr.transcribe.longform`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -147,6 +150,7 @@ def plan(**values: Any) -> TranscribeConfig:
     inputs = collect_inputs(config.paths)
     if config.out is not None:
         check_output(config.out, PRODUCER)
+        _check_no_foreign_transcripts(Path(config.out), inputs, formats)
     if config.reference is not None:
         _references(Path(config.reference), inputs)
     for spec in (config.system, opts.lid_system):
@@ -184,6 +188,9 @@ def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | Non
         "reference": str(Path(reference).resolve()) if reference is not None else None,
     }
     settings = json.loads(json.dumps(settings))
+    # built before anything is written: its checks need the loaded system (--soft-top-k needs experts for every
+    # language that language ID may pick)
+    decoder = Decoder(system, opts, torch.device(default_device(config.device)), lid_source)
     if out is not None and not earlier:
         with atomic_path(out, is_dir=True, producer=PRODUCER):
             pass  # a new, empty output directory, marked as this command's
@@ -191,10 +198,12 @@ def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | Non
         _remove_earlier_transcripts(out, settings)
     store = HypWriter(out, settings, overwrite=config.overwrite) if out is not None else _Memory()
     try:
+        if out is not None:  # a kill between a transcript's record and its files left them missing
+            for rec in store.records:
+                _write_files(out, Transcript.from_record(rec), formats, missing_only=True)
         todo = [i for i in inputs if i.name not in store.done]
         if out is not None and todo:
             (out / SUMMARY_FILE).unlink(missing_ok=True)  # the summary of an earlier run no longer counts all files
-        decoder = Decoder(system, opts, torch.device(default_device(config.device)), lid_source)
         job = _Run(decoder, chunker, language, out, formats, refs)
         start = time.perf_counter()
         job.transcribe_all(todo, store, progress)
@@ -220,22 +229,54 @@ def _references(reference: Path, inputs: Sequence[AudioInput]) -> dict[str, tupl
     return {i.name: by_path[i.path.resolve()] for i in inputs}
 
 
-def _remove_earlier_transcripts(out: Path, settings: dict[str, Any]) -> None:
-    """Before starting over (``overwrite``, other settings): remove the transcript files of the earlier run.
-
-    Only ``<name>.<format>`` of the names its ``hyp.jsonl`` lists and of the formats its ``settings.json`` names
-    are removed; HypWriter then removes the decode files. Nothing else in the directory is touched.
-    """
+def _earlier_run(out: Path) -> tuple[dict[str, Any] | None, set[str]]:
+    """The settings of the earlier run in ``out`` and the transcript files it wrote: ``<name>.<format>`` of the names
+    its ``hyp.jsonl`` lists (a transcript's files are written after its record) and of the formats its
+    ``settings.json`` names. ``(None, set())`` when nothing readable is there (HypWriter names the problem)."""
     try:
         old = json.loads((out / SETTINGS_FILE).read_text(encoding="utf-8"))
-        records = read_hyps(out / HYP_FILE)
+        records = read_hyps(out / HYP_FILE, partial=True)
     except (OSError, ValueError, LwasrError):
-        return  # nothing readable to remove: HypWriter starts over, or names the problem
-    if not isinstance(old, dict) or old == settings:
+        return None, set()
+    if not isinstance(old, dict):
+        return None, set()
+    return old, {f"{rec['id']}.{fmt}" for rec in records for fmt in old.get("formats") or []}
+
+
+def _check_no_foreign_transcripts(out: Path, inputs: Sequence[AudioInput], formats: Sequence[str]) -> None:
+    """LwasrError naming the files in ``out`` where transcripts of ``inputs`` go that this command did not write
+    (a user's ``MINE.srt``, which a new input ``extra/MINE.wav`` would replace); its own are resumed or replaced."""
+    _, own = _earlier_run(out)
+    taken = [
+        (f"{i.name}.{fmt}", i.path)
+        for i in inputs
+        for fmt in formats
+        if f"{i.name}.{fmt}" not in own and os.path.lexists(out / f"{i.name}.{fmt}")
+    ]
+    if taken:
+        shown = ", ".join(f"{name} (from {path})" for name, path in taken[:3])
+        raise LwasrError(
+            f"{out} holds files lwasr did not write where transcripts would go: {shown}"
+            f"{f' and {len(taken) - 3} more' if len(taken) > 3 else ''}; move them away, or choose another --out"
+        )
+
+
+def _remove_earlier_transcripts(out: Path, settings: dict[str, Any]) -> None:
+    """Before starting over (``overwrite``, other settings): remove the transcript files of the earlier run
+    (:func:`_earlier_run`); HypWriter then removes the decode files. Nothing else in the directory is touched."""
+    old, files = _earlier_run(out)
+    if old is None or old == settings:
         return
-    for rec in records:
-        for fmt in old.get("formats") or []:
-            (out / f"{rec['id']}.{fmt}").unlink(missing_ok=True)
+    for name in files:
+        (out / name).unlink(missing_ok=True)
+
+
+def _write_files(out: Path, t: Transcript, formats: Sequence[str], *, missing_only: bool = False) -> None:
+    """The files of transcript ``t``, ``out/<name>.<format>``, each atomically (``missing_only``: those absent)."""
+    for fmt in formats:
+        path = out / f"{t.name}.{fmt}"
+        if not (missing_only and path.exists()):
+            write_text(path, render(t, fmt))
 
 
 class _Run:
@@ -345,11 +386,11 @@ class _Run:
         ]
 
     def _write(self, t: Transcript, store: HypWriter | _Memory) -> None:
-        """The transcript's files (each atomically), then its record: a record means its files are complete."""
-        if self.out is not None:
-            for fmt in self.formats:
-                write_text(self.out / f"{t.name}.{fmt}", render(t, fmt))
+        """The transcript's record, then its files (each atomically): every transcript file in ``out`` is one of a
+        record, so that a rerun tells them from files of the user's; a rerun writes what a kill left missing."""
         store.append([t.record(*self.refs.get(t.name, ("", None)))])
+        if self.out is not None:
+            _write_files(self.out, t, self.formats)
         self.audio_seconds += t.duration
         self.chunkings[t.chunking] += 1
 

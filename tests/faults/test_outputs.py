@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import full_disk, fuse_args, make_cuts, one_line_error, run_main, small, write_cuts
+from helpers import full_disk, fuse_args, make_cuts, one_line_error, run_main, small, write_cuts, write_wav
 from typer.testing import CliRunner
 
 from lwasr.atomic import OUTPUT_MARKER, atomic_path, check_output, recorded_settings
@@ -187,6 +187,51 @@ def test_export_keeps_an_earlier_export_only_if_made_with_the_same_settings(expe
     result = runner.invoke(app, [*pl, "--quantization", "int8", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert recorded_settings(out)["quantization"] == "int8" and leftovers(tmp_path) == []
+
+
+# -- lwasr transcribe ----------------------------------------------------------------------------------------------
+
+
+def test_transcribe_refuses_a_file_of_the_users_where_a_transcript_goes(tiny_whisper, tmp_path, monkeypatch, capsys):
+    """A new input named like a user's file in --out (MINE.srt, then extra/MINE.wav) replaced it silently (issue 26.3).
+    A file there is lwasr's only when a hyp.jsonl record accounts for it (the record is written before the files);
+    a rerun still skips finished files, and writes the files of a transcript that a kill left without them."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "extra").mkdir()
+    write_wav(tmp_path / "in" / "talk.wav")
+    write_wav(tmp_path / "extra" / "MINE.wav")
+    out = tmp_path / "out"
+    args = ["transcribe", str(tmp_path / "in"), "--system", str(tiny_whisper), "--out", str(out), "--format", "srt,txt"]
+    assert run_main(monkeypatch, capsys, *args)[0] == 0
+    (out / "MINE.srt").write_text("my subtitles")
+    before = tree_hashes([out])
+    for extra in ((), ("--overwrite",), ("--format", "srt", "--overwrite")):
+        status, err = run_main(monkeypatch, capsys, *args, str(tmp_path / "extra" / "MINE.wav"), *extra)
+        line = one_line_error(err)
+        assert status == 2 and f"{out} holds files lwasr did not write" in line and "MINE.srt (from " in line
+        assert tree_hashes([out]) == before
+    talk = (out / "talk.srt").read_text()
+    (out / "talk.srt").unlink()  # as a kill between the transcript's record and its files leaves it
+
+    def decode_again(*args, **kwargs):
+        pytest.fail("a finished file was decoded again")
+
+    monkeypatch.setattr("lwasr.transcribe.run.Decoder.__call__", decode_again)
+    assert run_main(monkeypatch, capsys, *args)[0] == 0
+    assert (out / "talk.srt").read_text() == talk and (out / "MINE.srt").read_text() == "my subtitles"
+
+
+@pytest.mark.parametrize("system", ["experts", "single model"])
+def test_a_failed_transcribe_validation_creates_nothing(experts, tiny_whisper, tmp_path, monkeypatch, capsys, system):
+    """`--soft-top-k` without `--lid-langs` exited 2 but left an --out holding a marker, an empty hyp.jsonl and
+    settings.json (issue 26.14): the checks that need the loaded system now run before anything is created."""
+    write_wav(tmp_path / "a.wav")
+    out = tmp_path / "out"
+    spec = str(experts if system == "experts" else tiny_whisper)
+    args = ["transcribe", str(tmp_path / "a.wav"), "--system", spec, "--out", str(out), "--route-per", "chunk"]
+    status, err = run_main(monkeypatch, capsys, *args, "--soft-top-k", "2")
+    assert status == 2 and "--soft-top-k" in one_line_error(err)
+    assert not out.exists() and leftovers(tmp_path) == []
 
 
 # -- training exports: train, distill, expand -----------------------------------------------------------------------
