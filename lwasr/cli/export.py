@@ -25,7 +25,8 @@ app = typer.Typer(
         "An experts directory gives one model per language, OUT/<lang>/ (or only --lang). The parity check"
         " decodes the first --parity-cuts cuts of each language of --cuts with lwasr and with the export and"
         " reports the share of token-identical cuts and both error rates. OUT is written atomically; it must be"
-        " new or an earlier export, which is kept unless --overwrite. See docs/models.md.\n\n"
+        " new or an earlier export, which is kept if made with the same settings (refused if not) unless"
+        " --overwrite. See docs/models.md.\n\n"
         "lwasr export exp/t/experts --lang pl --format ct2 --quantization int8 --cuts data/t/manifests"
         " --out exp/t/export/pl_ct2"
     ),

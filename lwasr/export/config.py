@@ -26,7 +26,9 @@ class ExportConfig:
         help="What to export: an experts dir, a unit dir with lwasr.json (lora, full, fused, distilled, moe), a"
         " Hugging Face model dir or embedded:whisper-base."
     )
-    out: Path = setting(help="Output directory: new, or an earlier export (kept unless --overwrite).")
+    out: Path = setting(
+        help="Output directory: new, or an earlier export (kept if made with the same settings, unless --overwrite)."
+    )
     lang: str | None = setting(None, "Experts dir: export only this language's expert (default: all).")
     fmt: str = setting(
         "hf", "hf (transformers) or ct2 (CTranslate2, for faster-whisper).", flag="format", cli_type=Format
@@ -42,7 +44,9 @@ class ExportConfig:
         20, "Cuts per language decoded by the parity check (0: no check).", flag="parity-cuts"
     )
     model: str | None = redefault(SystemRun, "model", None)
-    overwrite: bool = setting(False, "Replace an earlier export at --out (once the new one is complete).")
+    overwrite: bool = setting(
+        False, "Replace an earlier export at --out (once the new one is complete; files you added there are kept)."
+    )
     #: Where each model goes (``<out>/<lang>`` for each expert of an experts dir), named by the plan.
     outputs: list[Path] = field(default_factory=list)
     #: Whether ``out`` is an earlier export that is kept (no ``overwrite``): the run then does nothing.
