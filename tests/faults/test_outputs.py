@@ -169,14 +169,16 @@ def test_export_overwrite_keeps_the_files_the_user_added(experts, tmp_path):
 def test_export_keeps_an_earlier_export_only_if_made_with_the_same_settings(experts, tiny_whisper, tmp_path):
     """An earlier export made with another format, quantization or system was "kept", exit 0 (issue 26.5)."""
     out = tmp_path / "pl_ct2"
-    pl = ["export", str(experts), "--lang", "pl", "--out", str(out), "--format", "ct2"]
+    ct2 = ["--out", str(out), "--format", "ct2"]
+    pl = ["export", str(experts), "--lang", "pl", *ct2]
     assert runner.invoke(app, [*pl, "--quantization", "float32"]).exit_code == 0
     before = tree_hashes([out])
+    other_system = f"system: {experts.resolve()} -> {tiny_whisper.resolve()}"
     for args, named in [
         ([*pl, "--quantization", "int8"], "quantization: float32 -> int8"),
         (["export", str(experts), "--lang", "pl", "--out", str(out)], "format: ct2 -> hf"),
-        ([*pl[:2], "--lang", "pt", *pl[4:], "--quantization", "float32"], "lang: pl -> pt"),
-        (["export", str(tiny_whisper), *pl[4:], "--quantization", "float32"], f"system: {experts} -> {tiny_whisper}"),
+        (["export", str(experts), "--lang", "pt", *ct2, "--quantization", "float32"], "lang: pl -> pt"),
+        (["export", str(tiny_whisper), *ct2, "--quantization", "float32"], other_system),
     ]:
         result = runner.invoke(app, args)
         assert isinstance(result.exception, LwasrError), result.output
