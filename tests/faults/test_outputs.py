@@ -276,6 +276,17 @@ def test_decode_both_refuses_equal_or_nested_outputs(tiny_whisper, tmp_path, lay
     assert isinstance(result.exception, LwasrError) and "--agnostic-out" in str(result.exception)  # before loading
 
 
+def test_a_failed_decode_validation_creates_nothing(experts, tmp_path, monkeypatch, capsys):
+    """The decode analogue of issue 26.14: `--soft-top-k` without `--lid-langs` over experts is refused before
+    `--out` (its marker, settings.json, an empty hyp.jsonl) is created."""
+    cuts = write_cuts(tmp_path, [("pl_0", "pl", 0.5)])
+    out = tmp_path / "d"
+    args = ["decode", "--system", str(experts), "--cuts", str(cuts), "--out", str(out), "--scenario", "agnostic"]
+    status, err = run_main(monkeypatch, capsys, *args, "--soft-top-k", "2")
+    assert status == 2 and "--soft-top-k" in one_line_error(err)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
 def test_decode_overwrite_removes_only_the_decode_files(tiny_whisper, tmp_path):
     """`--overwrite` over a dir holding a stray hyp.jsonl starts the decode over, and keeps what lwasr did not write."""
     cuts = write_cuts(tmp_path, [("pl_0", "pl", 0.5)])
