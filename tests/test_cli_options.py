@@ -107,3 +107,19 @@ def test_python_distill_names_its_student_like_the_cli():
     assert DistillConfig(teachers="t", lang_token=False).name == "distilled_agnostic"
     assert DistillConfig(teachers="t", mode="full", lang_token=False).unit_dir.name == "distilled_full_agnostic"
     assert DistillConfig(teachers="t", name="mine").name == "mine"
+
+
+def test_version_is_the_installed_packages():
+    """`lwasr --version` (it was "No such option"; only `lwasr env` showed it) prints the installed version."""
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"lwasr {version('lwasr')}"
+
+
+@pytest.mark.parametrize("name", sorted(ROOT.commands))
+def test_a_command_without_subcommands_shows_none_in_its_usage(name):
+    """`lwasr decode --help` and `lwasr distill --help` showed `COMMAND [ARGS]...` though neither has subcommands."""
+    cmd = ROOT.commands[name]
+    usage = next(line for line in CliRunner().invoke(app, [name, "--help"]).output.splitlines() if "Usage:" in line)
+    assert ("COMMAND" in usage) == bool(getattr(cmd, "commands", None)), usage

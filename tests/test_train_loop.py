@@ -101,3 +101,26 @@ def test_shared_and_full_baselines(tmp_path, tiny_whisper, manifests):
     base = WhisperForConditionalGeneration.from_pretrained(tiny_whisper)
     assert not torch.equal(model.model.encoder.layers[0].fc1.weight, base.model.encoder.layers[0].fc1.weight)
     assert ModelMeta.load(full).base_fingerprint == ModelMeta.load(shared).base_fingerprint
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(step: int) -> None:
+    raise _Stop
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_a_run_says_where_it_goes_and_when_that_is_the_default(
+    tmp_path, tiny_whisper, manifests, monkeypatch, caplog, given
+):
+    """Forgetting --exp-dir trained into exp/train silently (issue 28.4): every run names its unit and run dir, and
+    says when the exp dir is the default one."""
+    monkeypatch.chdir(tmp_path)
+    cfg = small(tmp_path, tiny_whisper, manifests, **({} if given else {"exp_dir": "exp/train"}))
+    with caplog.at_level("INFO", logger="lwasr"), pytest.raises(_Stop):
+        train(cfg, on_step=_stop)
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("training "))
+    assert str(cfg.unit_dir) in line and str(cfg.run_dir) in line
+    assert ("default --exp-dir" in line) == (not given)

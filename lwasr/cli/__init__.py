@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import typer
 
+from lwasr import __version__
 from lwasr.cli import decode, distill, env, expand, export, fuse, model, prepare, router, score, train, transcribe
 from lwasr.errors import LwasrError
 
@@ -24,6 +25,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"lwasr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print lwasr's version and exit."
+    ),
+) -> None:
+    """The options every lwasr command shares (`lwasr env` also lists the libraries' versions)."""
+
+
 app.command("env")(env.env)
 app.command("lid-similarity")(expand.lid_similarity)
 for module in (prepare, train, fuse, distill, expand, router, decode, transcribe, score, export, model):

@@ -13,6 +13,7 @@ from lwasr.decoding.options import DecodeOptions
 
 app = typer.Typer(
     name="decode",
+    subcommand_metavar="",
     help=(
         "Decode manifests with a system: `embedded:whisper-base` (zero-shot), a full fine-tune or a LoRA unit"
         " (model dir with lwasr.json), a directory of language experts (exp/<tag>/experts), or a router unit (the"

@@ -31,7 +31,7 @@ HELP = (
     " working files in <exp-dir>/train_<name>/. Resumable; a finished student is skipped. See docs/distillation.md."
 )
 
-app = typer.Typer(name="distill", help=HELP, invoke_without_command=True)
+app = typer.Typer(name="distill", help=HELP, invoke_without_command=True, subcommand_metavar="")
 
 
 #: The options of ``lwasr distill``: the training options and the distillation's own settings.

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from transformers import WhisperFeatureExtractor
 
 from lwasr.atomic import atomic_path, check_output
+from lwasr.config_fields import default_of
 from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
@@ -85,6 +86,9 @@ def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Train
     if _finished(cfg):
         log.info("%s already exists; skipping (pass --overwrite to train it again)", cfg.unit_dir)
         return cfg.unit_dir
+    default = " (the default --exp-dir: give --exp-dir exp/<tag> to keep runs apart)"
+    shown = default if cfg.exp_dir == default_of(TrainConfig, "exp_dir") else ""
+    log.info("training %s into %s, working files in %s%s", cfg.run_name, cfg.unit_dir, cfg.run_dir, shown)
     info = ddp.setup(cfg.device)
     try:
         with _file_log(cfg.run_dir / "train.log", info.is_main):
