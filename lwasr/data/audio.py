@@ -19,9 +19,9 @@ import numpy as np
 import soundfile as sf
 from lhotse import Recording
 from lhotse.audio import AudioSource
-from tqdm.auto import tqdm
 
 from lwasr.data.report import EMPTY_AUDIO, MISSING_AUDIO, TRUNCATED_AUDIO, UNREADABLE_AUDIO
+from lwasr.progress import tqdm
 
 #: Sampling rate of every cut lwasr hands to Whisper (other rates are resampled on the fly).
 SAMPLE_RATE = 16000

@@ -13,14 +13,13 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from lwasr.atomic import atomic_path
 from lwasr.data.limits import CutLimits
 from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_text
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import fleurs_to_whisper
+from lwasr.progress import tqdm
 
 REPO_ID = "google/fleurs"
 SPLITS = ("train", "dev", "test")

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm.auto import tqdm
 
 from lwasr.atomic import atomic_path
 from lwasr.data.audio import SAMPLE_RATE, resample
@@ -37,6 +36,7 @@ from lwasr.data.manifests import Preparer, Utterance, read_text
 from lwasr.data.report import MISSING_AUDIO, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import parse_langs
+from lwasr.progress import tqdm
 
 #: Whisper code -> espeak-ng voice.
 #: Plain "cmn" reads Chinese characters as English-spoken pinyin with tone digits; cmn-latn-pinyin reads them properly.

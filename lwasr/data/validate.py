@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from lhotse.cut import Cut
 from lhotse.qa import validate_cut
-from tqdm.auto import tqdm
 
 from lwasr.data.audio import MAX_SECONDS, SAMPLE_RATE, error_text, truncation
 from lwasr.data.limits import CutLimits
 from lwasr.data.manifests import read_cuts
 from lwasr.errors import LwasrError
 from lwasr.langcodes import WHISPER_LANGUAGES
+from lwasr.progress import tqdm
 
 
 def check_cut(cut: Cut, limits: CutLimits | None = None) -> list[str]:

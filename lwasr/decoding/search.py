@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from lwasr.data.cuts import load_cuts
 from lwasr.decoding.batching import Utt, make_batches, utterances
@@ -27,6 +26,7 @@ from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete, resume_setti
 from lwasr.decoding.options import DecodeOptions, check_lid_system, decode_outputs
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
+from lwasr.progress import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from lwasr.data.cuts import cut_lang, load_cuts
@@ -32,6 +31,7 @@ from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
+from lwasr.progress import tqdm
 from lwasr.scoring.metrics import score_records
 from lwasr.units.prompt import prompt_ids
 

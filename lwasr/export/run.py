@@ -12,8 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 import lwasr
 from lwasr.atomic import atomic_path, check_output, recorded_settings, write_json, write_text
 from lwasr.config_fields import differing
@@ -35,6 +33,7 @@ from lwasr.export.parity import (
     summary,
 )
 from lwasr.export.targets import Target, targets_of
+from lwasr.progress import tqdm
 
 PRODUCER = "lwasr export"
 CARD_FILE = "README.md"

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 import yaml
 from torch import nn
-from tqdm import tqdm
 
 from lwasr.atomic import atomic_path, check_output
 from lwasr.data.cuts import cut_lang, load_cuts
@@ -33,6 +32,7 @@ from lwasr.decoding.options import DecodeOptions
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
+from lwasr.progress import tqdm
 from lwasr.routing.config import RouterConfig
 from lwasr.routing.model import RouterHead, experts_ref, load_router, pool, save_router
 from lwasr.training.data import first_per_language, select_languages

@@ -23,7 +23,6 @@ from lhotse import CutSet
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 from transformers import WhisperFeatureExtractor
 
 from lwasr.atomic import atomic_path, check_output
@@ -32,6 +31,7 @@ from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
+from lwasr.progress import tqdm
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig, load_config

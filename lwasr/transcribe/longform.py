@@ -31,7 +31,6 @@ import soundfile as sf
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from lhotse.audio import AudioSource
 from lhotse.cut import Cut
-from tqdm.auto import tqdm
 
 from lwasr.atomic import atomic_path, check_output, write_json
 from lwasr.data.audio import SAMPLE_RATE
@@ -39,6 +38,7 @@ from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.audio import load_audio
 from lwasr.decoding.batching import MAX_SECONDS, utterances
 from lwasr.errors import LwasrError
+from lwasr.progress import tqdm
 
 PRODUCER = "lwasr prepare longform"
 LONGFORM_MANIFEST = "longform_cuts.jsonl.gz"

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import torch
 from lhotse import Recording
-from tqdm.auto import tqdm
 
 from lwasr.atomic import atomic_path, check_output, write_text
 from lwasr.data.audio import SAMPLE_RATE
@@ -49,6 +48,7 @@ from lwasr.decoding.options import DECODE_FIELDS, split_options, use_threads
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
 from lwasr.loaders import load_system
+from lwasr.progress import tqdm
 from lwasr.transcribe.audio import Failure, check_file, read_audio
 from lwasr.transcribe.chunking import FIXED, Chunker, Span, check_chunking, drop_repeated_start, segment_times
 from lwasr.transcribe.config import ROUTE_PER, TranscribeConfig
