@@ -116,3 +116,25 @@ def test_compare_pools_dirs_given_one_name(tmp_path: Path) -> None:
     assert score_dirs([pl, zh])["macro_average"] == score_records(recs)["macro_average"]
     with pytest.raises(LwasrError, match="in both"):
         score_dirs([pl, both])
+
+
+def test_score_writes_each_utterances_alignment_beside_the_results(tmp_path: Path) -> None:
+    """Issue 28.4: an errors file as ESPnet's result.txt and icefall's errs-* (each utterance's alignment)."""
+    recs = [
+        {"id": "pl_sub", "lang": "pl", "ref": "ala ma kota", "hyp": "ala ma psa"},
+        {"id": "pl_del", "lang": "pl", "ref": "ala ma kota", "hyp": "ala ma"},
+        {"id": "pl_ins", "lang": "pl", "ref": "ala ma kota", "hyp": "ala ma kota psa"},
+        {"id": "zh_0", "lang": "zh", "ref": ZH_REF, "hyp": ZH_HYP},
+    ]
+    decode = write_decode(tmp_path / "exp" / "decode_test", recs)
+    assert CliRunner().invoke(app, ["score", str(decode)]).exit_code == 0
+    lines = (decode / "errors.txt").read_text(encoding="utf-8").splitlines()
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in lines if line and line[0] not in "#0123456789"}
+    assert rows["pl_sub"] == ["pl", "S=1 D=0 I=0 N=3", "ala ma (kota->psa)"]
+    assert rows["pl_del"] == ["pl", "S=0 D=1 I=0 N=3", "ala ma (kota->*)"]
+    assert rows["pl_ins"] == ["pl", "S=0 D=0 I=1 N=3", "ala ma kota (*->psa)"]
+    c = count_errors(ZH_REF, ZH_HYP, "zh")
+    assert rows["zh_0"][1] == f"S={c.sub} D={c.dele} I={c.ins} N={c.ref}" and "(七->八)" in rows["zh_0"][2]
+    most = lines[lines.index("# substitutions (count, most frequent first)") + 1 :]
+    assert most[:2] == ["1\tkota -> psa", "1\t七 -> 八"]
+    assert "1\tpsa" in lines[lines.index("# insertions (count, most frequent first)") :]

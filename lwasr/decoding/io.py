@@ -33,8 +33,9 @@ SETTINGS_FILE = "settings.json"
 TEXT_FILE = "text"
 SUMMARY_FILE = "summary.json"
 RESULTS_FILE = "results.json"  # written beside them by `lwasr score`
+ERRORS_FILE = "errors.txt"  # written beside them by `lwasr score`: each utterance's alignment
 #: Every file lwasr puts in a decode dir, completion marker first: what starting over removes, and nothing else.
-DECODE_FILES = (SUMMARY_FILE, RESULTS_FILE, TEXT_FILE, HYP_FILE, SETTINGS_FILE)
+DECODE_FILES = (SUMMARY_FILE, RESULTS_FILE, ERRORS_FILE, TEXT_FILE, HYP_FILE, SETTINGS_FILE)
 
 
 #: Fields every ``hyp.jsonl`` record has, and their types (``lang`` is null for cuts without a language).

@@ -10,18 +10,17 @@ pools them (errors / reference units).
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jiwer
-
 from lwasr.atomic import write_json
 from lwasr.decoding.io import RESULTS_FILE
 from lwasr.errors import LwasrError
 from lwasr.langcodes import uses_cer
+from lwasr.scoring.alignment import aligned_pairs, error_kind
 from lwasr.scoring.normalizers import DEFAULT_NORMALIZER, get_normalizer
 from lwasr.scoring.outliers import ends_in_loop, without_worst
 
@@ -70,10 +69,8 @@ def count_errors(ref: str, hyp: str, lang: str, normalizer: str = DEFAULT_NORMAL
 
 
 def _align(r: list[str], h: list[str]) -> ErrorCounts:
-    if not r or not h:  # jiwer refuses empty references; the alignment is trivial anyway
-        return ErrorCounts(0, len(r), len(h), len(r), 1)
-    out = jiwer.process_words(" ".join(r), " ".join(h))
-    return ErrorCounts(out.substitutions, out.deletions, out.insertions, len(r), 1)
+    found = Counter(error_kind(pair) for pair in aligned_pairs(r, h))
+    return ErrorCounts(found["substitutions"], found["deletions"], found["insertions"], len(r), 1)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lwasr.atomic import write_json
+from lwasr.atomic import write_json, write_text
+from lwasr.decoding.io import ERRORS_FILE
 from lwasr.envinfo import provenance
 from lwasr.errors import LwasrError
 from lwasr.scoring.comparison import compare_systems
-from lwasr.scoring.metrics import check_distinct, score_dir, score_dirs
+from lwasr.scoring.error_report import error_report
+from lwasr.scoring.metrics import check_distinct, read_records, score_dir, score_dirs
 from lwasr.scoring.normalizers import DEFAULT_NORMALIZER, get_normalizer
 from lwasr.scoring.plot import plot_comparison
 from lwasr.scoring.tables import (
@@ -30,7 +32,8 @@ def score_and_report(
     baseline_dir: str | Path | None = None,
     normalizer: str = DEFAULT_NORMALIZER,
 ) -> str:
-    """Score ``decode_dir`` (results.json) and put its tables in ``<decode_dir>/../RESULTS.md``; return them."""
+    """Score ``decode_dir`` (results.json, and each utterance's alignment in errors.txt) and put its tables in
+    ``<decode_dir>/../RESULTS.md``; return them."""
     get_normalizer(normalizer)  # an unknown name fails before any work
     decode_dir = Path(decode_dir)
     dirs = [decode_dir] if baseline_dir is None else [Path(baseline_dir), decode_dir]
@@ -39,6 +42,7 @@ def score_and_report(
         names[-1] = name
     results = {names[0]: score_dirs(dirs[:1], normalizer)} if baseline_dir is not None else {}
     results[names[-1]] = score_dir(decode_dir, normalizer)
+    write_text(decode_dir / ERRORS_FILE, error_report(read_records([decode_dir]), normalizer))
     body = (
         f"## {names[-1]}: {decode_dir.name}\n\n"
         + provenance_block(provenance(decode_devices(dirs)), normalizer=normalizer)
