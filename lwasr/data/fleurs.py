@@ -21,6 +21,7 @@ from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_te
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import fleurs_to_whisper
+from lwasr.output_lock import holding_lock
 
 REPO_ID = "google/fleurs"
 SPLITS = ("train", "dev", "test")
@@ -107,6 +108,7 @@ def _lang_dir(base: Path, code: str) -> Path:
     raise LwasrError(f"{base}: no FLEURS language directory data/{code}/ (or {code}/)")
 
 
+@holding_lock("out")
 def prepare_fleurs(
     langs: Sequence[str],
     out: str | Path,

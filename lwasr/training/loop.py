@@ -31,6 +31,7 @@ from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
+from lwasr.output_lock import output_lock
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig, load_config
@@ -87,7 +88,10 @@ def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Train
         return cfg.unit_dir
     info = ddp.setup(cfg.device)
     try:
-        with _file_log(cfg.run_dir / "train.log", info.is_main):
+        with (
+            output_lock(*((cfg.unit_dir, cfg.run_dir) if info.is_main else ())),
+            _file_log(cfg.run_dir / "train.log", info.is_main),
+        ):
             return (trainer or Trainer)(cfg, info, on_step).run()
     finally:
         ddp.cleanup()
