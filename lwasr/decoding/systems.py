@@ -56,6 +56,8 @@ class System:
     """
 
     kind = "base"
+    #: Whether its language ID identifies only its own experts' languages (a router), not Whisper's.
+    closed_lid = False
 
     def __init__(
         self,
