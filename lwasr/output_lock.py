@@ -30,9 +30,10 @@ _HELD: dict[Path, int] = {}  # lock file -> how many nested output_lock blocks o
 
 
 def lock_file(out: str | Path) -> Path:
-    """The lock file of the output ``out``: ``.<name>.lock`` in its parent."""
+    """The lock file of the output ``out``: ``.<name>.lock`` in its parent (the parent's real path, so that two
+    spellings of one output share a lock)."""
     out = Path(os.path.abspath(out))
-    return out.parent / f".{out.name}.lock"
+    return out.parent.resolve() / f".{out.name}.lock"
 
 
 @contextlib.contextmanager
