@@ -13,8 +13,12 @@ default and help all come from the field. The metadata keys:
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
 from dataclasses import field
 from typing import Any
+
+from lwasr.errors import LwasrError
 
 
 def setting(
@@ -61,6 +65,21 @@ def default_of(cls: type, name: str) -> Any:
     """The default of field ``name`` of ``cls`` (:data:`dataclasses.MISSING` for a required one)."""
     f = cls.__dataclass_fields__[name]
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def finite_numbers(spec: str | Sequence[Any], name: str) -> list[float]:
+    """A numeric list option as finite floats: ``spec`` comma-separated (``0.5,0.5``) or a list; NaN, inf or a word
+    raises LwasrError naming the option ``name``. Every numeric list setting is read through this."""
+    try:
+        items = [x for x in spec.split(",") if x.strip()] if isinstance(spec, str) else list(spec)
+        if any(isinstance(x, bool) for x in items):
+            raise ValueError
+        numbers = [float(x) for x in items]
+    except (TypeError, ValueError):
+        numbers = [math.nan]
+    if not all(math.isfinite(x) for x in numbers):
+        raise LwasrError(f"{name}: expected comma-separated numbers, all finite; got {spec!r}")
+    return numbers
 
 
 def tagged(cls: type, tag: str) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from lwasr.data.manifests import PrepareOptions, Utterance, extracted_corpus, in
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import commonvoice_to_whisper
+from lwasr.output_lock import holding_lock
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -67,6 +68,7 @@ def check_mp3(utts: Sequence[Utterance]) -> None:
         )
 
 
+@holding_lock("out")
 def prepare_commonvoice(
     langs: Sequence[str], corpus_dir: str | Path, out: str | Path, **options: Unpack[PrepareOptions]
 ) -> RunReport:

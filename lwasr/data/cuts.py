@@ -9,6 +9,7 @@ another one's name, in memory: expansion trains a new language under the prompt 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -31,6 +32,14 @@ def cut_lang(cut: Cut, required: bool = True) -> str | None:
 def cut_text(cut: Cut) -> str:
     """The transcript of a cut (its supervisions' texts joined by spaces)."""
     return " ".join(s.text.strip() for s in cut.supervisions if s.text)
+
+
+def cuts_fingerprint(cuts: CutSet) -> str:
+    """A short hash of the cuts' ids and texts (in id order): equal exactly when two sets hold the same cuts."""
+    digest = hashlib.sha256()
+    for cut_id, text in sorted((c.id, cut_text(c)) for c in cuts):
+        digest.update(f"{cut_id}\t{text}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def relabelled(cuts: CutSet, relabel: Mapping[str, str], where: str) -> CutSet:

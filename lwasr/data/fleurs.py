@@ -19,6 +19,7 @@ from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_te
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import fleurs_to_whisper
+from lwasr.output_lock import holding_lock
 from lwasr.progress import tqdm
 
 REPO_ID = "google/fleurs"
@@ -106,6 +107,7 @@ def _lang_dir(base: Path, code: str) -> Path:
     raise LwasrError(f"{base}: no FLEURS language directory data/{code}/ (or {code}/)")
 
 
+@holding_lock("out")
 def prepare_fleurs(
     langs: Sequence[str],
     out: str | Path,

@@ -22,6 +22,7 @@ from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_te
 from lwasr.data.report import BAD_LINE, DUPLICATE_ID, EMPTY_TEXT, MISSING_AUDIO, NO_LANGUAGE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
+from lwasr.output_lock import holding_lock
 
 KALDI_FILES = ("wav.scp", "text", "utt2spk", "spk2gender", "segments", "utt2lang")
 
@@ -188,6 +189,7 @@ def read_tsv(src: Path, lang: str | None) -> tuple[list[Utterance], list[Dropped
     return utts, dropped
 
 
+@holding_lock("out")
 def prepare_dir(
     src: str | Path,
     out: str | Path,

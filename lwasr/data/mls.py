@@ -17,6 +17,7 @@ from lwasr.data.manifests import PrepareOptions, Utterance, extracted_corpus, in
 from lwasr.data.report import BAD_LINE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import mls_to_whisper
+from lwasr.output_lock import holding_lock
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -70,6 +71,7 @@ def read_split(split_dir: Path, lang: str, genders: dict[str, str]) -> tuple[lis
     return utts, dropped
 
 
+@holding_lock("out")
 def prepare_mls(
     langs: Sequence[str], corpus_dir: str | Path, out: str | Path, **options: Unpack[PrepareOptions]
 ) -> RunReport:

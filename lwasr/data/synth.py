@@ -36,6 +36,7 @@ from lwasr.data.manifests import Preparer, Utterance, read_text
 from lwasr.data.report import MISSING_AUDIO, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import parse_langs
+from lwasr.output_lock import holding_lock
 from lwasr.progress import tqdm
 
 #: Whisper code -> espeak-ng voice.
@@ -276,6 +277,7 @@ def wav_path(out: Path, item: SynthItem) -> Path:
     return out / "wav" / item.lang / item.split / f"{item.id}_{item.digest()}.wav"
 
 
+@holding_lock("out")
 def prepare_synth(
     langs: str | Sequence[str],
     out: str | Path,

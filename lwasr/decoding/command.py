@@ -18,6 +18,7 @@ from lwasr.decoding.options import (
     use_threads,
 )
 from lwasr.decoding.systems import System
+from lwasr.output_lock import holding_lock
 
 #: Loads a ``--system`` spec (with an optional ``--model`` override) into a :class:`System`.
 SystemLoader = Callable[[str, str | None], System]
@@ -56,6 +57,7 @@ def plan(**values: Any) -> DecodeConfig:
     return replace(config, device=default_device(config.device), outputs=outputs)
 
 
+@holding_lock(lambda config, **_: config.outputs.values())
 def run(config: DecodeConfig, *, load_system: SystemLoader, progress: bool = True) -> str:
     """Decode as :func:`plan` planned (resuming a matching partial decode); return a one-line summary.
 

@@ -87,12 +87,28 @@ class Decoder:
         self.lid_source = lid_system or system
         self.identify = self.lid_source.identifier(opts.lid_langs)
         self.lid_langs = self.identify.langs
+        self._check_lid_languages()
         self.mix_adapters = self._mix_adapters() if opts.soft_top_k else ()
         self.parts = WhisperParts.of(self.model)
         self.rules = GreedyRules.of(self.model) if opts.beam_size == 1 else None
         if opts.beam_size == 1 and self.rules is None:
             log.info("the generation config asks for more than plain greedy search; decoding with generate()")
         self._max_new = opts.max_new_tokens
+
+    def _check_lid_languages(self) -> None:
+        """A LID source that identifies only its own languages (a router, as ``--lid-system``) must identify none
+        that the decoded experts lack: those would be decoded by the base model without a word."""
+        source, system = self.lid_source, self.system
+        if source is system or not source.closed_lid or not system.routes_by_language:
+            return
+        missing = [c for c in self.lid_langs.codes if system.adapter_for(c) is None]
+        if missing:
+            common = [c for c in self.lid_langs.codes if c not in missing]
+            raise LwasrError(
+                f"--lid-system {source.source} identifies {', '.join(missing)}, which {system.source} has no expert"
+                f" for; use a router trained for these experts (lwasr router train --experts {system.source})"
+                + (f", or --lid-langs {','.join(common)}" if common else "")
+            )
 
     def _mix_adapters(self) -> tuple[str, ...]:
         """Soft routing: the adapter of each LID language (each must have one), in :attr:`lid_langs` order."""

@@ -41,6 +41,7 @@ from lwasr.units.experts import attach_adapters
 from lwasr.units.kinds import expert_dirs, kind_of, loader, register_loader
 from lwasr.units.meta import META_FILE, ModelMeta
 from lwasr.units.prompt import alias_prompt_languages
+from lwasr.units.weights import check_finite_files
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class System:
     """
 
     kind = "base"
+    #: Whether its language ID identifies only its own experts' languages (a router), not Whisper's.
+    closed_lid = False
 
     def __init__(
         self,
@@ -237,6 +240,7 @@ def _load_lora(spec: str, meta: ModelMeta | None, model_override: str | None) ->
 
     assert meta is not None
     base, tok = load_base_of({Path(spec).name: meta}, model_override, what="the adapter")
+    check_finite_files(spec)
     model = PeftModel.from_pretrained(base, spec).merge_and_unload()
     return LoraSystem(model, tok, source=spec, meta=meta)
 

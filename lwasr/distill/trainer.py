@@ -32,6 +32,7 @@ from lwasr.training.lora import warm_lora
 from lwasr.units.base import load_whisper
 from lwasr.units.experts import discover_experts, load_experts
 from lwasr.units.meta import META_FILE, ModelMeta, check_same_base, lora_shape
+from lwasr.units.weights import check_finite_files
 
 log = logging.getLogger("lwasr.train")
 
@@ -56,6 +57,7 @@ class DistillTrainer(Trainer):
         if self.cfg.student == "lora":
             return warm_lora(base, path, self.cfg.lora_dropout)
         if meta.kind == "lora":
+            check_finite_files(path)
             base = PeftModel.from_pretrained(base, str(path)).merge_and_unload()
         else:
             base.load_state_dict(load_whisper(str(path))[0].state_dict())

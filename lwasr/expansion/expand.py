@@ -41,6 +41,7 @@ from lwasr.expansion.moe import NEW, attach_moe, check_k, expert_refs, fixed_wei
 from lwasr.expansion.similarity import SIMILARITY_FILE, lid_similarity, read_ranking, write_similarity
 from lwasr.fusion.static import save_adapter
 from lwasr.langcodes import WHISPER_LANGUAGES
+from lwasr.output_lock import holding_lock
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
 from lwasr.training.lora import apply_lora, lora_config, warm_lora
@@ -345,6 +346,7 @@ def plan_expand(
     return job
 
 
+@holding_lock(lambda job: [job.out])
 def run_expand(job: ExpandPlan) -> Path:
     """Train the new language's unit :func:`plan_expand` resolved (computing the LID ranking first when the plan
     could not read it) and return its directory; the base experts' files must not change."""

@@ -33,6 +33,7 @@ from lwasr.export.parity import (
     summary,
 )
 from lwasr.export.targets import Target, targets_of
+from lwasr.output_lock import holding_lock
 from lwasr.progress import tqdm
 
 PRODUCER = "lwasr export"
@@ -74,6 +75,7 @@ def plan(**values: Any) -> ExportConfig:
     return replace(config, outputs=outputs)
 
 
+@holding_lock(lambda config, **_: [config.out])
 def run(config: ExportConfig, *, progress: bool = True) -> list[str]:
     """Export as :func:`plan` planned; return one summary line per model."""
     out, fmt, quantization, cuts = config.out, config.fmt, config.quantization, config.cuts or []

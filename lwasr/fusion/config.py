@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lwasr.config_fields import finite_numbers
 from lwasr.errors import LwasrError
 from lwasr.langcodes import parse_langs
 from lwasr.training.config import TrainConfig, UnitConfig, redefault, setting
@@ -72,15 +73,5 @@ class FuseOptions:
     def __post_init__(self) -> None:
         self.langs = parse_langs(self.langs) if isinstance(self.langs, str) else list(self.langs)
         self.out = Path(self.out)
-        self.weights = _floats(self.weights)
-        self.lambdas = _floats(self.lambdas)
-
-
-def _floats(spec: str | list[float] | None) -> list[float] | None:
-    """A comma-separated ``0.5,0.5`` as numbers (a list or None as it is)."""
-    if not isinstance(spec, str):
-        return spec
-    try:
-        return [float(x) for x in spec.split(",") if x.strip()]
-    except ValueError as e:
-        raise LwasrError(f"expected comma-separated numbers, got {spec!r}") from e
+        self.weights = None if self.weights is None else finite_numbers(self.weights, "--weights")
+        self.lambdas = None if self.lambdas is None else finite_numbers(self.lambdas, "--lambdas")

@@ -41,6 +41,7 @@ from lwasr.fusion.trajectory import (
     write_trajectory,
 )
 from lwasr.training.loop import Trainer, plan_train, train
+from lwasr.training.select import DEV_SET
 from lwasr.units.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
 from lwasr.units.meta import META_FILE, LoraShape, ModelMeta, check_same_base
 from lwasr.units.mixture import WeightedAdapters, freeze_adapters
@@ -195,7 +196,7 @@ class FusionTrainer(Trainer):
             "gate_max_change": model.record(self.step)["max_change"],
             **({"rank": fused.r, "lora": LoraShape.of_config(fused).record()} if fused is not None else {}),
             "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in self.experts},
-            **{k: v for k, v in meta.extra.items() if k in ("steps", "best_dev_loss")},
+            **{k: v for k, v in meta.extra.items() if k in ("steps", "best_dev_loss", DEV_SET)},
         }
         return meta
 

@@ -12,6 +12,7 @@ from lwasr.fusion.static import FUSED, save_adapter
 from lwasr.units.base import load_whisper
 from lwasr.units.merge import merged_whisper, save_standalone
 from lwasr.units.meta import ModelMeta
+from lwasr.units.weights import check_finite_files
 
 MERGED_DIR = "merged"
 
@@ -31,6 +32,7 @@ def merge_adapter(adapter_dir: Path, base_path: str, out: Path, meta: ModelMeta)
 
     The adapter is read back from ``adapter_dir``, so the merged model is exactly what was saved there.
     """
+    check_finite_files(adapter_dir)
     base, tokenizer = load_whisper(base_path)
     save_standalone(merged_whisper(PeftModel.from_pretrained(base, str(adapter_dir))), tokenizer, out)
     dataclasses.replace(meta, kind="full", extra={**meta.extra, "merged": True}).save(out)

@@ -20,6 +20,7 @@ from lwasr.fusion.methods import FusionMethod, get_method
 from lwasr.fusion.static import FUSED
 from lwasr.fusion.task_arithmetic import check_lambdas, choose_lambda
 from lwasr.models.resolve import resolve_model
+from lwasr.output_lock import holding_lock
 from lwasr.training.config import TrainConfig, default_of
 from lwasr.units.base import load_base_of
 from lwasr.units.experts import attach_experts, base_spec, expert_factors, load_experts
@@ -90,6 +91,7 @@ def plan(
     return job
 
 
+@holding_lock(lambda job: [job.out])
 def run(job: FusePlan) -> Path:
     """Do the fusion :func:`plan` resolved: write the fused adapter (and merged model) to ``job.out`` atomically.
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from lwasr.atomic import atomic_path, check_output
 from lwasr.errors import LwasrError
+from lwasr.output_lock import holding_lock
 
 log = logging.getLogger(__name__)
 #: The command that writes (and may replace) converted model directories (lwasr.atomic.check_output).
@@ -251,6 +252,7 @@ def _scalar(ckpt: Ct2Checkpoint, name: str, default: int | None = None) -> int:
     return default
 
 
+@holding_lock("dst")
 def convert_ct2(src: str | Path, dst: str | Path, *, keep_dtype: bool = False, overwrite: bool = False) -> Path:
     """Convert a CT2 Whisper directory (model.bin, config.json, tokenizer.json) into a HF model directory.
 

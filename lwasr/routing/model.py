@@ -25,6 +25,7 @@ from torch import nn
 from lwasr.errors import LwasrError
 from lwasr.features import HOP_LENGTH, SAMPLE_RATE
 from lwasr.units.meta import ModelMeta
+from lwasr.units.weights import check_finite_files
 
 WEIGHTS_FILE = "router.safetensors"
 #: Encoder frames per second of audio (10-ms mel frames, halved by the encoder's strided convolution).
@@ -80,6 +81,7 @@ def load_router(unit_dir: str | Path) -> tuple[ModelMeta, RouterHead]:
     if meta.kind != "router":
         raise LwasrError(f"{unit_dir} is a {meta.kind!r} unit, not a router (`lwasr router train` writes one)")
     head = head_of(meta.extra["router"], len(meta.languages))
+    check_finite_files(unit_dir)
     try:
         head.load_state_dict(load_file(str(unit_dir / WEIGHTS_FILE)))
     except (OSError, SafetensorError, RuntimeError) as e:

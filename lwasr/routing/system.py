@@ -60,6 +60,7 @@ class RouterSystem(ExpertSystem):
     """Experts whose agnostic routing is the router's language ID (the unit :mod:`lwasr.routing.model` writes)."""
 
     kind = "router"
+    closed_lid = True
 
     def __init__(self, experts: ExpertSystem, head: RouterHead, router_meta: ModelMeta, *, source: str) -> None:
         super().__init__(

@@ -32,6 +32,7 @@ from lwasr.decoding.options import DecodeOptions
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
+from lwasr.output_lock import holding_lock
 from lwasr.progress import tqdm
 from lwasr.routing.config import RouterConfig
 from lwasr.routing.model import RouterHead, experts_ref, load_router, pool, save_router
@@ -207,6 +208,7 @@ def plan_router(
     return job
 
 
+@holding_lock(lambda job, **_: [job.out])
 def run_router(job: RouterPlan, *, progress: bool = True) -> str:
     """Train the router :func:`plan_router` resolved and write the ``router`` unit; return a summary line (dev
     LID accuracy, router vs base)."""

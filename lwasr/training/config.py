@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import yaml
 
 from lwasr.atomic import write_text
-from lwasr.config_fields import default_of, help_of, redefault, setting  # noqa: F401 - the config modules import them here
+from lwasr.config_fields import default_of, finite_numbers, help_of, redefault, setting  # noqa: F401 - the config modules import them here
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
 from lwasr.training.validation import METRICS
@@ -277,6 +277,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if value is None and type(None) in args:
             return None
         return _coerce(name, value, next(a for a in args if a is not type(None)))
+    if typing.get_origin(hint) is list and args[0] is float:
+        return finite_numbers(value, f"config {name}")
     if typing.get_origin(hint) is list:
         if isinstance(value, str):
             items = [v.strip() for v in value.split(",") if v.strip()]

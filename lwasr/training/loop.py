@@ -27,16 +27,18 @@ from transformers import WhisperFeatureExtractor
 
 from lwasr.atomic import atomic_path, check_output
 from lwasr.config_fields import default_of
-from lwasr.data.cuts import load_cuts
+from lwasr.data.cuts import cuts_fingerprint, load_cuts
 from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
+from lwasr.output_lock import output_lock
 from lwasr.progress import tqdm
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
 from lwasr.training.config import TrainConfig, load_config
 from lwasr.training.evaluate import batch_logits, summed_loss
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, warm_lora
+from lwasr.training.select import DEV_SET
 from lwasr.training.validation import dev_metric, kept_steps, score_of
 from lwasr.units.base import load_whisper
 from lwasr.units.meta import META_FILE, LoraShape, ModelMeta, base_fingerprint, check_same_base, lora_shape
@@ -91,7 +93,10 @@ def train(cfg: TrainConfig, on_step: StepHook | None = None, trainer: type[Train
     log.info("training %s into %s, working files in %s%s", cfg.run_name, cfg.unit_dir, cfg.run_dir, shown)
     info = ddp.setup(cfg.device)
     try:
-        with _file_log(cfg.run_dir / "train.log", info.is_main):
+        with (
+            output_lock(*((cfg.unit_dir, cfg.run_dir) if info.is_main else ())),
+            _file_log(cfg.run_dir / "train.log", info.is_main),
+        ):
             return (trainer or Trainer)(cfg, info, on_step).run()
     finally:
         ddp.cleanup()
@@ -549,6 +554,8 @@ class Trainer:
         extra["data"] = {"cuts": list(cfg.cuts), "hours": {k: round(v, 4) for k, v in sorted(self.train_hours.items())}}
         if math.isfinite(self.best_loss):
             extra["best_dev_loss"] = self.best_loss
+        if self.dev_cuts is not None:  # what best_dev_loss was measured on (`lwasr train pick` compares it)
+            extra[DEV_SET] = cuts_fingerprint(self.dev_cuts)
         if cfg.valid_metric != "loss" and math.isfinite(self.best_score):
             extra[f"best_dev_{cfg.valid_metric}"] = self.best_score
         if self.averaged:

@@ -10,6 +10,7 @@ from torch import nn
 
 from lwasr.errors import LwasrError
 from lwasr.training.config import TrainConfig
+from lwasr.units.weights import check_finite_files
 
 #: Module types of a Whisper that peft can put a LoRA on.
 LORA_TYPES = (nn.Linear, nn.Conv1d, nn.Embedding)
@@ -51,6 +52,7 @@ def apply_lora(model: nn.Module, cfg: TrainConfig) -> PeftModel:
 def warm_lora(model: nn.Module, unit: str | Path, dropout: float) -> PeftModel:
     """Freeze ``model`` and add the LoRA adapter saved in ``unit`` as its trainable adapter: a warm start with the
     adapter's weights, rank, scaling and target modules, and LoRA dropout ``dropout``."""
+    check_finite_files(unit)
     config = dataclasses.replace(LoraConfig.from_pretrained(str(unit)), lora_dropout=dropout, inference_mode=False)
     return PeftModel.from_pretrained(model, str(unit), is_trainable=True, config=config)
 

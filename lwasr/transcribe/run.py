@@ -48,6 +48,7 @@ from lwasr.decoding.options import DECODE_FIELDS, split_options, use_threads
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
 from lwasr.loaders import load_system
+from lwasr.output_lock import holding_lock
 from lwasr.progress import tqdm
 from lwasr.transcribe.audio import Failure, check_file, read_audio
 from lwasr.transcribe.chunking import FIXED, Chunker, Span, check_chunking, drop_repeated_start, segment_times
@@ -159,6 +160,7 @@ def plan(**values: Any) -> TranscribeConfig:
     return replace(config, formats=formats, options=opts, device=default_device(config.device))
 
 
+@holding_lock(lambda config, **_: [config.out])
 def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | None = None) -> TranscribeResult:
     """Transcribe as :func:`plan` planned (``loaded``: the system, already loaded). With ``out``, each file's
     formats are written to ``out/<name>.<format>`` and a rerun skips finished files. A file that cannot be read is

@@ -12,16 +12,19 @@ from transformers import WhisperForConditionalGeneration, WhisperTokenizerFast
 from lwasr.errors import LwasrError
 from lwasr.models.resolve import resolve_model
 from lwasr.units.meta import ModelMeta, base_fingerprint, check_same_base
+from lwasr.units.weights import check_finite
 
 
 def load_whisper(spec: str) -> tuple[WhisperForConditionalGeneration, WhisperTokenizerFast]:
-    """A Whisper model (float32, SDPA attention, eval mode) and its tokenizer from a ``--model`` spec.
+    """A Whisper model (float32, SDPA attention, eval mode) and its tokenizer from a ``--model`` spec; NaN or inf
+    weights are refused.
 
     float32 master weights whatever the checkpoint stores (hub Whisper checkpoints are often float16);
     ``model.name_or_path`` is the resolved local directory.
     """
     path = resolve_model(spec)
     model = WhisperForConditionalGeneration.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
+    check_finite(model.state_dict().items(), spec)
     return model.eval(), WhisperTokenizerFast.from_pretrained(path)
 
 

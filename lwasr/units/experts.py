@@ -19,6 +19,7 @@ from transformers import WhisperForConditionalGeneration
 from lwasr.errors import LwasrError
 from lwasr.units.base import load_base_of, quiet_peft_wrapping
 from lwasr.units.meta import ADAPTER_CONFIG, ModelMeta, check_same_base
+from lwasr.units.weights import check_finite_files
 
 
 @dataclass
@@ -127,6 +128,8 @@ def attach_experts(base: torch.nn.Module, experts: list[Expert]) -> PeftModel:
 
 def attach_adapters(base: torch.nn.Module, adapters: Mapping[str, Path]) -> PeftModel:
     """Wrap ``base`` (modified in place) in a PeftModel holding adapter dir ``adapters[name]`` under each name."""
+    for path in adapters.values():
+        check_finite_files(path)
     (first, path), *rest = adapters.items()
     with quiet_peft_wrapping():
         model = PeftModel.from_pretrained(base, str(path), adapter_name=first)

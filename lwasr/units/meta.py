@@ -19,6 +19,7 @@ import torch
 
 from lwasr.atomic import write_json
 from lwasr.errors import LwasrError
+from lwasr.units.weights import check_finite_files
 
 META_FILE = "lwasr.json"
 #: PEFT's description of an adapter, beside its weights.
@@ -45,7 +46,9 @@ class ModelMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def save(self, unit_dir: str | Path) -> None:
-        """Write ``lwasr.json`` into ``unit_dir`` (atomically)."""
+        """Write ``lwasr.json`` into ``unit_dir`` (atomically), once its weights are checked finite (a unit with
+        NaN or inf weights is refused: :func:`lwasr.units.weights.check_finite_files`)."""
+        check_finite_files(unit_dir)
         write_json(Path(unit_dir) / META_FILE, dataclasses.asdict(self))
 
     @classmethod

@@ -1,0 +1,129 @@
+"""Concurrent writers: one lwasr run per output. A second run on an output that another process is writing is
+refused at once, naming that process; a killed run's lock never blocks the rerun."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import fuse_args, one_line_error, run_main, write_wav
+
+from lwasr.output_lock import lock_file
+
+#: Holds the lock of argv[1] (as an lwasr run writing it would) until its stdin closes.
+HOLDER = (
+    "import sys\nfrom lwasr.output_lock import output_lock\n"
+    "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n"
+)
+
+
+@pytest.fixture()
+def hold() -> Iterator:
+    """``hold(path)``: another process that holds the lock of output ``path`` (the Popen; its stdin ends it)."""
+    procs: list[subprocess.Popen] = []
+
+    def start(path: Path) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(path), "decode-stand-in"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "held"
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.stdin.close()
+            proc.wait(timeout=30)
+
+
+def refused_by(err: str, out: Path, proc: subprocess.Popen) -> bool:
+    line = one_line_error(err)
+    return line.startswith(f"error: {out} is being written by another lwasr run (pid {proc.pid}: ") and (
+        "decode-stand-in" in line
+    )
+
+
+def test_a_decode_into_an_output_being_written_is_refused_and_a_killed_writer_blocks_nothing(
+    tmp_path, tiny_whisper, manifests, hold, monkeypatch, capsys
+):
+    out = tmp_path / "decode"
+    args = ["decode", "--system", str(tiny_whisper), "--cuts", str(manifests[1]), "--out", str(out)]
+    first = hold(out)
+    status, err = run_main(monkeypatch, capsys, *args)
+    assert status == 2 and refused_by(err, out, first)
+    assert not out.exists()
+    status, _ = run_main(monkeypatch, capsys, *args, "--print-config")  # plans only: no lock, nothing created
+    assert status in (0, None) and not out.exists()
+    first.send_signal(signal.SIGKILL)  # killed mid-run: the system frees its lock, the lock file stays
+    first.wait(timeout=30)
+    assert lock_file(out).exists()
+    status, err = run_main(monkeypatch, capsys, *args)
+    assert status in (0, None), err
+    assert (out / "summary.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decode"]  # the lock file went with the lock
+
+
+def command_args(name: str, root: Path, fx: dict) -> tuple[list[str], Path]:
+    """The command line of the writing command ``name`` and the output it writes."""
+    model, experts, train, dev = str(fx["model"]), str(fx["experts"]), str(fx["train"]), str(fx["dev"])
+    exp = root / "exp"
+    return {
+        "decode": (["decode", "--system", model, "--cuts", dev, "--out", str(root / "d")], root / "d"),
+        "transcribe": (["transcribe", str(fx["wav"]), "--system", model, "--out", str(root / "t")], root / "t"),
+        "export": (["export", model, "--out", str(root / "e"), "--parity-cuts", "0"], root / "e"),
+        "train": (
+            ["train", "--mode", "expert", "--lang", "pl", "--cuts", train, "--model", model, "--exp-dir", str(exp)],
+            exp / "experts" / "pl",
+        ),
+        "fuse": (fuse_args(experts, root / "f", "--langs", "pl,pt"), root / "f"),
+        "distill": (
+            ["distill", "--teachers", experts, "--cuts", train, "--dev-cuts", dev, "--langs", "pl,pt"]
+            + ["--exp-dir", str(exp)],
+            exp / "distilled_aware",
+        ),
+        "expand": (
+            ["expand", "--experts", experts, "--new-lang", "it", "--cuts", train, "--dev-cuts", dev]
+            + ["--out", str(root / "it")],
+            root / "it",
+        ),
+        "prepare": (["prepare", "dir", str(fx["tsv"]), "--out", str(root / "p")], root / "p"),
+        "router": (
+            ["router", "train", "--experts", experts, "--train", train, "--dev", dev, "--out", str(root / "r")],
+            root / "r",
+        ),
+        "import-ct2": (["model", "import-ct2", str(fx["ct2"]), str(root / "c")], root / "c"),
+    }[name]
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_whisper, tiny_ct2, experts, manifests, tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("inputs")
+    write_wav(root / "a.wav")
+    (root / "list.tsv").write_text(f"{root / 'a.wav'}\tala ma kota\tpl\n", encoding="utf-8")
+    train, dev = manifests
+    return {"model": tiny_whisper, "ct2": tiny_ct2, "experts": experts, "train": train, "dev": dev}, root
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["decode", "transcribe", "export", "train", "fuse", "distill", "expand", "prepare", "router", "import-ct2"],
+)
+def test_every_writing_command_is_refused_while_another_run_writes_its_output(
+    name, inputs, tmp_path, hold, monkeypatch, capsys
+):
+    fx, root = inputs
+    args, out = command_args(name, tmp_path, {**fx, "wav": root / "a.wav", "tsv": root / "list.tsv"})
+    first = hold(out)
+    status, err = run_main(monkeypatch, capsys, *args)
+    assert status == 2 and refused_by(err, out, first), err
+    assert not out.exists()
