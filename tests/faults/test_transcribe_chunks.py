@@ -35,6 +35,8 @@ def test_fixed_windows_keep_their_own_words_even_when_they_repeat_the_previous_w
     long = transcribe([tmp_path / "tone.wav"], str(tiny_whisper), **settings).transcripts["tone"]
     alone = transcribe([parts], str(tiny_whisper), **settings).transcripts
     assert long.chunking == "fixed-window" and len(long.segments) == len(windows) == 15
+    empty = [k for k, seg in enumerate(long.segments) if not seg.text]
+    assert not empty, f"{len(empty)} of 15 segments are empty"
     for k, (w, seg) in enumerate(zip(windows, long.segments, strict=True)):
         words, kept = alone[f"w{k:02d}"].segments[0].text.split(), seg.text.split()
         assert words, "the random model says something in every window"
