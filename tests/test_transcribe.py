@@ -27,7 +27,7 @@ from lwasr.decoding.search import Decoder
 from lwasr.errors import LwasrError
 from lwasr.scoring.metrics import score_dir, units
 from lwasr.transcribe.audio import check_file, read_audio
-from lwasr.transcribe.chunking import Span, drop_repeated_start, merge_speech
+from lwasr.transcribe.chunking import Span, merge_speech, own_stretches, words_within
 from lwasr.transcribe.inputs import collect_inputs
 from lwasr.transcribe.longform import LONGFORM_MANIFEST, PARTS_MANIFEST, build_longform_set
 
@@ -272,9 +272,12 @@ def test_chunking_helpers() -> None:
     pieces = merge_speech([Span(0, 70 * SR)])  # one 70-s region: split evenly, each at most 30 s
     assert len(pieces) == 3 and pieces[0].start == 0 and pieces[-1].end == 70 * SR
     assert all(p.end - p.start <= 30 * SR for p in pieces)
-    assert drop_repeated_start("we went to the old town", "The old town, was quiet", "en") == "was quiet"
-    assert drop_repeated_start("a b c", "c d", "en") == "c d"  # one word is not enough to call it a repeat
-    assert drop_repeated_start("我们去了老城", "老城很安静", "zh") == "很安静"
+    # fixed windows [0, 30) and [25, 55) s: each keeps the units of its side of the overlap's middle, by time
+    assert own_stretches([Span(0, 30), Span(25, 55)]) == [Span(0, 27), Span(27, 55)]
+    assert words_within("a b c d e f", Span(0, 30), Span(0, 27), "en") == "a b c d e"  # f at 27.5: the next one's
+    assert words_within("f g h i j k", Span(25, 55), Span(27, 55), "en") == "f g h i j k"  # said once, by this one
+    assert words_within("我们去了老城很安静", Span(0, 9), Span(3, 9), "zh") == "了老城很安静"  # characters for CER
+    assert words_within("", Span(0, 9), Span(3, 9), "en") == ""
 
 
 def test_resume_skips_finished_files(tiny_whisper: Path, clips: Path, tmp_path, monkeypatch, capsys) -> None:

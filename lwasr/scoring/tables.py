@@ -47,9 +47,10 @@ def relative_change(value: float | None, baseline: float | None) -> str:
 
 
 def comparison_table(results: dict[str, dict[str, Any]], baseline: str | None = None) -> str:
-    """Markdown table: systems x languages, average, average without the worst language, relative change vs
-    ``baseline`` (with its interval where a result carries ``vs_baseline``), LID accuracy; a seeds column
-    (count and min-max of the average) when a system pools several seeds."""
+    """Markdown table: systems x languages, average (over a system's own languages: named where they are not all
+    the table's), average without the worst language, relative change vs ``baseline`` (with its interval where a
+    result carries ``vs_baseline``), LID accuracy; a seeds column (count and min-max of the average) when a
+    system pools several seeds."""
     if baseline is not None and baseline not in results:
         raise LwasrError(f"baseline {baseline!r} is not one of the systems: {', '.join(results)}")
     langs = sorted({lang for r in results.values() for lang in r["languages"]})
@@ -67,7 +68,7 @@ def comparison_table(results: dict[str, dict[str, Any]], baseline: str | None = 
     rows = []
     for name, r in results.items():
         cells = [name, *([_seeds(r)] if with_seeds else [])]
-        cells += [*(_rate(r["languages"].get(lang)) for lang in langs), _num(r["macro_average"]), _without_worst(r)]
+        cells += [*(_rate(r["languages"].get(lang)) for lang in langs), _average(r, langs), _without_worst(r)]
         if baseline:
             if name == baseline:
                 cells.append("(baseline)")
@@ -171,6 +172,13 @@ def _rate(entry: dict[str, Any] | None) -> str:
 def _seeds(r: dict[str, Any]) -> str:
     spread = r.get("seed_spread")
     return f"{r.get('seeds', 1)} ({spread['min']:.2f}-{spread['max']:.2f})" if spread else str(r.get("seeds", 1))
+
+
+def _average(r: dict[str, Any], langs: Sequence[str]) -> str:
+    """The macro average, with its languages named where they are not all of ``langs`` (``12.34 (pl only)``):
+    averages over different languages are not comparable."""
+    own = sorted(r["languages"])
+    return _num(r["macro_average"]) + ("" if own == list(langs) else f" ({', '.join(own)} only)")
 
 
 def _without_worst(r: dict[str, Any]) -> str:

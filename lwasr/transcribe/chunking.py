@@ -6,14 +6,13 @@
   chunk they make, from the first region's start to the last one's end, stays within 30 s. Chunks therefore
   begin and end at pauses, and the silence between them is not decoded.
 - ``fixed-window`` (without silero-vad, with a warning, or asked for with ``--chunking fixed``): 30-s windows
-  every 25 s. Each 5-s overlap is decoded twice; the words the next window repeats at its start are dropped
-  (:func:`drop_repeated_start`), and the segment boundary is put in the middle of the overlap.
+  every 25 s. Each 5-s overlap is decoded twice; the segment boundary is put in the middle of the overlap, and
+  each window keeps the words of its own side of it, by time (:func:`words_within`), not by what they say.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,8 +32,6 @@ WHOLE = "whole"
 MAX_SECONDS = CHUNK_SAMPLES / SAMPLE_RATE
 #: Fallback windows: Whisper's 30 s, starting every 25 s (5 s of overlap).
 WINDOW_OVERLAP = 5 * SAMPLE_RATE
-#: Fewest units (words, or characters for CER languages) a repeated start must have to be dropped.
-MIN_REPEAT = 2
 
 
 @dataclass(frozen=True)
@@ -129,29 +126,25 @@ def fixed_windows(samples: int, window: int = CHUNK_SAMPLES, overlap: int = WIND
     return spans
 
 
-def segment_times(spans: Sequence[Span]) -> list[tuple[float, float]]:
-    """Start and end of each chunk's segment in seconds; where two chunks overlap, the boundary is its middle."""
+def own_stretches(spans: Sequence[Span]) -> list[Span]:
+    """The part of each chunk that is its own: where two chunks overlap, each keeps its half of the overlap."""
     bounds = [[s.start, s.end] for s in spans]
     for prev, cur in zip(bounds, bounds[1:], strict=False):
         if cur[0] < prev[1]:
             prev[1] = cur[0] = (cur[0] + prev[1]) // 2
-    return [(round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)) for a, b in bounds]
+    return [Span(a, b) for a, b in bounds]
 
 
-def drop_repeated_start(previous: str, text: str, lang: str | None) -> str:
-    """``text`` without the longest start (of at least :data:`MIN_REPEAT` units) that ends ``previous``.
+def words_within(text: str, chunk: Span, own: Span, lang: str | None) -> str:
+    """The units of ``text``, the hypothesis of ``chunk``, that fall within ``own`` (its :func:`own_stretches`).
 
-    Units are words, or characters for languages scored by CER (no word boundaries); they are compared case-
-    and punctuation-insensitively. This is how the overlapping fallback windows avoid saying their overlap twice.
+    Units are words, or characters for languages scored by CER (no word boundaries). Greedy decoding gives no
+    timestamps, so the units are taken as spread evenly over the chunk: unit ``i`` of ``n`` lies at
+    ``chunk.start + (i + 0.5) / n`` of its length. Each overlapping fixed window thus keeps its own stretch of
+    time and drops only the units of the half overlap the next (or previous) window keeps, whatever they say.
     """
     cer = bool(lang) and uses_cer(lang)
-    split = (lambda s: [c for c in s if not c.isspace()]) if cer else str.split
-    prev, cur = split(previous), split(text)
-
-    def key(unit: str) -> str:
-        return re.sub(r"[\W_]+", "", unit.casefold())
-
-    for n in range(min(len(prev), len(cur)), MIN_REPEAT - 1, -1):
-        if [key(u) for u in prev[-n:]] == [key(u) for u in cur[:n]]:
-            return ("".join if cer else " ".join)(cur[n:])
-    return text
+    units = [c for c in text if not c.isspace()] if cer else text.split()
+    n, length = len(units), chunk.end - chunk.start
+    kept = [u for i, u in enumerate(units) if own.start <= chunk.start + (i + 0.5) * length / n < own.end]
+    return ("".join if cer else " ".join)(kept)

@@ -51,7 +51,7 @@ from lwasr.loaders import load_system
 from lwasr.output_lock import holding_lock
 from lwasr.progress import tqdm
 from lwasr.transcribe.audio import Failure, check_file, read_audio
-from lwasr.transcribe.chunking import FIXED, Chunker, Span, check_chunking, drop_repeated_start, segment_times
+from lwasr.transcribe.chunking import FIXED, Chunker, Span, check_chunking, own_stretches, words_within
 from lwasr.transcribe.config import ROUTE_PER, TranscribeConfig
 from lwasr.transcribe.formats import check_formats, render
 from lwasr.transcribe.inputs import AudioInput, collect_inputs
@@ -424,11 +424,10 @@ _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}
 def _transcript(f: _Loaded, records: Sequence[dict[str, Any]], given: tuple[str | None, float | None]) -> Transcript:
     """A file's transcript from its chunks' records: segments at the chunk boundaries (overlaps split halfway)."""
     segments = []
-    previous = ""
-    for (start, end), rec in zip(segment_times(f.spans), records, strict=True):
+    for span, own, rec in zip(f.spans, own_stretches(f.spans), records, strict=True):
         lang, prob = (rec["detected_lang"], rec["lid_prob"]) if rec["detected_lang"] is not None else given
-        text = drop_repeated_start(previous, rec["hyp"], lang) if f.chunking == FIXED else rec["hyp"]
-        previous = rec["hyp"]
+        text = words_within(rec["hyp"], span, own, lang) if f.chunking == FIXED else rec["hyp"]
+        start, end = (round(at / SAMPLE_RATE, 3) for at in (own.start, own.end))
         segments.append(Segment(start, end, text, lang, prob))
     language, prob = given if records and records[0]["detected_lang"] is None else _main_language(segments)
     return Transcript(f.input.name, str(f.input.path), round(f.duration, 3), language, prob, f.chunking, segments)

@@ -113,7 +113,7 @@ def test_an_unknown_expert_routing_is_an_error(tmp_path, routing):
     assert not (tmp_path / "exp").exists()
 
 
-@pytest.mark.parametrize(("routing", "stage", "maker"), [("shared_nolang", 5, 4), ("distilled_agnostic", 7, 7)])
+@pytest.mark.parametrize(("routing", "stage", "maker"), [("distilled_agnostic", 7, 7)])
 def test_routing_by_a_missing_system_names_its_stage_before_any_decode(tmp_path, routing, stage, maker):
     """--expert-routing SYSTEM (route by its language ID) needs SYSTEM: the stage that routes by it (5, or the
     stage that builds a fused or distilled one) says which stage builds it, before decoding anything."""
@@ -129,6 +129,44 @@ def test_routing_by_a_missing_system_names_its_stage_before_any_decode(tmp_path,
     assert needs in result.stderr
     assert f"--stage {maker} --stop-stage {maker}" in result.stderr
     assert not list((tmp_path / "exp" / "t").glob("log/decode_*.log"))
+
+
+def test_routing_by_a_missing_system_of_the_users_says_no_stage_makes_it(tmp_path):
+    """A stage-5 routing that is no baseline names a system of the user's: no stage makes it, so no rerun of
+    stage 4 is suggested (it trained nothing, and following it looped)."""
+    fake_manifests(tmp_path, "synth", ["pl"], ["train", "dev", "test"])
+    expert = tmp_path / "exp" / "t" / "experts" / "pl" / "lwasr.json"
+    expert.parent.mkdir(parents=True)
+    expert.write_text("{}")
+    args = ("--langs", "pl", "--baselines", "", "--expert-routing", "base mine", "--stage", "5", "--stop-stage", "5")
+    result = run_recipe("espeak8", *args, *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    unit = tmp_path / "exp" / "t" / "mine" / "lwasr.json"
+    needs = f"stage 5 needs the system that routes the experts (--expert-routing mine): {unit} is missing"
+    assert f"{needs}; no stage of this recipe makes it" in result.stderr
+    assert "--stop-stage" not in result.stderr and not list((tmp_path / "exp" / "t").glob("log/decode_*.log"))
+
+
+def test_routing_by_a_baseline_not_in_baselines_names_the_missing_value(tmp_path):
+    """--expert-routing shared_nolang --baselines '': stage 5 used to suggest a stage-4 run that trains nothing."""
+    args = ("--baselines", "", "--expert-routing", "base shared_nolang", "--stage", "5", "--stop-stage", "5")
+    result = run_recipe("espeak8", *args, *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--expert-routing shared_nolang routes the experts by the shared_nolang baseline, which --baselines ''" in (
+        result.stderr
+    )
+    assert "add shared_nolang to --baselines" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize(("option", "value", "bad"), [("--lrs", ".", "."), ("--full-lrs", "1e-5 0", "0")])
+def test_a_learning_rate_that_is_no_positive_number_is_refused_before_stage3(tmp_path, option, value, bad):
+    """--lrs "." or "0" used to pass the recipe's checks and fail inside stage 3."""
+    result = run_recipe("espeak8", option, value, "--stage", "3", "--stop-stage", "3", *tmp_dirs(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{option} '{value}' must be learning rates separated by spaces" in result.stderr
+    assert f": {bad} is not a number > 0" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "exp").exists()
 
 
 def test_distill_init_from_a_missing_fusion_names_stage6(tmp_path):

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import OPTS, write_cuts
+from helpers import OPTS, base_errors, records, table_rows, write_cuts, write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app
@@ -129,6 +129,22 @@ def test_dir_given_twice(finished: Path, tmp_path: Path) -> None:
         "compare", str(finished), str(finished), "--name", "a", "--name", "b", "--out", str(out)
     )
     assert not out.exists()
+
+
+def test_compare_marks_an_average_over_fewer_languages(tmp_path: Path) -> None:
+    """Without --baseline, a pl-only system's Avg stood beside a pl+zh one's as if comparable."""
+    both = write_decode(tmp_path / "both" / "decode_test", records(base_errors))
+    pl_only = write_decode(tmp_path / "pl" / "decode_test", [r for r in records(base_errors) if r["lang"] == "pl"])
+    out = tmp_path / "table.md"
+    res = runner.invoke(app, ["score", "compare", str(both), str(pl_only), "--out", str(out), "--resamples", "10"])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| System |"))
+    avg = [c.strip() for c in header.strip("|").split("|")].index("Avg") - 1  # rows hold the cells after System
+    rows = table_rows(text, "System")
+    assert rows["pl"][0] == rows["both"][0]  # the same pl records: the same pl rate
+    assert rows["pl"][avg] == f"{rows['pl'][0]} (pl only)"  # its Avg is over pl, and says so
+    assert "only" not in rows["both"][avg]
 
 
 def test_finished_decode_still_scores(finished: Path, tmp_path: Path) -> None:

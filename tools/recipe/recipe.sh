@@ -44,7 +44,8 @@ expert_routing=${expert_routing:-base}   # stage 5: how the experts are routed w
                                          # base (the base model's language ID), router (a learned classifier on the
                                          # frozen encoder, lwasr router train, in $exp/router), router_soft<K> (its
                                          # top-K mixture of experts, e.g. router_soft2), or a system of $exp (e.g.
-                                         # shared_nolang: routed by its own language ID, lwasr decode --lid-system;
+                                         # shared_nolang, which --baselines must then train: routed by its own
+                                         # language ID, lwasr decode --lid-system;
                                          # fused_* and distilled_*: at the end of stage 6 or 7, which builds them)
 baseline=${baseline:-shared_aware}  # the system relative changes are taken against
 fusion_methods=${fusion_methods:-}  # stage 6: fusion systems, space-separated (profile default: sum): an lwasr fuse
@@ -115,9 +116,14 @@ for kv in $train_set; do
   [[ $kv =~ ^[a-z_]+=[^=]+$ ]] || recipe_error "--train-set '$train_set' must be key=value settings separated by spaces, e.g. \"lora_rank=8 lora_alpha=16\""
   set_opts+=(--set "$kv")
 done
-for lr in "${lr_list[@]}" "${full_lr_list[@]}"; do
-  [[ $lr =~ ^[0-9.]+([eE]-?[0-9]+)?$ ]] || recipe_error "--lrs '$lrs' must be learning rates separated by spaces, e.g. \"1e-4 1e-3\""
+for _v in lrs full_lrs; do  # --full-lrs empty: the rates of --lrs
+  read -ra _lw_rates <<< "${!_v}"
+  for lr in "${_lw_rates[@]}"; do
+    is_positive "$lr" ||
+      recipe_error "--${_v//_/-} '${!_v}' must be learning rates separated by spaces, e.g. \"1e-4 1e-3\": $lr is not a number > 0"
+  done
 done
+unset _lw_rates _v
 for b in "${baseline_list[@]}"; do
   [[ $b =~ ^(shared|full)(_nolang)?$ ]] || recipe_error "--baselines: $b is not shared, full, shared_nolang or full_nolang"
 done
@@ -126,6 +132,10 @@ for r in "${routing_list[@]}"; do
   [[ $r =~ ^(base|router|router_soft[1-9][0-9]*)$ || ($r =~ ^[a-z][a-z0-9_]*$ && $r != router*) ]] ||
     recipe_error "--expert-routing: $r is not base, router, router_soft<K> (K >= 1) or the name of a system in the\
  experiment dir (e.g. shared_nolang)"
+  if [[ $r =~ ^(shared|full)(_nolang)?$ && " ${baseline_list[*]} " != *" $r "* ]]; then  # stage 4 trains only those
+    recipe_error "--expert-routing $r routes the experts by the $r baseline, which --baselines '$baselines' does not\
+ train: add $r to --baselines"
+  fi
 done
 [[ $decode_scenario =~ ^(both|aware|agnostic)$ ]] || recipe_error "--decode-scenario must be both, aware or agnostic, not '$decode_scenario'"
 export LWASR_RECIPE_CMD  # the recipe's command line, for the header of every RESULTS.md section (lwasr.envinfo)
@@ -329,7 +339,9 @@ routing_stage() {  # routing_stage ROUTING: the stage that decodes it, after the
 need_routing_system() {  # need_routing_system ROUTING: the system whose language ID ROUTING names, or which stage makes it
   local maker
   maker=$(routing_stage "$1")
-  (( maker > 5 )) || maker=4  # stage 5 routes by the baselines of stage 4
+  # stage 5: a baseline, which it needs with the others (--baselines has it: checked up front), or a system of the
+  # user's, which no stage makes
+  (( maker > 5 )) || maker=
   stage_needs "$maker" "the system that routes the experts (--expert-routing $1)" "$sexp/$1/lwasr.json"
 }
 route_in_stage() {  # route_in_stage N: decode the experts agnostic with every --expert-routing that stage N decodes

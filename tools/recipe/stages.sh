@@ -90,16 +90,18 @@ logged_cpu() {
 }
 
 # stage_needs MAKER WHAT PATH...: before the running stage loads anything, every PATH must exist; if one is
-# missing, stop with one line naming it, WHAT it belongs to and the command that runs stage MAKER.
+# missing, stop with one line naming it, WHAT it belongs to and the command that runs stage MAKER (MAKER empty:
+# that no stage makes it).
 stage_needs() {
   local maker=$1 what=$2 p missing=()
   shift 2
   for p in "$@"; do [ -e "$p" ] || missing+=("$p"); done
   (( ${#missing[@]} == 0 )) && return 0
-  local n=$_lw_stage more=""
+  local n=$_lw_stage more="" fix="no stage of this recipe makes it"
   if (( ${#missing[@]} > 1 )); then more=" (and $(( ${#missing[@]} - 1 )) more)"; fi
+  if [ -n "$maker" ]; then fix="make them with: $(rerun_cmd "$maker")"; fi
   _lw_stage=  # nothing ran: no "stage failed" line
-  recipe_error "stage $n needs $what: $(abspath "${missing[0]}") is missing$more; make them with: $(rerun_cmd "$maker")"
+  recipe_error "stage $n needs $what: $(abspath "${missing[0]}") is missing$more; $fix"
 }
 
 # need_manifests "SPLITS" LANGS: the manifests of stage 1 for every split and language (comma-separated).
