@@ -62,7 +62,7 @@ def import_adapter(
     dst: Annotated[
         Path,
         typer.Argument(
-            help="Output expert unit, e.g. exp/x/experts/<lang>: new, or an earlier import (kept unless --overwrite)."
+            help="Output expert unit, e.g. exp/x/experts/<lang>: new, or an earlier import (kept if made the same way)."
         ),
     ],
     lang: str = typer.Option(..., "--lang", help="The adapter's language (a Whisper code)."),

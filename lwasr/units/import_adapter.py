@@ -95,7 +95,7 @@ def import_adapter(
 
 def read_lora_config(src: Path) -> LoraConfig:
     """The ``LoraConfig`` of the adapter directory ``src``; one-line errors for a missing or garbage
-    ``adapter_config.json``, another peft type, or LoRA options an expert cannot carry."""
+    ``adapter_config.json``, another peft type, or LoRA options an expert cannot carry (per-module ranks included)."""
     path = src / ADAPTER_CONFIG
     if not path.is_file():
         raise LwasrError(f"{src} is not a PEFT adapter directory: {ADAPTER_CONFIG} is missing")
@@ -115,6 +115,11 @@ def read_lora_config(src: Path) -> LoraConfig:
     except (TypeError, ValueError) as e:
         raise LwasrError(f"{path} is not a valid LoRA config: {e}") from None
     check_plain_lora(config, f"adapter {src}")
+    if config.rank_pattern or config.alpha_pattern:
+        raise LwasrError(
+            f"adapter {src} uses rank_pattern or alpha_pattern: its modules have different ranks or alphas, which an"
+            " lwasr expert (one LoRA shape) cannot record; only adapters of one rank and alpha can be imported"
+        )
     return config
 
 
@@ -174,5 +179,6 @@ def check_factor_shapes(tensors: dict[str, torch.Tensor], base: torch.nn.Module,
         if tuple(tensor.shape) != expected:
             raise LwasrError(
                 f"adapter {src}: tensor {name} has shape {tuple(tensor.shape)}, but {module_name} of the base needs"
-                f" {expected} (rank {rank}): the adapter was made for another base model (give it with --model)"
+                f" {expected} (rank {rank}, adapter_config.json's r): the adapter does not fit this base (made on"
+                " another one? give it with --model)"
             )

@@ -76,10 +76,15 @@ def test_an_adapter_of_another_peft_type_is_one_line(tiny_whisper, monkeypatch, 
     assert "'IA3' adapter" in line and "only LoRA" in line
 
 
-def test_a_lora_with_options_an_expert_cannot_carry_is_one_line(blog_adapter, monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize(
+    ("option", "named"), [({"use_dora": True}, "uses use_dora"), ({"rank_pattern": {"fc1": 8}}, "uses rank_pattern")]
+)
+def test_a_lora_with_options_an_expert_cannot_carry_is_one_line(
+    option, named, blog_adapter, monkeypatch, capsys, tmp_path
+):
     src = adapter_copy(blog_adapter, tmp_path)
-    edit_config(src, use_dora=True)
-    assert "uses use_dora" in refused(monkeypatch, capsys, src, tmp_path / "it")
+    edit_config(src, **option)
+    assert named in refused(monkeypatch, capsys, src, tmp_path / "it")
 
 
 @pytest.mark.parametrize("content", [None, "{not json", "[1, 2]"])
