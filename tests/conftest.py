@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import ALL_TARGETS, build_tiny_whisper, make_ct2, make_cuts, make_expert, make_shaped_expert
+from helpers import (
+    ALL_TARGETS,
+    build_tiny_whisper,
+    make_blog_adapter,
+    make_ct2,
+    make_cuts,
+    make_expert,
+    make_shaped_expert,
+)
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +37,13 @@ def other_base(tmp_path_factory) -> Path:
 def tiny_ct2(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Whisper as a faster-whisper (CTranslate2) directory."""
     return make_ct2(tiny_whisper, tmp_path_factory.mktemp("ct2") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def blog_adapter(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PEFT LoRA adapter made as the Hugging Face blog recipe makes it (:func:`helpers.make_blog_adapter`, no
+    lwasr.json) on the tiny Whisper, which its adapter_config.json names as its base."""
+    return make_blog_adapter(tiny_whisper, tmp_path_factory.mktemp("blog") / "whisper-lora-it")
 
 
 @pytest.fixture(scope="session")

@@ -162,6 +162,18 @@ def make_adapter(base_dir: Path, out: Path, seed: int, langs: list[str]) -> Path
     return out
 
 
+def make_blog_adapter(base_dir: Path, out: Path, seed: int = 3) -> Path:
+    """A LoRA adapter as the Hugging Face blog recipe makes one (LoraConfig r=4, alpha 8, q/v, dropout 0.05, no
+    bias; get_peft_model; save_pretrained), with random non-zero factors for its training: no lwasr.json."""
+    base = WhisperForConditionalGeneration.from_pretrained(base_dir)
+    torch.manual_seed(seed)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.05, bias="none")
+    model = get_peft_model(base, config)
+    perturb_lora(model, 0.5)
+    model.save_pretrained(out)
+    return out
+
+
 def gated(base_dir: Path, experts_dir: Path, langs: list[str], gate: str, fn: str) -> GatedExperts:
     base = WhisperForConditionalGeneration.from_pretrained(base_dir)
     return GatedExperts(attach_experts(base, load_experts(experts_dir, langs)), langs, gate, fn).eval()

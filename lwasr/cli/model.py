@@ -1,4 +1,4 @@
-"""`lwasr model`: import CTranslate2 Whisper checkpoints and install the embedded offline model."""
+"""`lwasr model`: import CTranslate2 Whisper checkpoints and PEFT LoRA adapters, install the embedded offline model."""
 
 from __future__ import annotations
 
@@ -51,6 +51,47 @@ def import_ct2(
 
     _progress()
     typer.echo(convert_ct2(src, dst, keep_dtype=keep_dtype, overwrite=overwrite))
+
+
+@app.command("import-adapter")
+def import_adapter(
+    src: Annotated[
+        Path,
+        typer.Argument(help="PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors)."),
+    ],
+    dst: Annotated[
+        Path,
+        typer.Argument(
+            help="Output expert unit, e.g. exp/x/experts/<lang>: new, or an earlier import (kept if made the same way)."
+        ),
+    ],
+    lang: str = typer.Option(..., "--lang", help="The adapter's language (a Whisper code)."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Base Whisper (embedded:whisper-base, a local dir, a hub id). Default: the adapter's"
+        " base_model_name_or_path.",
+    ),
+    trim_encoder_input: bool = typer.Option(
+        False,
+        "--trim-encoder-input/--no-trim-encoder-input",
+        help="Record that the adapter was trained on trimmed encoder input, as lwasr trains (the HF blog recipe pads"
+        " to 30 s: no). Experts in one directory must agree on it.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier import at DST (once the new one is complete)."
+    ),
+) -> None:
+    """Import a PEFT LoRA adapter for Whisper made elsewhere (no lwasr.json) as an lwasr expert unit.
+
+    Its base and the shape of every LoRA factor are checked before anything is written; the unit then decodes,
+    exports, warm-starts `lwasr train --init-adapter` and joins an experts directory. Only safetensors weights are
+    read: a pickled adapter_model.bin is refused.
+    """
+    from lwasr.units.import_adapter import import_adapter as run
+
+    _progress()
+    typer.echo(run(src, dst, lang, model=model, trim_encoder_input=trim_encoder_input, overwrite=overwrite))
 
 
 @app.command("install-embedded")

@@ -84,8 +84,15 @@ def _load_expert(lang: str, path: Path) -> Expert:
             f"{path} is not a LoRA expert for {lang!r} (lwasr.json: kind={meta.kind!r}, languages={meta.languages})"
         )
     config = PeftConfig.from_pretrained(str(path))
+    check_plain_lora(config, f"expert {path}")
+    return Expert(lang=lang, path=path, meta=meta, config=config)
+
+
+def check_plain_lora(config: PeftConfig, what: str) -> None:
+    """Raise LwasrError unless ``config`` (of the adapter ``what``) is a plain LoRA adapter: no DoRA, bias,
+    modules to save or target parameters, which experts cannot carry."""
     if not isinstance(config, LoraConfig):
-        raise LwasrError(f"{path} is a {type(config).__name__} adapter; only LoRA experts are supported")
+        raise LwasrError(f"{what} is a {type(config).__name__} adapter; only LoRA adapters are supported")
     unsupported = {
         "use_dora": config.use_dora,
         "bias": config.bias != "none",
@@ -95,8 +102,7 @@ def _load_expert(lang: str, path: Path) -> Expert:
     }
     bad = [k for k, v in unsupported.items() if v]
     if bad:
-        raise LwasrError(f"expert {path} uses {', '.join(bad)}; only plain LoRA experts are supported")
-    return Expert(lang=lang, path=path, meta=meta, config=config)
+        raise LwasrError(f"{what} uses {', '.join(bad)}; only plain LoRA adapters are supported")
 
 
 def check_compatible(experts: list[Expert]) -> None:

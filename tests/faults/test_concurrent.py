@@ -102,21 +102,26 @@ def command_args(name: str, root: Path, fx: dict) -> tuple[list[str], Path]:
             root / "r",
         ),
         "import-ct2": (["model", "import-ct2", str(fx["ct2"]), str(root / "c")], root / "c"),
+        "import-adapter": (
+            ["model", "import-adapter", str(fx["adapter"]), str(root / "a"), "--lang", "it"],
+            root / "a",
+        ),
     }[name]
 
 
 @pytest.fixture(scope="module")
-def inputs(tiny_whisper, tiny_ct2, experts, manifests, tmp_path_factory) -> dict:
+def inputs(tiny_whisper, tiny_ct2, blog_adapter, experts, manifests, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("inputs")
     write_wav(root / "a.wav")
     (root / "list.tsv").write_text(f"{root / 'a.wav'}\tala ma kota\tpl\n", encoding="utf-8")
     train, dev = manifests
-    return {"model": tiny_whisper, "ct2": tiny_ct2, "experts": experts, "train": train, "dev": dev}, root
+    fx = dict(model=tiny_whisper, ct2=tiny_ct2, adapter=blog_adapter, experts=experts, train=train, dev=dev)
+    return fx, root
 
 
 @pytest.mark.parametrize(
     "name",
-    ["decode", "transcribe", "export", "train", "fuse", "distill", "expand", "prepare", "router", "import-ct2"],
+    "decode transcribe export train fuse distill expand prepare router import-ct2 import-adapter".split(),
 )
 def test_every_writing_command_is_refused_while_another_run_writes_its_output(
     name, inputs, tmp_path, hold, monkeypatch, capsys
