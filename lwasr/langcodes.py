@@ -5,7 +5,9 @@ The one place that knows this; every other module asks here.
 
 from __future__ import annotations
 
-from transformers.models.whisper.tokenization_whisper import LANGUAGES
+import re
+
+from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
 
 from lwasr.errors import LwasrError
 
@@ -80,6 +82,18 @@ def mls_to_whisper(name: str) -> str:
 def commonvoice_to_whisper(locale: str) -> str:
     """Common Voice locale (``pl``, ``zh-CN``, ``pt``) -> Whisper code."""
     return check_whisper_code(COMMONVOICE_EXCEPTIONS.get(locale, locale.split("-")[0]))
+
+
+def dataset_to_whisper(code: str) -> str | None:
+    """A language as a dataset labels it -> Whisper code, or None when it is not one Whisper knows.
+
+    Accepts Whisper codes (``pl``), FLEURS codes (``pl_pl``, ``cmn_hans_cn``), Common Voice locales (``pt-BR``,
+    ``zh-CN``) and English names (``Polish``, ``Mandarin``); case does not matter.
+    """
+    key = code.strip().lower()
+    exceptions = {k.lower(): v for k, v in (FLEURS_EXCEPTIONS | COMMONVOICE_EXCEPTIONS).items()}
+    found = exceptions.get(key) or TO_LANGUAGE_CODE.get(key) or re.split(r"[-_]", key)[0]
+    return found if found in WHISPER_LANGUAGES else None
 
 
 def uses_cer(lang: str) -> bool:
