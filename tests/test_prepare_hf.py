@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from datasets import DatasetDict
+from datasets import ClassLabel, DatasetDict
 from helpers import hf_dataset
 from lhotse import CutSet
 from typer.testing import CliRunner
@@ -102,9 +102,10 @@ def test_a_dataset_dict_maps_validation_to_dev_through_the_cli(tmp_path: Path) -
         prepare_hf(src, out, lang="pl", splits=["dev"])
 
 
-def test_named_columns_and_a_column_of_ids(tmp_path: Path) -> None:
+def test_named_columns_a_class_label_language_and_a_column_of_ids(tmp_path: Path) -> None:
     src = tmp_path / "saved"
-    ds = hf_dataset(tmp_path / "clips", CLIPS[:2], words=["jeden", "dwa"], code=["pl", "pl"], key=["a1", "b2"])
+    ds = hf_dataset(tmp_path / "clips", CLIPS[:2], words=["jeden", "dwa"], code=["pl_pl", "pl_pl"], key=["a1", "b2"])
+    ds = ds.cast_column("code", ClassLabel(names=["en_us", "pl_pl"]))  # stored as 1, read as its name
     ds.rename_column("audio", "speech").save_to_disk(str(src))
     out = tmp_path / "out"
     cols = ["--audio-column", "speech", "--text-column", "words", "--lang-column", "code", "--id-column", "key"]
