@@ -58,6 +58,10 @@ COMMONVOICE_EXCEPTIONS = {
 }
 
 
+#: The corpora's exceptions, by lower-case code, for codes found in datasets.
+_DATASET_EXCEPTIONS = {k.lower(): v for k, v in (FLEURS_EXCEPTIONS | COMMONVOICE_EXCEPTIONS).items()}
+
+
 def check_whisper_code(code: str) -> str:
     """Return ``code`` if Whisper knows it; otherwise raise LwasrError listing the known codes."""
     if code not in WHISPER_LANGUAGES:
@@ -91,8 +95,7 @@ def dataset_to_whisper(code: str) -> str | None:
     ``zh-CN``) and English names (``Polish``, ``Mandarin``); case does not matter.
     """
     key = code.strip().lower()
-    exceptions = {k.lower(): v for k, v in (FLEURS_EXCEPTIONS | COMMONVOICE_EXCEPTIONS).items()}
-    found = exceptions.get(key) or TO_LANGUAGE_CODE.get(key) or re.split(r"[-_]", key)[0]
+    found = _DATASET_EXCEPTIONS.get(key) or TO_LANGUAGE_CODE.get(key) or re.split(r"[-_]", key)[0]
     return found if found in WHISPER_LANGUAGES else None
 
 

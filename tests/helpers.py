@@ -237,7 +237,7 @@ def write_wav(path: Path, seconds: float = 1.0, sr: int = 16000, freq: float = 0
 
 def hf_dataset(folder: Path, clips: list[tuple[float, int]], **columns: list) -> Dataset:
     """A Hugging Face ``datasets.Dataset`` with an Audio column of wavs written to ``folder`` (``clips``: seconds and
-    sampling rate of each; 0 seconds is a wav without samples) and ``columns`` (the other columns, one value a row)."""
+    sampling rate of each) and ``columns`` (the other columns, one value a row)."""
     from datasets import Audio, Dataset
 
     paths = []

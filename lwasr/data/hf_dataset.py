@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 #: Rows read at a time.
 BATCH = 64
+#: Key of the supervision's ``custom`` holding the row's index in its split of the dataset.
+ROW = "hf_row"
 
 
 def require_datasets() -> ModuleType:
@@ -202,10 +204,6 @@ def write_wav(value: Any, base: Path, path: Path) -> tuple[str, str] | None:
     with atomic_path(path) as tmp:
         sf.write(tmp, resample(samples[:, 0], rate, SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
     return None
-
-
-#: Key of the supervision's ``custom`` holding the row's index in its split of the dataset.
-ROW = "hf_row"
 
 
 def _language(value: Any, feature: Any, lang: str | None) -> tuple[str | None, str, str]:
