@@ -248,7 +248,7 @@ def hf(
 
     Each row's audio is written as a 16 kHz mono wav to <out>/wav/<corpus>/<split>/; languages are mapped to
     Whisper's (pl_pl, pt-BR, Polish -> pl). One manifest per language and split; rows with an unknown language,
-    no transcript or unreadable audio are dropped and listed. Needs the datasets package (pip install 'lwasr[hf]').
+    no transcript or unreadable audio are dropped and listed. Needs the datasets package (lwasr's hf extra).
     """
     from lwasr.data.hf_dataset import prepare_hf
 
