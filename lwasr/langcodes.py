@@ -92,11 +92,14 @@ def dataset_to_whisper(code: str) -> str | None:
     """A language as a dataset labels it -> Whisper code, or None when it is not one Whisper knows.
 
     Accepts Whisper codes (``pl``), FLEURS codes (``pl_pl``, ``cmn_hans_cn``), Common Voice locales (``pt-BR``,
-    ``zh-CN``) and English names (``Polish``, ``Mandarin``); case does not matter.
+    ``zh-CN``) and English names (``Polish``, FLEURS's ``Mandarin Chinese``); case does not matter.
     """
     key = code.strip().lower()
-    found = _DATASET_EXCEPTIONS.get(key) or TO_LANGUAGE_CODE.get(key) or re.split(r"[-_]", key)[0]
-    return found if found in WHISPER_LANGUAGES else None
+    for name in (key, re.split(r"[-_\s]", key)[0]):  # then the part before "-", "_" or a space
+        found = _DATASET_EXCEPTIONS.get(name) or TO_LANGUAGE_CODE.get(name) or name
+        if found in WHISPER_LANGUAGES:
+            return found
+    return None
 
 
 def uses_cer(lang: str) -> bool:
