@@ -5,7 +5,9 @@ The one place that knows this; every other module asks here.
 
 from __future__ import annotations
 
-from transformers.models.whisper.tokenization_whisper import LANGUAGES
+import re
+
+from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
 
 from lwasr.errors import LwasrError
 
@@ -56,6 +58,10 @@ COMMONVOICE_EXCEPTIONS = {
 }
 
 
+#: The corpora's exceptions, by lower-case code, for codes found in datasets.
+_DATASET_EXCEPTIONS = {k.lower(): v for k, v in (FLEURS_EXCEPTIONS | COMMONVOICE_EXCEPTIONS).items()}
+
+
 def check_whisper_code(code: str) -> str:
     """Return ``code`` if Whisper knows it; otherwise raise LwasrError listing the known codes."""
     if code not in WHISPER_LANGUAGES:
@@ -80,6 +86,20 @@ def mls_to_whisper(name: str) -> str:
 def commonvoice_to_whisper(locale: str) -> str:
     """Common Voice locale (``pl``, ``zh-CN``, ``pt``) -> Whisper code."""
     return check_whisper_code(COMMONVOICE_EXCEPTIONS.get(locale, locale.split("-")[0]))
+
+
+def dataset_to_whisper(code: str) -> str | None:
+    """A language as a dataset labels it -> Whisper code, or None when it is not one Whisper knows.
+
+    Accepts Whisper codes (``pl``), FLEURS codes (``pl_pl``, ``cmn_hans_cn``), Common Voice locales (``pt-BR``,
+    ``zh-CN``) and English names (``Polish``, FLEURS's ``Mandarin Chinese``); case does not matter.
+    """
+    key = code.strip().lower()
+    for name in (key, re.split(r"[-_\s]", key)[0]):  # then the part before "-", "_" or a space
+        found = _DATASET_EXCEPTIONS.get(name) or TO_LANGUAGE_CODE.get(name) or name
+        if found in WHISPER_LANGUAGES:
+            return found
+    return None
 
 
 def uses_cer(lang: str) -> bool:

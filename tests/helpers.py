@@ -17,6 +17,7 @@ import tarfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -35,6 +36,9 @@ from lwasr.models.ct2 import hf_to_ct2, write_ct2
 from lwasr.training.config import LORA_TARGETS, TrainConfig
 from lwasr.units.experts import attach_experts, load_experts
 from lwasr.units.meta import ModelMeta, base_fingerprint
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -241,6 +245,18 @@ def write_wav(path: Path, seconds: float = 1.0, sr: int = 16000, freq: float = 0
     """A quiet sine tone."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, (0.1 * np.sin(np.arange(int(seconds * sr)) * freq)).astype(np.float32), sr)
+
+
+def hf_dataset(folder: Path, clips: list[tuple[float, int]], **columns: list) -> Dataset:
+    """A Hugging Face ``datasets.Dataset`` with an Audio column of wavs written to ``folder`` (``clips``: seconds and
+    sampling rate of each) and ``columns`` (the other columns, one value a row)."""
+    from datasets import Audio, Dataset
+
+    paths = []
+    for i, (seconds, sr) in enumerate(clips):
+        write_wav(folder / f"clip{i}.wav", seconds, sr, freq=0.03 + 0.01 * i)
+        paths.append(str(folder / f"clip{i}.wav"))
+    return Dataset.from_dict({"audio": paths, **columns}).cast_column("audio", Audio(sampling_rate=16000))
 
 
 def write_fleurs_split(root: Path, code: str, split: str, rows: list[tuple[str, str, str]], files: list[str]) -> None:

@@ -31,6 +31,29 @@ def test_mls_and_commonvoice_codes():
         langcodes.mls_to_whisper("klingon")
 
 
+@pytest.mark.parametrize(
+    "code,whisper",
+    [
+        ("pl", "pl"),
+        ("pl_pl", "pl"),
+        ("cmn_hans_cn", "zh"),
+        ("pt-BR", "pt"),
+        ("zh-HK", "yue"),
+        ("nb-NO", "no"),
+        ("Polish", "pl"),
+        ("Mandarin Chinese", "zh"),
+        ("Cantonese Chinese", "yue"),
+        (" EN ", "en"),
+        ("xx", None),
+        ("cmn", None),
+        ("", None),
+    ],
+)
+def test_dataset_codes(code, whisper):
+    """A Hugging Face dataset's language values: Whisper, FLEURS, Common Voice codes and English names."""
+    assert langcodes.dataset_to_whisper(code) == whisper
+
+
 def test_unknown_code_lists_known_codes():
     with pytest.raises(LwasrError, match="unknown language code 'xx'.*pl"):
         langcodes.parse_langs("pl,xx")

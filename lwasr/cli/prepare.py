@@ -14,6 +14,7 @@ import typer
 
 from lwasr.cli.options import _with_options
 from lwasr.cli.transcribe import longform  # the long-form test set builder lives with transcribe
+from lwasr.data.hf_columns import LANG_COLUMNS, SPLIT_NAMES, TEXT_COLUMNS, HfColumns
 from lwasr.data.limits import CutLimits
 
 app = typer.Typer(
@@ -46,6 +47,9 @@ MaxCps = Annotated[
         "--max-chars-per-second",
         help="Drop (as too_short) cuts whose transcript has more characters (spaces not counted) per second.",
     ),
+]
+Corpus = Annotated[
+    str | None, typer.Option("--corpus", help="Corpus name in manifest file names (default: the name of --out).")
 ]
 CPUS = os.cpu_count() or 1
 DEFAULT_LIMITS = CutLimits()
@@ -173,9 +177,7 @@ def dir_(
     split: Annotated[
         str, typer.Option("--split", help="Split these utterances belong to (train, dev, test...).")
     ] = "train",
-    corpus: Annotated[
-        str | None, typer.Option("--corpus", help="Corpus name in manifest file names (default: the name of --out).")
-    ] = None,
+    corpus: Corpus = None,
     lang: Annotated[
         str | None, typer.Option("--lang", help="Whisper code for utterances without one (no utt2lang / empty column).")
     ] = None,
@@ -194,6 +196,65 @@ def dir_(
     if warning := command_summary(src):
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
     _show(prepare_dir(src, out, split=split, corpus=corpus, lang=lang, **options))
+
+
+@app.command("hf")
+@_preparer
+def hf(
+    src: Annotated[
+        Path,
+        typer.Argument(
+            help="A Hugging Face dataset saved with save_to_disk (Dataset or DatasetDict), a parquet file, or a"
+            " folder of parquet files."
+        ),
+    ],
+    out: Out,
+    split: Annotated[
+        str | None, typer.Option("--split", help="A dataset without splits: the split it is (train, dev, test...).")
+    ] = None,
+    splits: Annotated[
+        str | None,
+        typer.Option(
+            "--splits",
+            help=f"A dataset with splits: those to prepare (default: those of {', '.join(SPLIT_NAMES)} it has;"
+            " validation becomes dev).",
+        ),
+    ] = None,
+    corpus: Corpus = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang", help="Language of rows without one (no language column, or an empty value): pl, pl_pl, pt-BR..."
+        ),
+    ] = None,
+    audio_column: Annotated[
+        str, typer.Option("--audio-column", help="The Audio column (bytes, or a path to the file).")
+    ] = HfColumns.audio,
+    text_column: Annotated[
+        str | None,
+        typer.Option("--text-column", help=f"The transcript column (default: the first of {', '.join(TEXT_COLUMNS)})."),
+    ] = None,
+    lang_column: Annotated[
+        str | None,
+        typer.Option("--lang-column", help=f"The language column (default: the first of {', '.join(LANG_COLUMNS)})."),
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id-column", help="A column of unique row ids (default: <corpus>-<split>-<row>).")
+    ] = None,
+    *,
+    options: dict[str, Any],
+) -> None:
+    """A local Hugging Face dataset: rows with an Audio column, a transcript and a language.
+
+    Each row's audio is written as a 16 kHz mono wav to <out>/wav/<corpus>/<split>/; languages are mapped to
+    Whisper's (pl_pl, pt-BR, Polish -> pl). One manifest per language and split; rows with an unknown language,
+    no transcript or unreadable audio are dropped and listed. Needs the datasets package (lwasr's hf extra).
+    """
+    from lwasr.data.hf_dataset import prepare_hf
+
+    columns = HfColumns(audio_column, text_column, lang_column, id_column)
+    chosen = _list(splits) if splits is not None else None
+    _show(prepare_hf(src, out, split=split, corpus=corpus, lang=lang, columns=columns, splits=chosen, **options))
 
 
 @app.command("synth")

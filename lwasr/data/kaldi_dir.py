@@ -13,12 +13,18 @@ never runs commands.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 from lwasr.data.audio import is_command
 from lwasr.data.limits import CutLimits
-from lwasr.data.manifests import Preparer, Utterance, input_fingerprint, read_text
+from lwasr.data.manifests import (
+    Preparer,
+    Utterance,
+    check_split_name,
+    group_by_language,
+    input_fingerprint,
+    read_text,
+)
 from lwasr.data.report import BAD_LINE, DUPLICATE_ID, EMPTY_TEXT, MISSING_AUDIO, NO_LANGUAGE, Dropped, RunReport
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
@@ -77,21 +83,6 @@ def _resolve(audio: str, base: Path) -> str:
     if not p.is_absolute() and not p.exists() and (base / p).exists():
         p = base / p
     return str(p.resolve())
-
-
-def _group(
-    utts: list[Utterance], dropped: list[Dropped], lang: str | None
-) -> dict[str, tuple[list[Utterance], list[Dropped]]]:
-    """Items per language; drops whose language is unknown go with ``--lang`` (or the first language)."""
-    groups: dict[str, list[Utterance]] = defaultdict(list)
-    for u in utts:
-        groups[check_whisper_code(u.lang)].append(u)
-    if not groups and lang is None:
-        raise LwasrError("no usable item with a language: nothing to prepare")
-    first = lang or sorted(groups)[0]
-    out = {k: (v, []) for k, v in sorted(groups.items())}
-    out.setdefault(first, ([], []))[1].extend(dropped)
-    return out
 
 
 def read_kaldi_dir(src: Path, lang: str | None) -> tuple[list[Utterance], list[Dropped]]:
@@ -210,8 +201,7 @@ def prepare_dir(
     if lang is not None:
         lang = check_whisper_code(lang)
     corpus = corpus or out.resolve().name
-    if not split or "_" in split or "/" in split:
-        raise LwasrError(f"bad split name {split!r} (no '_' or '/')")
+    check_split_name(split)
     if src.is_dir():
         utts, dropped = read_kaldi_dir(src, lang)
         inputs = [src / f for f in KALDI_FILES if (src / f).is_file()]
@@ -222,7 +212,7 @@ def prepare_dir(
         raise LwasrError(f"no such Kaldi data directory or TSV file: {src}")
     fingerprint = {"inputs": input_fingerprint(*inputs), "lang": lang}
     prep = Preparer(out, corpus, jobs=jobs, force=force, decode=decode, limits=limits)
-    for utt_lang, (items, drops) in _group(utts, dropped, lang).items():
+    for utt_lang, (items, drops) in group_by_language(utts, dropped, lang).items():
         if not prep.done(utt_lang, split, fingerprint):
             prep.write(utt_lang, split, items, fingerprint, drops)
     return prep.finish()

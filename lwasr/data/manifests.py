@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -115,6 +116,29 @@ def parse_manifest_name(path: str | Path) -> tuple[str, str, str]:
 def clean_text(text: str | None) -> str:
     """Collapse runs of whitespace (tabs, newlines) to one space and strip; nothing else is changed."""
     return " ".join((text or "").split())
+
+
+def group_by_language(
+    utts: list[Utterance], dropped: list[Dropped], lang: str | None
+) -> dict[str, tuple[list[Utterance], list[Dropped]]]:
+    """Items per language, each with its drops; the drops (whose language is unknown) go with ``lang`` (``--lang``) or
+    the first language."""
+    groups: dict[str, list[Utterance]] = defaultdict(list)
+    for u in utts:
+        groups[check_whisper_code(u.lang)].append(u)
+    if not groups and lang is None:
+        raise LwasrError("no usable item with a language: nothing to prepare")
+    first = lang or sorted(groups)[0]
+    out = {k: (v, []) for k, v in sorted(groups.items())}
+    out.setdefault(first, ([], []))[1].extend(dropped)
+    return out
+
+
+def check_split_name(split: str) -> str:
+    """``split`` if it can be part of a manifest name (not empty, no ``_`` or ``/``); an LwasrError otherwise."""
+    if not split or "_" in split or "/" in split:
+        raise LwasrError(f"bad split name {split!r} (no '_' or '/')")
+    return split
 
 
 def make_cuts(

@@ -26,6 +26,7 @@ DUPLICATE_ID = "duplicate_id"
 BAD_LINE = "bad_line"
 BAD_SEGMENT = "bad_segment"
 NO_LANGUAGE = "no_language"
+UNKNOWN_LANGUAGE = "unknown_language"
 
 
 @dataclass

@@ -1,18 +1,24 @@
 """Fault suite, data preparation: truncated and empty audio, text files that are not UTF-8, colliding ids,
-repeated wav.scp ids, and shell commands in data lists (issue 11, items 7, 8, 10, 11, 12)."""
+repeated wav.scp ids, and shell commands in data lists (issue 11, items 7, 8, 10, 11, 12); the rows and options of
+`prepare hf` (issue 28 item 3)."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from helpers import write_wav
+import soundfile as sf
+from helpers import hf_dataset, one_line_error, run_main, write_wav
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from typer.testing import CliRunner
 
 from lwasr.cli import app
+from lwasr.data.hf_dataset import prepare_hf
 from lwasr.data.kaldi_dir import prepare_dir
 from lwasr.data.limits import CutLimits
 from lwasr.data.manifests import manifest_path
@@ -199,3 +205,96 @@ def test_wav_scp_commands_are_counted_and_tsv_runs_none(tmp_path: Path) -> None:
     prepare_dir(tsv, tmp_path / "out2", split="train", jobs=1)
     assert not marker.exists()
     assert _dropped(tmp_path / "out2")["list.tsv:3"]["reason"] == "bad_line"
+
+
+def test_hf_rows_that_cannot_be_used_are_dropped_with_their_reasons(tmp_path: Path) -> None:
+    """`prepare hf`: each bad row is dropped, counted and listed with its reason; the good rows are kept."""
+    from datasets import Dataset
+
+    def clip(name: str, seconds: float) -> bytes:
+        write_wav(tmp_path / name, seconds, 8000)
+        return (tmp_path / name).read_bytes()
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(0, dtype=np.float32), 16000, format="WAV")
+    write_wav(tmp_path / "clips" / "on_disk.wav", 1.0)
+    audio = [
+        {"bytes": clip("a.wav", 1.0), "path": "a.wav"},  # good
+        {"bytes": None, "path": "clips/on_disk.wav"},  # good: a path relative to the dataset's folder
+        {"bytes": clip("b.wav", 1.0), "path": "b.wav"},  # no transcript
+        {"bytes": clip("c.wav", 1.0), "path": "c.wav"},  # a blank transcript
+        {"bytes": clip("long.wav", 31.0), "path": "long.wav"},  # over 30 s
+        {"bytes": buf.getvalue(), "path": "none.wav"},  # a wav without samples
+        {"bytes": b"", "path": "zero.wav"},  # 0 bytes
+        {"bytes": b"RIFF not audio at all", "path": "junk.wav"},  # undecodable
+        {"bytes": None, "path": "gone.wav"},  # no bytes, no file
+        None,  # no audio
+        {"bytes": clip("d.wav", 1.0), "path": "d.wav"},  # unknown language
+        {"bytes": clip("e.wav", 1.0), "path": "e.wav"},  # empty language
+    ]
+    text = ["jeden", "dwa", None, "   ", "długi", "cisza", "zero", "śmieci", "brak", "nic", "obcy", ""]
+    lang = ["pl"] * 10 + ["xx", ""]
+    src = tmp_path / "saved"
+    Dataset.from_dict({"audio": audio, "text": text, "lang": lang}).save_to_disk(str(src))
+    (src / "clips").mkdir()
+    shutil.copy(tmp_path / "clips" / "on_disk.wav", src / "clips")
+    report = prepare_hf(src, tmp_path / "out", split="train", jobs=1).to_dict()
+    assert _ids(tmp_path / "out") == ["out-train-000000", "out-train-000001"]
+    reasons = {d["id"].removeprefix("out-train-0000"): d["reason"] for d in report["dropped"]}
+    assert reasons == {
+        "02": "empty_text",
+        "03": "empty_text",
+        "04": "too_long",
+        "05": "empty_audio",
+        "06": "empty_audio",
+        "07": "unreadable_audio",
+        "08": "missing_audio",
+        "09": "missing_audio",
+        "10": "unknown_language",
+        "11": "no_language",
+    }
+    details = {d["id"].removeprefix("out-train-0000"): d["detail"] for d in report["dropped"]}
+    assert "'xx' is not a language Whisper knows" in details["10"]
+    assert f"{src / 'gone.wav'}: no such file" in details["08"] and "junk.wav: " in details["07"]
+    assert report["totals"]["dropped"] == 10
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--split", "train", "--lang", "xx"], "--lang 'xx' is not a language Whisper knows"),
+        ([], "is one dataset without splits: say which split it is with --split"),
+        (["--split", "train", "--text-column", "words"], "has no column 'words' (--text-column); its columns: audio"),
+        (["--split", "dev", "--splits", "test"], "has no splits to choose with --splits"),
+        (["--split", "train", "--lang-column", "code"], "has no column 'code' (--lang-column)"),
+        (["--split", "train_x", "--lang", "pl"], "bad split name 'train_x'"),
+    ],
+)
+def test_hf_bad_options_are_one_line_and_write_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: list[str], message: str
+) -> None:
+    src = tmp_path / "saved"
+    hf_dataset(tmp_path / "clips", [(1.0, 16000)], text=["jeden"]).save_to_disk(str(src))
+    out = tmp_path / "out"
+    code, err = run_main(monkeypatch, capsys, "prepare", "hf", str(src), "--out", str(out), *args)
+    assert code == 2 and message in one_line_error(err), err
+    assert not out.exists()
+
+
+def test_hf_without_a_language_a_dataset_or_the_datasets_package_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    src = tmp_path / "saved"
+    hf_dataset(tmp_path / "clips", [(1.0, 16000)], text=["jeden"]).save_to_disk(str(src))
+    out = tmp_path / "out"
+    cases = [
+        (src, "has no lang column (looked for language, lang, locale): name it with --lang-column or give --lang"),
+        (tmp_path / "clips", "not a Hugging Face dataset saved with save_to_disk"),
+    ]
+    for path, message in cases:
+        code, err = run_main(monkeypatch, capsys, "prepare", "hf", str(path), "--out", str(out), "--split", "train")
+        assert code == 2 and message in one_line_error(err), err
+    monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` now fails
+    code, err = run_main(monkeypatch, capsys, "prepare", "hf", str(src), "--out", str(out), "--lang", "pl")
+    assert code == 2 and "needs the datasets package: pip install 'lwasr[hf]'" in one_line_error(err), err
+    assert not out.exists()
