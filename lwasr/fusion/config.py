@@ -63,7 +63,7 @@ class FuseOptions:
         " the lowest dev loss on --dev-cuts.",
         cli_type=str | None,
     )
-    rank: int | None = setting(None, "svd: rank of the fused adapter.")
+    rank: int | None = setting(None, "svd: rank of the fused adapter, at least 1 (default: the experts' largest rank).")
     density: float = setting(0.5, "ties/dare: fraction of factor entries kept, in (0, 1].")
     seed: int = setting(0, "dare: seed of the random drops.")
     model: str | None = setting(None, "Base model (default: the one recorded in the experts' lwasr.json).")
@@ -74,6 +74,8 @@ class FuseOptions:
         self.out = Path(self.out)
         self.weights = _floats(self.weights)
         self.lambdas = _floats(self.lambdas)
+        if self.rank is not None and self.rank < 1:
+            raise LwasrError(f"--rank must be at least 1 (leave it out for the experts' rank), got {self.rank}")
 
 
 def _floats(spec: str | list[float] | None) -> list[float] | None:
