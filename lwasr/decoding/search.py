@@ -91,12 +91,12 @@ def decode_cuts(
             raise LwasrError("the aware scenario needs a language on every supervision; use --scenario agnostic")
         system.check_languages(sorted({u.lang for u in utts}))
     warn_other_languages(system, utts)
+    decoder = Decoder(system, opts, torch.device(device), lid_system)  # its checks come before any write
     writers = {part: HypWriter(d, settings[part], overwrite=overwrite) for part, d in outs.items()}
     try:
         todo = [u for u in utts if any(u.id not in w.done for w in writers.values())]
         by_language = opts.scenario != "agnostic" and system.routes_by_language and opts.routing == "group"
         batches = make_batches(todo, opts, by_language=by_language)
-        decoder = Decoder(system, opts, torch.device(device), lid_system)
         start = time.perf_counter()
         with torch.inference_mode(), tqdm(total=len(todo), unit="utt", disable=not progress, desc="decode") as bar:
             for batch in batches:
