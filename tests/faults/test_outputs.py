@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import fuse_args, make_cuts, small, write_cuts
+from helpers import fuse_args, make_cuts, small, write_cuts, write_wav
 from typer.testing import CliRunner
 
+import lwasr
 from lwasr.atomic import OUTPUT_MARKER, atomic_path, check_output
 from lwasr.cli import app
-from lwasr.decoding.io import read_hyps
+from lwasr.decoding.io import HYP_FILE, read_hyps
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import load_system
 from lwasr.errors import LwasrError
@@ -241,3 +243,23 @@ def test_other_write_errors_are_not_reported_as_a_full_disk(tmp_path):
         with atomic_path(tmp_path / "file.pt"):
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_transcribe_text_quotes_a_name_with_spaces(tiny_whisper, tmp_path):
+    """`text` of `my talk.wav` and `my.wav` was `my talk <hyp>` and `my <hyp>`: the first looked like file `my`."""
+    for name in ("my talk", "my"):
+        write_wav(tmp_path / "in" / f"{name}.wav", seconds=0.6)
+    out = tmp_path / "out"
+    lwasr.transcribe([tmp_path / "in"], system=str(tiny_whisper), out=out, max_new_tokens=3, progress=False)
+    hyps = {r["id"]: r["hyp"] for r in read_hyps(out / HYP_FILE)}
+    lines = (out / "text").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and lines[1].startswith('"my talk"')  # sorted by id: my, my talk
+    read_back = {}
+    for line in lines:
+        uid, end = (
+            json.JSONDecoder().raw_decode(line)
+            if line.startswith('"')
+            else (line.split(" ")[0], len(line.split(" ")[0]))
+        )
+        read_back[uid] = line[end:].strip()
+    assert read_back == {uid: hyp.strip() for uid, hyp in hyps.items()}
