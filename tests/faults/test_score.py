@@ -122,6 +122,15 @@ def test_compare_refuses_a_partial_decode(decode: Path, finished: Path, tmp_path
     assert not out.exists()
 
 
+def test_compare_refuses_resamples_beyond_the_cap(finished: Path, tmp_path: Path) -> None:
+    """`--resamples 100000000` on 4 utterances took 56 s and 11.3 GB; now one line before any resampling."""
+    out = tmp_path / "table.md"
+    other = shutil.copytree(finished, tmp_path / "other")
+    msg = score_error("compare", str(finished), str(other), "--resamples", "100000000", "--out", str(out))
+    assert msg.startswith("--resamples 100000000: need 1 to 1000000 ")
+    assert not out.exists()
+
+
 def test_dir_given_twice(finished: Path, tmp_path: Path) -> None:
     out = tmp_path / "table.md"
     same = str(finished.parent / ".." / finished.parent.name / finished.name)  # another spelling of one dir
