@@ -74,8 +74,14 @@ def git_commit(source: str | Path | None = None) -> str:
     where = Path(source) if source is not None else package
 
     def git(*args: str) -> str:
+        # --no-optional-locks: `status` then leaves .git/index as it is (it refreshes it otherwise; so does
+        # `diff --quiet`, even with this option, as of git 2.39)
         return subprocess.run(
-            ["git", "-C", str(where), *args], capture_output=True, text=True, check=True, timeout=20
+            ["git", "--no-optional-locks", "-C", str(where), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=20,
         ).stdout.strip()
 
     try:

@@ -364,6 +364,13 @@ def table_rows(markdown: str, first_header: str) -> dict[str, list[str]]:
 # -- the command line and the recipes -------------------------------------------------------------------------
 
 
+def git(repo: Path, *args: str) -> None:
+    """Run ``git args`` in ``repo`` (a test's checkout, committing as a test user)."""
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True
+    )
+
+
 def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
     """Run ``lwasr ARGS`` through the console-script entry point; return its exit status and stderr."""
     monkeypatch.setattr(sys, "argv", ["lwasr", *args])

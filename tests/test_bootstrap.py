@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lwasr.errors import LwasrError
-from lwasr.scoring.bootstrap import Bootstrap, LangCounts, paired
+from lwasr.scoring import bootstrap
+from lwasr.scoring.bootstrap import MAX_RESAMPLES, Bootstrap, LangCounts, paired
 
 
 def system(errors: dict[str, list[list[int]]], refs: dict[str, list[int]]) -> dict[str, LangCounts]:
@@ -89,3 +90,43 @@ def test_relative_change_is_undefined_against_a_perfect_baseline() -> None:
     worse = boot.estimate(system({"pl": [[1] * 40]}, {"pl": REFS["pl"]}))
     d = paired(perfect, worse)["macro"]
     assert d["rel"] is None and d["rel_ci"] is None and d["abs"] > 0 and d["p_improvement"] == 0.0
+
+
+def pinned_pair() -> tuple[dict[str, LangCounts], dict[str, LangCounts]]:
+    """Two 2-seed systems on 30 pl and 17 zh utterances."""
+    rng = np.random.default_rng(11)
+    refs = {"pl": rng.integers(4, 12, size=30), "zh": rng.integers(4, 12, size=17)}
+    a = {lang: rng.integers(0, 5, size=(2, len(r))) for lang, r in refs.items()}
+    b = {lang: np.maximum(a[lang] - rng.integers(0, 2, size=a[lang].shape), 0) for lang in refs}
+    return tuple(  # type: ignore[return-value]
+        {
+            lang: LangCounts(
+                tuple(f"{lang}_{i:03d}" for i in range(len(r))), e[lang].astype(float), np.array([r, r], float)
+            )
+            for lang, r in refs.items()
+        }
+        for e in (a, b)
+    )
+
+
+@pytest.mark.parametrize("chunk", [None, 7, 100])
+def test_intervals_are_pinned_and_do_not_depend_on_the_chunks(monkeypatch, chunk) -> None:
+    """The replicates are drawn in chunks of at most CHUNK_COUNTS counts (bounded memory): the same seed gives the
+    intervals it gave when all were drawn at once (the pinned values), whatever the chunk size."""
+    if chunk is not None:
+        monkeypatch.setattr(bootstrap, "CHUNK_COUNTS", chunk)
+    boot = Bootstrap(1000)
+    assert [len(w) for w in boot.weights(("a",) * 30)][:2] == ([1000] if chunk is None else [max(1, chunk // 30)] * 2)
+    a, b = pinned_pair()
+    d = paired(boot.estimate(a), boot.estimate(b))
+    assert d["macro"]["abs_ci"] == pytest.approx((-10.425658254036955, 0.7011660891505959), rel=1e-12)
+    assert d["macro"]["rel_ci"] == pytest.approx((-39.60337941560206, 2.6591306244144297), rel=1e-12)
+    assert d["macro"]["p_improvement"] == 0.967
+    assert d["languages"]["pl"]["abs_ci"] == pytest.approx((-11.11111111111111, 1.7406959419407535), rel=1e-12)
+    assert d["languages"]["zh"]["abs_ci"] == pytest.approx((-16.107382550335572, 6.1001607109094325), rel=1e-12)
+
+
+def test_resamples_are_capped() -> None:
+    with pytest.raises(LwasrError, match=r"^--resamples 1000001: need 1 to 1000000 "):
+        Bootstrap(MAX_RESAMPLES + 1)
+    assert Bootstrap(MAX_RESAMPLES).resamples == MAX_RESAMPLES

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import table_rows, write_decode
+from helpers import git, table_rows, write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app
@@ -56,12 +55,6 @@ def test_score_counts_outliers_per_language(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     detail = table_rows((tmp_path / "x" / "RESULTS.md").read_text(), "Lang")
     assert detail["pl"][-2:] == ["2", "1"] and detail["zh"][-2:] == ["0", "0"]
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True
-    )
 
 
 def test_git_commit(tmp_path: Path) -> None:

@@ -122,7 +122,13 @@ class Decoder:
                 f"--soft-top-k needs language ID over the experts' languages, but {shown} have no expert; give"
                 f" --lid-langs {','.join(self.system.languages)} (a router unit identifies only its experts')"
             )
-        return tuple(a for a in adapters.values() if a is not None)
+        mixed = tuple(a for a in adapters.values() if a is not None)
+        if self.opts.soft_top_k > len(mixed):
+            raise LwasrError(
+                f"--soft-top-k {self.opts.soft_top_k}: language ID chooses among {len(mixed)} experts"
+                f" ({', '.join(adapters)}); give at most {len(mixed)}"
+            )
+        return mixed
 
     def __call__(self, batch: Sequence[Utt]) -> dict[str, list[dict[str, Any]]]:
         """Records of one batch per output scenario (``aware`` and/or ``agnostic``)."""

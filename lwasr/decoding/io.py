@@ -9,9 +9,9 @@ A decode directory holds:
 - ``hyp.jsonl``: one JSON record per utterance (id, lang, ref, hyp, detected_lang, lid_prob,
   duration), appended and flushed per batch. On restart, decoded ids are skipped and a truncated
   last line (a kill mid-write) is cut off; any other damaged line is an error naming file:line.
-- ``text`` (Kaldi style, ``id hyp``) and ``summary.json``, written atomically when all is decoded;
-  ``summary.json`` marks the decode complete. :func:`read_finished` (what ``lwasr score`` reads) accepts
-  only a complete decode whose ``hyp.jsonl`` holds exactly the utterances it counts.
+- ``text`` (Kaldi style, ``id hyp``; an id with whitespace is quoted: :func:`text_line`) and ``summary.json``,
+  written atomically when all is decoded; ``summary.json`` marks the decode complete. :func:`read_finished` (what
+  ``lwasr score`` reads) accepts only a complete decode whose ``hyp.jsonl`` holds exactly the utterances it counts.
 """
 
 from __future__ import annotations
@@ -146,6 +146,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def text_line(uid: str, hyp: str) -> str:
+    """One line of ``text``: ``<id> <hypothesis>``. An id holding whitespace, or starting with ``"``, is written as
+    a JSON string (``"my talk" hello``), so that the id is always the line's first token (Kaldi's ids have none)."""
+    if uid.startswith('"') or any(c.isspace() for c in uid):
+        uid = json.dumps(uid, ensure_ascii=False)
+    return f"{uid} {hyp}".rstrip()
+
+
 class HypWriter:
     """Appends per-batch records to ``hyp.jsonl`` of a decode dir, resuming a matching partial decode."""
 
@@ -197,7 +205,7 @@ class HypWriter:
     def finish(self, summary: dict[str, Any]) -> None:
         """Close ``hyp.jsonl``; write ``text`` and ``summary.json`` (marks the decode complete)."""
         self._file.close()
-        lines = [f"{r['id']} {r['hyp']}".rstrip() for r in sorted(self.records, key=lambda r: r["id"])]
+        lines = [text_line(r["id"], r["hyp"]) for r in sorted(self.records, key=lambda r: r["id"])]
         write_text(self.out_dir / TEXT_FILE, "".join(line + "\n" for line in lines))
         write_json(self.out_dir / SUMMARY_FILE, summary)
 

@@ -64,7 +64,7 @@ class FuseOptions:
         " the lowest dev loss on --dev-cuts.",
         cli_type=str | None,
     )
-    rank: int | None = setting(None, "svd: rank of the fused adapter.")
+    rank: int | None = setting(None, "svd: rank of the fused adapter, at least 1 (default: the experts' largest rank).")
     density: float = setting(0.5, "ties/dare: fraction of factor entries kept, in (0, 1].")
     seed: int = setting(0, "dare: seed of the random drops.")
     model: str | None = setting(None, "Base model (default: the one recorded in the experts' lwasr.json).")
@@ -75,3 +75,5 @@ class FuseOptions:
         self.out = Path(self.out)
         self.weights = None if self.weights is None else finite_numbers(self.weights, "--weights")
         self.lambdas = None if self.lambdas is None else finite_numbers(self.lambdas, "--lambdas")
+        if self.rank is not None and self.rank < 1:
+            raise LwasrError(f"--rank must be at least 1 (leave it out for the experts' rank), got {self.rank}")

@@ -108,9 +108,8 @@ def _svd(
     from lwasr.fusion.static import add_factors, same_modules, svd_factors
 
     per_expert = list(factors.values())
-    rank = rank or max(f.rank for fs in per_expert for f in fs.values())
-    if rank < 1:
-        raise LwasrError(f"--rank must be positive, got {rank}")
+    if rank is None:  # FuseOptions refuses a rank below 1
+        rank = max(f.rank for fs in per_expert for f in fs.values())
     add_factors(model, svd_factors(per_expert, weights, rank), template, same_modules(factors))
 
 
@@ -174,8 +173,8 @@ register_method(
 register_method(
     FusionMethod(
         "svd",
-        "the exact sum truncated to rank --rank per module (best rank-r approximation); default rank: the experts'"
-        " rank.",
+        "the exact sum truncated to rank --rank per module (best rank-r approximation); --rank at least 1, by default"
+        " the experts' largest rank.",
         _svd,
         scalable=True,
     )

@@ -12,7 +12,7 @@ import copy
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 PRODUCER = "lwasr router train"
 LOG_FILE = "training.jsonl"
+#: The ids of the train and dev cuts left out because no expert has their language, by split and language.
+LEFT_OUT_FILE = "left_out.json"
 #: The two encoder inputs accuracy is reported on: trimmed to the batch's length, and padded to 30 s.
 INPUTS = {"trimmed": True, "30s": False}
 
@@ -219,8 +221,10 @@ def run_router(job: RouterPlan, *, progress: bool = True) -> str:
     langs = [e.lang for e in experts]
     base, tok = load_base_of({e.lang: e.meta for e in experts}, job.model)
     trim = experts[0].meta.trim_encoder_input if cfg.trim_encoder_input is None else cfg.trim_encoder_input
-    train_cuts = first_per_language(select_languages(load_cuts(job.train, split="train"), langs), cfg.max_utts)
-    dev_cuts = _of_languages(job.dev, langs, "dev")
+    pooled = {"train": load_cuts(job.train, split="train"), "dev": load_cuts(job.dev, split="dev")}
+    left_out = {what: _left_out(cuts, langs, what) for what, cuts in pooled.items()}
+    train_cuts = first_per_language(select_languages(pooled["train"], langs), cfg.max_utts)
+    dev_cuts = _of_languages(pooled["dev"], langs, "dev")
     device = _device(cfg)
     common = {"batch_size": cfg.batch_size, "device": device, "progress": progress}
     enc_train = encode(base, tok, train_cuts, trim=trim, desc="router features (train)", **common)
@@ -248,6 +252,9 @@ def run_router(job: RouterPlan, *, progress: bool = True) -> str:
                 "experts": experts_ref(job.experts_dir, out),
                 "config": asdict(cfg),
                 "train_utterances": dict(sorted(Counter(enc_train.labels).items())),
+                "left_out": {
+                    what: {lang: len(ids) for lang, ids in by_lang.items()} for what, by_lang in left_out.items()
+                },
                 "best_step": max(h["step"] for h in history if h.get("best")),
                 "dev_accuracy": accuracy,
             }
@@ -256,6 +263,7 @@ def run_router(job: RouterPlan, *, progress: bool = True) -> str:
     with atomic_path(out, is_dir=True, producer=PRODUCER) as tmp:
         save_router(tmp, head, meta)
         (tmp / LOG_FILE).write_text("".join(json.dumps(h) + "\n" for h in history), encoding="utf-8")
+        (tmp / LEFT_OUT_FILE).write_text(json.dumps({"reason": "no_expert", **left_out}, indent=1), encoding="utf-8")
     return f"{out}: {summary_line(accuracy)}"
 
 
@@ -265,10 +273,24 @@ def train_router(*args: Any, progress: bool = True, **kwargs: Any) -> str:
     return run_router(plan_router(*args, **kwargs), progress=progress)
 
 
-def _of_languages(paths: Sequence[str | Path], langs: Sequence[str], what: str) -> list[Any]:
-    """The cuts of ``langs`` in the manifests ``paths`` (a directory: its ``what`` split; other languages are left
-    out); LwasrError when there are none."""
-    cuts = [c for c in load_cuts(paths, split=what) if cut_lang(c, required=False) in langs]
+def _left_out(cuts: Iterable[Any], langs: Sequence[str], what: str) -> dict[str, list[str]]:
+    """The ids of the ``what`` cuts whose language has no expert (not in ``langs``), by language; logs their count."""
+    left: dict[str, list[str]] = {}
+    for c in cuts:
+        lang = cut_lang(c, required=False)
+        if lang not in langs:
+            left.setdefault(str(lang), []).append(c.id)
+    if left:
+        counts = ", ".join(f"{lang} {len(ids)}" for lang, ids in sorted(left.items()))
+        log.warning(
+            "left out %d %s cuts of languages without an expert (%s)", sum(map(len, left.values())), what, counts
+        )
+    return dict(sorted(left.items()))
+
+
+def _of_languages(cuts: Iterable[Any], langs: Sequence[str], what: str) -> list[Any]:
+    """The ``what`` cuts of ``langs`` (other languages are left out); LwasrError when there are none."""
+    cuts = [c for c in cuts if cut_lang(c, required=False) in langs]
     if not cuts:
         raise LwasrError(f"the {what} manifests have no cuts of the experts' languages ({', '.join(langs)})")
     return cuts
@@ -296,7 +318,9 @@ def evaluate_router(
     """LID accuracy of a router unit and of its base model on ``cuts``, on trimmed and on 30-s input."""
     meta, head = load_router(unit_dir)
     base, tok = load_base_of({str(unit_dir): meta}, model, what="the router")
-    data = _of_languages(cuts, meta.languages, "test")
+    pooled = load_cuts(cuts, split="test")
+    _left_out(pooled, meta.languages, "test")
+    data = _of_languages(pooled, meta.languages, "test")
     common = {"batch_size": cfg.batch_size, "device": _device(cfg), "progress": progress}
     return {
         name: accuracies(head, encode(base, tok, data, trim=trim, desc=f"LID ({name})", **common), meta.languages)

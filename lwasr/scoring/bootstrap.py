@@ -18,7 +18,7 @@ same intervals whichever other systems are compared with them.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,10 @@ from lwasr.errors import LwasrError
 
 SEED = 0
 CONFIDENCE = 95.0
+#: The most replicates: each is kept per system and language (8 bytes each) for its percentiles.
+MAX_RESAMPLES = 1_000_000
+#: Utterance counts drawn at once (a chunk of replicates): bounds the memory whatever the resamples.
+CHUNK_COUNTS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -70,20 +74,23 @@ class Bootstrap:
     """Seeded replicates; systems estimated by one instance share their utterance draws (paired)."""
 
     def __init__(self, resamples: int = 1000, seed: int = SEED) -> None:
-        if resamples < 1:
-            raise LwasrError(f"--resamples {resamples}: need at least 1 (1000 is the usual choice)")
+        if not 1 <= resamples <= MAX_RESAMPLES:
+            raise LwasrError(
+                f"--resamples {resamples}: need 1 to {MAX_RESAMPLES} (1000 is the usual choice; every replicate is"
+                " kept per system and language)"
+            )
         self.resamples = resamples
         self.seed = seed
         self.rng = np.random.default_rng(seed)  # the seed draws
-        self._weights: dict[tuple[str, ...], np.ndarray] = {}
 
-    def weights(self, ids: tuple[str, ...]) -> np.ndarray:
-        """How often each utterance of ``ids`` is drawn in each replicate, shape (resamples, utterances)."""
-        if ids not in self._weights:
-            n = len(ids)
-            rng = np.random.default_rng([self.seed, zlib.crc32("\n".join(ids).encode())])
-            self._weights[ids] = rng.multinomial(n, np.full(n, 1.0 / n), size=self.resamples).astype(float)
-        return self._weights[ids]
+    def weights(self, ids: tuple[str, ...]) -> Iterator[np.ndarray]:
+        """How often each utterance of ``ids`` is drawn in each replicate, in chunks of replicates (shape (rows,
+        utterances), at most :data:`CHUNK_COUNTS` counts each); the same draws, whatever the chunks, every call."""
+        n = len(ids)
+        rng = np.random.default_rng([self.seed, zlib.crc32("\n".join(ids).encode())])
+        rows = max(1, CHUNK_COUNTS // n)
+        for start in range(0, self.resamples, rows):
+            yield rng.multinomial(n, np.full(n, 1.0 / n), size=min(rows, self.resamples - start)).astype(float)
 
     def estimate(self, system: Mapping[str, LangCounts]) -> Estimate:
         """Point estimates and replicates of one system (``system``: language -> its counts)."""
@@ -93,12 +100,16 @@ class Bootstrap:
         rates, replicates, per_seed = {}, {}, []
         for lang in langs:
             c = system[lang]
-            w = self.weights(c.ids)
             seed_rates = corpus_rate(c.errors, c.refs)
             per_seed.append(seed_rates)
             rates[lang] = float(seed_rates.mean())
-            by_seed = 100.0 * (w @ c.errors.T) / np.maximum(w @ c.refs.T, 1)  # (resamples, seeds)
-            replicates[lang] = np.take_along_axis(by_seed, draws, axis=1).mean(axis=1)
+            replicates[lang] = np.empty(self.resamples)
+            start = 0
+            for w in self.weights(c.ids):
+                rows = slice(start, start + len(w))
+                by_seed = 100.0 * (w @ c.errors.T) / np.maximum(w @ c.refs.T, 1)  # (rows, seeds)
+                replicates[lang][rows] = np.take_along_axis(by_seed, draws[rows], axis=1).mean(axis=1)
+                start += len(w)
         return Estimate(
             rates=rates,
             replicates=replicates,

@@ -17,6 +17,7 @@ from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler, DynamicCutSampler
 from lhotse.dataset.collation import collate_audio
 from lhotse.dataset.sampling.base import CutSampler
+from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
 from transformers import PreTrainedTokenizerBase
 
 from lwasr.data.cuts import cut_lang, cut_text
@@ -90,8 +91,9 @@ def make_sampler(
 ) -> CutSampler:
     """Duration-bucketed batches of at most ``max_duration`` seconds, this rank's share of them.
 
-    Fewer than 2 buckets (``num_buckets`` 1, or a single cut) means no bucketing: lhotse's bucketing sampler
-    needs at least 2.
+    Fewer than 2 buckets (``num_buckets`` 1, a single cut, or cuts too few for lhotse to find a duration boundary
+    between buckets) means no bucketing: lhotse's bucketing sampler needs at least 2 (with no boundary it averages
+    an empty list of them, numpy's "Mean of empty slice").
 
     CutSets are read eagerly (our corpora fit in memory), so with ``shuffle`` the whole set is permuted
     once (the sampler itself only shuffles within its buffer, which would keep pooled languages in runs).
@@ -108,7 +110,7 @@ def _bucketing_sampler(
     cuts: CutSet, max_duration: float, num_buckets: int, shuffle: bool, seed: int, world_size: int, rank: int
 ) -> CutSampler:
     kw = dict(max_duration=max_duration, shuffle=shuffle, drop_last=False, seed=seed, world_size=world_size, rank=rank)
-    if num_buckets < 2:
+    if num_buckets < 2 or not estimate_duration_buckets(cuts, num_buckets):
         return DynamicCutSampler(cuts, **kw)
     return DynamicBucketingSampler(cuts, num_buckets=num_buckets, **kw)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import hf_dataset, one_line_error, run_main, write_wav
+from helpers import hf_dataset, one_line_error, run_main, write_cuts, write_wav
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from typer.testing import CliRunner
 
@@ -24,6 +24,9 @@ from lwasr.data.limits import CutLimits
 from lwasr.data.manifests import manifest_path
 from lwasr.data.validate import validate_manifest
 from lwasr.errors import LwasrError
+from lwasr.routing.config import RouterConfig
+from lwasr.routing.train import LEFT_OUT_FILE, train_router
+from lwasr.units.meta import ModelMeta
 
 
 def _tsv(d: Path, rows: list[str], encoding: str = "utf-8") -> Path:
@@ -298,3 +301,23 @@ def test_hf_without_a_language_a_dataset_or_the_datasets_package_is_one_line(
     code, err = run_main(monkeypatch, capsys, "prepare", "hf", str(src), "--out", str(out), "--lang", "pl")
     assert code == 2 and "needs the datasets package: pip install 'lwasr[hf]'" in one_line_error(err), err
     assert not out.exists()
+
+
+def test_router_train_counts_and_lists_the_cuts_of_languages_without_an_expert(experts, tmp_path, caplog):
+    """The router of pl and pt experts trained on pl, pt and da cuts: the da cuts were left out without a word."""
+    data = {}
+    for split, n in (("train", 2), ("dev", 1)):
+        (tmp_path / split).mkdir()
+        data[split] = write_cuts(
+            tmp_path / split, [(f"{split}_{g}_{i}", g, 0.5) for g in ("pl", "pt", "da") for i in range(n)]
+        )
+    out = tmp_path / "router"
+    train_router(
+        experts, [data["train"]], [data["dev"]], out, RouterConfig(steps=2, batch_size=6, device="cpu"), progress=False
+    )
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "left out 2 train cuts of languages without an expert (da 2)" in said
+    assert "left out 1 dev cuts of languages without an expert (da 1)" in said
+    assert ModelMeta.load(out).extra["router"]["left_out"] == {"train": {"da": 2}, "dev": {"da": 1}}
+    listed = json.loads((out / LEFT_OUT_FILE).read_text())
+    assert listed == {"reason": "no_expert", "train": {"da": ["train_da_0", "train_da_1"]}, "dev": {"da": ["dev_da_0"]}}

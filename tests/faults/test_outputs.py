@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from pathlib import Path
@@ -12,9 +13,10 @@ import torch
 from helpers import full_disk, fuse_args, make_cuts, one_line_error, run_main, small, write_cuts, write_wav
 from typer.testing import CliRunner
 
+import lwasr
 from lwasr.atomic import OUTPUT_MARKER, atomic_path, check_output, recorded_settings
 from lwasr.cli import app
-from lwasr.decoding.io import read_hyps
+from lwasr.decoding.io import HYP_FILE, read_hyps
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import load_system
 from lwasr.errors import LwasrError
@@ -384,3 +386,23 @@ def test_an_output_on_a_mount_point_is_one_line_and_leaves_nothing(tmp_path, tin
     with pytest.raises(LwasrError, match=f"{mnt} is a mount point"):
         write_dir(mnt, "1")
     assert leftovers(tmp_path) == [] and list(mnt.iterdir()) == []
+
+
+def test_transcribe_text_quotes_a_name_with_spaces(tiny_whisper, tmp_path):
+    """`text` of `my talk.wav` and `my.wav` was `my talk <hyp>` and `my <hyp>`: the first looked like file `my`."""
+    for name in ("my talk", "my"):
+        write_wav(tmp_path / "in" / f"{name}.wav", seconds=0.6)
+    out = tmp_path / "out"
+    lwasr.transcribe([tmp_path / "in"], system=str(tiny_whisper), out=out, max_new_tokens=3, progress=False)
+    hyps = {r["id"]: r["hyp"] for r in read_hyps(out / HYP_FILE)}
+    lines = (out / "text").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and lines[1].startswith('"my talk"')  # sorted by id: my, my talk
+    read_back = {}
+    for line in lines:
+        uid, end = (
+            json.JSONDecoder().raw_decode(line)
+            if line.startswith('"')
+            else (line.split(" ")[0], len(line.split(" ")[0]))
+        )
+        read_back[uid] = line[end:].strip()
+    assert read_back == {uid: hyp.strip() for uid, hyp in hyps.items()}

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
-from helpers import OPTS, base_errors, records, table_rows, write_cuts, write_decode
+from helpers import OPTS, base_errors, git, records, table_rows, write_cuts, write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE
 from lwasr.decoding.search import decode_cuts
 from lwasr.decoding.systems import load_system
+from lwasr.envinfo import git_commit
 from lwasr.errors import LwasrError
 from lwasr.scoring.metrics import RESULTS_FILE
 
@@ -120,6 +122,15 @@ def test_compare_refuses_a_partial_decode(decode: Path, finished: Path, tmp_path
     assert not out.exists()
 
 
+def test_compare_refuses_resamples_beyond_the_cap(finished: Path, tmp_path: Path) -> None:
+    """`--resamples 100000000` on 4 utterances took 56 s and 11.3 GB; now one line before any resampling."""
+    out = tmp_path / "table.md"
+    other = shutil.copytree(finished, tmp_path / "other")
+    msg = score_error("compare", str(finished), str(other), "--resamples", "100000000", "--out", str(out))
+    assert msg.startswith("--resamples 100000000: need 1 to 1000000 ")
+    assert not out.exists()
+
+
 def test_dir_given_twice(finished: Path, tmp_path: Path) -> None:
     out = tmp_path / "table.md"
     same = str(finished.parent / ".." / finished.parent.name / finished.name)  # another spelling of one dir
@@ -167,3 +178,19 @@ def test_resume_refuses_a_damaged_middle_line(tiny_whisper: Path, decode: Path) 
     with pytest.raises(LwasrError, match=rf"{HYP_FILE}:3: .*--overwrite"):
         decode_cuts(load_system(str(tiny_whisper)), settings["cuts"], decode, OPTS, progress=False)
     assert (decode / HYP_FILE).read_bytes() == before  # nothing cut off
+
+
+def test_the_environment_header_leaves_the_checkouts_index_alone(tmp_path: Path) -> None:
+    """`score compare` names lwasr's commit with read-only git queries: a file touched but unchanged reads as clean
+    and .git/index is not rewritten (`git status` refreshed it in an installed source tree)."""
+    git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    git(tmp_path, "add", "a.txt")
+    git(tmp_path, "commit", "-q", "-m", "x")
+    index = tmp_path / ".git" / "index"
+    before = index.stat().st_mtime_ns
+    os.utime(tmp_path / "a.txt", ns=(before - 10**10, before - 10**10))  # its stat changed, its content did not
+    clean = git_commit(tmp_path)
+    assert len(clean) == 12 and index.stat().st_mtime_ns == before
+    (tmp_path / "b.txt").write_text("new")  # an untracked file still makes the checkout dirty
+    assert git_commit(tmp_path) == f"{clean} (dirty)"
