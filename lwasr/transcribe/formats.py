@@ -1,7 +1,8 @@
 """Transcripts as files: plain text, JSON lines, SubRip, WebVTT and tab-separated values.
 
 - ``txt``: one line per segment;
-- ``jsonl``: one segment per line: ``start``, ``end`` (seconds), ``text``, ``language``, ``language_probability``;
+- ``jsonl``: one segment per line: ``start``, ``end`` (seconds), ``text``, ``language``, ``language_probability``,
+  and with word timestamps ``words``: ``[{word, start, end, probability}]``;
 - ``srt`` / ``vtt``: numbered cues ``HH:MM:SS,mmm --> HH:MM:SS,mmm`` (``.`` for WebVTT);
 - ``tsv``: ``start``, ``end`` (integer milliseconds, as Whisper writes it) and ``text``, with a header.
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 
 from lwasr.errors import LwasrError
 from lwasr.transcribe.segments import Segment, Transcript
@@ -42,7 +42,7 @@ def _txt(segments: Sequence[Segment]) -> str:
 
 
 def _jsonl(segments: Sequence[Segment]) -> str:
-    return "".join(json.dumps(asdict(s), ensure_ascii=False) + "\n" for s in segments)
+    return "".join(json.dumps(s.as_dict(), ensure_ascii=False) + "\n" for s in segments)
 
 
 def _tsv(segments: Sequence[Segment]) -> str:

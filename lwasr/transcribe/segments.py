@@ -1,21 +1,38 @@
-"""What transcribing a file gives: its segments (one per decoded chunk) with times and language."""
+"""What transcribing a file gives: its segments (one per decoded chunk, or subtitle-like runs of words with word
+timestamps) with times and language."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lwasr.decoding.word_timing import Word
+
 
 @dataclass(frozen=True)
 class Segment:
-    """Text of one chunk, from ``start`` to ``end`` seconds of its file, in ``language`` (LID's probability of it,
-    or None when the language was given)."""
+    """Text of one chunk (or run of words), from ``start`` to ``end`` seconds of its file, in ``language`` (LID's
+    probability of it, or None when the language was given); ``words``: its timed words, with word timestamps."""
 
     start: float
     end: float
     text: str
     language: str | None
     language_probability: float | None
+    words: list[Word] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The segment as a JSON object; ``words`` only when there are word timestamps."""
+        fields = asdict(self)
+        if self.words is None:
+            del fields["words"]
+        return fields
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> Segment:
+        """The segment :meth:`as_dict` gives."""
+        words = fields.get("words")
+        return cls(**{**fields, "words": None if words is None else [Word(**w) for w in words]})
 
 
 @dataclass
@@ -49,7 +66,7 @@ class Transcript:
             "input": self.path,
             "language": self.language,
             "chunking": self.chunking,
-            "segments": [asdict(s) for s in self.segments],
+            "segments": [s.as_dict() for s in self.segments],
         }
 
     @classmethod
@@ -62,5 +79,5 @@ class Transcript:
             language=rec["language"],
             language_probability=rec["lid_prob"],
             chunking=rec["chunking"],
-            segments=[Segment(**s) for s in rec["segments"]],
+            segments=[Segment.from_dict(s) for s in rec["segments"]],
         )
