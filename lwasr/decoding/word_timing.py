@@ -10,7 +10,8 @@ It needs no timestamp tokens, so it works for models fine-tuned without them (wh
 3. dynamic time warping (:func:`dtw`) of the tokens onto the encoder frames (50 per second): a token starts at
    the first frame of its row on the path;
 4. tokens grouped into words (:func:`split_words`: a space-prefixed token or a punctuation mark starts a word; in
-   languages without word boundaries, zh, ja, th, lo, my, yue, each complete character is a word), each from its
+   languages without word boundaries, zh, ja, th, lo, my, yue, each token, or run of byte tokens that makes a whole
+   character, is a word), each from its
    first token's start to the next word's start, with the mean probability of its tokens; punctuation is merged
    into its word (:func:`merge_punctuations`).
 """
@@ -130,8 +131,9 @@ def eager_attention(model: nn.Module) -> Iterator[None]:
 
 
 def split_words(tokenizer, tokens: Sequence[int], lang: str | None) -> list[list[int]]:
-    """``tokens`` grouped into words: per complete character in languages without word boundaries, else a token
-    that starts with a space or is punctuation starts a word (openai-whisper's ``split_to_word_tokens``)."""
+    """``tokens`` grouped into words: in languages without word boundaries each token (or run of byte tokens making
+    whole characters) is one, else a token that starts with a space or is punctuation starts a word
+    (openai-whisper's ``split_to_word_tokens``)."""
     pieces = _unicode_pieces(tokenizer, tokens)
     if lang is not None and uses_cer(lang):
         return pieces

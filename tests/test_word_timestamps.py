@@ -1,0 +1,114 @@
+"""Word timestamps (cross-attention DTW) and the subtitle-like segments split from them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import write_wav
+from transformers import AutoTokenizer
+
+import lwasr
+from lwasr.decoding.word_timing import Word, dtw, median_filter, merge_punctuations, split_words
+from lwasr.transcribe.cues import CueRules, split_cues
+
+
+@pytest.mark.parametrize(
+    ("cost", "rows", "cols"),
+    [
+        # one zero path: right, then diagonally down twice
+        ([[0, 0, 5, 5], [5, 5, 0, 5], [5, 5, 5, 0]], [0, 0, 1, 2], [0, 1, 2, 3]),
+        # down first (two tokens on frame 0), then diagonally
+        ([[0, 5], [0, 5], [5, 0]], [0, 1, 2], [0, 0, 1]),
+        # the cheaper of two detours: 1 + 1 below beats the 9 on the diagonal
+        ([[0, 9, 9], [1, 9, 9], [9, 1, 0]], [0, 1, 2, 2], [0, 0, 1, 2]),
+    ],
+)
+def test_dtw_finds_the_cheapest_monotone_path(cost, rows, cols) -> None:
+    got_rows, got_cols = dtw(np.array(cost, dtype=np.float32))
+    assert got_rows.tolist() == rows
+    assert got_cols.tolist() == cols
+
+
+def test_median_filter_removes_a_spike_and_keeps_a_step() -> None:
+    x = torch.tensor([[0.0, 0.0, 9.0, 0.0, 0.0, 1.0, 1.0, 1.0]])
+    assert median_filter(x, 3).tolist() == [[0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]]
+
+
+def test_words_are_grouped_at_spaces_or_per_character(tiny_whisper: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_whisper)
+    spaced = tok.encode(" Hello world, isn't it", add_special_tokens=False)
+    assert [tok.decode(w) for w in split_words(tok, spaced, "en")] == [" Hello", " world", ",", " isn't", " it"]
+    chinese = tok.encode("你好世界。", add_special_tokens=False)  # 你好 and 世界 are one token each
+    assert [tok.decode(w) for w in split_words(tok, chinese, "zh")] == ["你好", "世界", "。"]
+    assert [tok.decode(w) for w in split_words(tok, chinese, "en")] == ["你好世界。"]  # no space, no ASCII mark
+    rare = tok.encode("鑫", add_special_tokens=False)  # one character, several byte tokens
+    assert len(rare) > 1 and [tok.decode(w) for w in split_words(tok, rare, "zh")] == ["鑫"]
+
+
+def test_punctuation_joins_its_word_which_keeps_its_times() -> None:
+    words = [Word(w, i, i + 1, 0.5) for i, w in enumerate([" (", " yes", ")", " no", "."])]
+    assert merge_punctuations(words) == [Word(" (yes)", 1, 2, 0.5), Word(" no.", 3, 4, 0.5)]
+
+
+def _words(*spec: tuple[str, float, float]) -> list[Word]:
+    return [Word(w, s, e, 1.0) for w, s, e in spec]
+
+
+def test_cues_split_at_pauses_sentence_ends_duration_and_length() -> None:
+    rules = CueRules(max_seconds=3.0, max_chars=20, pause_seconds=0.5)
+    pause = _words((" a", 0.0, 0.2), (" b", 0.3, 0.5), (" c", 1.1, 1.3))  # 0.6 s between b and c
+    assert [len(c) for c in split_cues(pause, rules)] == [2, 1]
+    sentence = _words((" Yes.", 0.0, 0.2), (" No", 0.2, 0.4))
+    assert [len(c) for c in split_cues(sentence, rules)] == [1, 1]
+    long = _words(*[(" w", 0.5 * i, 0.5 * i + 0.5) for i in range(10)])  # 5 s without a pause
+    cues = split_cues(long, rules)
+    assert [len(c) for c in cues] == [6, 4]
+    assert all(c[-1].end - c[0].start <= 3.0 for c in cues)
+    wide = _words(*[(" word", 0.3 * i, 0.3 * i + 0.3) for i in range(6)])  # 5 characters a word, 29 in all
+    assert ["".join(w.word for w in c).strip() for c in split_cues(wide, rules)] == ["word word word word", "word word"]
+    assert [len(c) for c in split_cues(_words((" " + "x" * 30, 0, 1), (" y", 1, 2)), rules)] == [1, 1]
+
+
+def test_the_tiny_model_times_every_word_within_its_audio(tiny_whisper: Path, tmp_path: Path) -> None:
+    write_wav(tmp_path / "a.wav", seconds=2.5)
+    out = tmp_path / "out"
+    result = lwasr.transcribe(
+        [tmp_path / "a.wav"],
+        system=str(tiny_whisper),
+        language="pl",
+        out=out,
+        formats="jsonl,srt",
+        word_timestamps=True,
+        max_new_tokens=12,
+        progress=False,
+    )
+    segments = result.transcripts["a"].segments
+    words = [w for s in segments for w in s.words]
+    assert words, "the random model decodes some words"
+    assert all(0.0 <= w.start <= w.end <= 2.5 and 0.0 <= w.probability <= 1.0 for w in words)
+    assert all(a.start <= b.start and a.end <= b.end for a, b in zip(words, words[1:], strict=False))
+    for s in segments:
+        assert s.text == "".join(w.word for w in s.words).strip()
+        assert (s.start, s.end) == (s.words[0].start, s.words[-1].end)
+        assert len(s.text) <= 42 or len(s.words) == 1
+    lines = [json.loads(x) for x in (out / "a.jsonl").read_text().splitlines()]
+    assert [[w["word"] for w in line["words"]] for line in lines] == [[w.word for w in s.words] for s in segments]
+    assert (out / "a.srt").read_text().count(" --> ") == len(segments)
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["word_timestamps"] == {"max_seconds": 7.0, "max_chars": 42, "pause_seconds": 0.5}
+
+
+def test_words_of_overlapping_windows_are_in_file_time(tiny_whisper: Path, tmp_path: Path) -> None:
+    write_wav(tmp_path / "long.wav", seconds=12.0)
+    settings = {"language": "pl", "chunking": "fixed", "max_chunk_seconds": 4, "max_new_tokens": 8}
+    t = lwasr.transcribe(
+        [tmp_path / "long.wav"], system=str(tiny_whisper), word_timestamps=True, progress=False, **settings
+    )
+    words = [w for s in t.transcripts["long"].segments for w in s.words]
+    assert all(0.0 <= w.start <= w.end <= 12.0 for w in words)
+    assert all(a.start <= b.start for a, b in zip(words, words[1:], strict=False))
+    assert max(w.end for w in words) > 10.0  # the last window's words are offset by its start (10 s into the file)
