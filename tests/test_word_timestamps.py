@@ -76,16 +76,8 @@ def test_cues_split_at_pauses_sentence_ends_duration_and_length() -> None:
 def test_the_tiny_model_times_every_word_within_its_audio(tiny_whisper: Path, tmp_path: Path) -> None:
     write_wav(tmp_path / "a.wav", seconds=2.5)
     out = tmp_path / "out"
-    result = lwasr.transcribe(
-        [tmp_path / "a.wav"],
-        system=str(tiny_whisper),
-        language="pl",
-        out=out,
-        formats="jsonl,srt",
-        word_timestamps=True,
-        max_new_tokens=12,
-        progress=False,
-    )
+    settings = {"language": "pl", "formats": "jsonl,srt", "word_timestamps": True, "max_new_tokens": 12}
+    result = lwasr.transcribe([tmp_path / "a.wav"], system=str(tiny_whisper), out=out, progress=False, **settings)
     segments = result.transcripts["a"].segments
     words = [w for s in segments for w in s.words]
     assert words, "the random model decodes some words"
@@ -98,8 +90,10 @@ def test_the_tiny_model_times_every_word_within_its_audio(tiny_whisper: Path, tm
     lines = [json.loads(x) for x in (out / "a.jsonl").read_text().splitlines()]
     assert [[w["word"] for w in line["words"]] for line in lines] == [[w.word for w in s.words] for s in segments]
     assert (out / "a.srt").read_text().count(" --> ") == len(segments)
-    settings = json.loads((out / "settings.json").read_text())
-    assert settings["word_timestamps"] == {"max_seconds": 7.0, "max_chars": 42, "pause_seconds": 0.5}
+    recorded = json.loads((out / "settings.json").read_text())
+    assert recorded["word_timestamps"] == {"max_seconds": 7.0, "max_chars": 42, "pause_seconds": 0.5}
+    again = lwasr.transcribe([tmp_path / "a.wav"], system=str(tiny_whisper), out=out, progress=False, **settings)
+    assert again.summary["already_done"] == 1 and again.transcripts == result.transcripts  # words read back
 
 
 def test_words_of_overlapping_windows_are_in_file_time(tiny_whisper: Path, tmp_path: Path) -> None:

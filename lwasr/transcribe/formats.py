@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 from lwasr.errors import LwasrError
 from lwasr.transcribe.segments import Segment, Transcript
@@ -42,7 +43,7 @@ def _txt(segments: Sequence[Segment]) -> str:
 
 
 def _jsonl(segments: Sequence[Segment]) -> str:
-    return "".join(json.dumps(s.as_dict(), ensure_ascii=False) + "\n" for s in segments)
+    return "".join(json.dumps(asdict(s), ensure_ascii=False) + "\n" for s in segments)
 
 
 def _tsv(segments: Sequence[Segment]) -> str:

@@ -58,7 +58,7 @@ from lwasr.transcribe.config import ROUTE_PER, TranscribeConfig
 from lwasr.transcribe.cues import CueRules, split_cues, text_of
 from lwasr.transcribe.formats import check_formats, render
 from lwasr.transcribe.inputs import AudioInput, collect_inputs
-from lwasr.transcribe.segments import Segment, Transcript
+from lwasr.transcribe.segments import Segment, Transcript, WordSegment
 from lwasr.transcribe.words import WordAligner
 from lwasr.units.kinds import kind_of
 
@@ -462,8 +462,8 @@ def _transcript(
         start, end = (round(at / SAMPLE_RATE, 3) for at in (own.start, own.end))
         if timed is not None and rules is not None:
             cues = split_cues(_own_words(timed, span, own), rules)
-            segments += [Segment(c[0].start, c[-1].end, text_of(c), lang, prob, c) for c in cues]
-            segments += [] if cues else [Segment(start, end, "", lang, prob, [])]
+            segments += [WordSegment(c[0].start, c[-1].end, text_of(c), lang, prob, c) for c in cues]
+            segments += [] if cues else [WordSegment(start, end, "", lang, prob, [])]
             continue
         text = words_within(rec["hyp"], span, own, lang) if f.chunking == FIXED else rec["hyp"]
         segments.append(Segment(start, end, text, lang, prob))

@@ -12,27 +12,27 @@ from lwasr.decoding.word_timing import Word
 @dataclass(frozen=True)
 class Segment:
     """Text of one chunk (or run of words), from ``start`` to ``end`` seconds of its file, in ``language`` (LID's
-    probability of it, or None when the language was given); ``words``: its timed words, with word timestamps."""
+    probability of it, or None when the language was given)."""
 
     start: float
     end: float
     text: str
     language: str | None
     language_probability: float | None
-    words: list[Word] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The segment as a JSON object; ``words`` only when there are word timestamps."""
-        fields = asdict(self)
-        if self.words is None:
-            del fields["words"]
-        return fields
 
     @classmethod
     def from_dict(cls, fields: dict[str, Any]) -> Segment:
-        """The segment :meth:`as_dict` gives."""
-        words = fields.get("words")
-        return cls(**{**fields, "words": None if words is None else [Word(**w) for w in words]})
+        """The segment ``asdict`` gave (a :class:`WordSegment` when it has words)."""
+        if "words" in fields:
+            return WordSegment(**{**fields, "words": [Word(**w) for w in fields["words"]]})
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class WordSegment(Segment):
+    """A segment of timed words (word timestamps): from its first word's start to its last one's end."""
+
+    words: list[Word] = field(default_factory=list)
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Transcript:
             "input": self.path,
             "language": self.language,
             "chunking": self.chunking,
-            "segments": [s.as_dict() for s in self.segments],
+            "segments": [asdict(s) for s in self.segments],
         }
 
     @classmethod
