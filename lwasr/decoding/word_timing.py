@@ -12,8 +12,10 @@ It needs no timestamp tokens, so it works for models fine-tuned without them (wh
 4. tokens grouped into words (:func:`split_words`: a space-prefixed token or a punctuation mark starts a word; in
    languages without word boundaries, zh, ja, th, lo, my, yue, each token, or run of byte tokens that makes a whole
    character, is a word), each from its
-   first token's start to the next word's start, with the mean probability of its tokens; punctuation is merged
-   into its word (:func:`merge_punctuations`).
+   first token's start to the next word's start, with the mean probability of its tokens;
+5. words longer than twice the median word duration (at most 0.7 s) shortened where they meet a sentence end,
+   and at the clip's start (:func:`shorten_long_words`, openai-whisper's heuristics: DTW stretches a word over
+   the silence beside it); then punctuation is merged into its word (:func:`merge_punctuations`).
 """
 
 from __future__ import annotations
@@ -161,6 +163,30 @@ def _unicode_pieces(tokenizer, tokens: Sequence[int]) -> list[list[int]]:
     return pieces
 
 
+SENTENCE_END_MARKS = ".。!！?？"
+
+
+def shorten_long_words(words: Sequence[Word]) -> list[Word]:
+    """Words over twice the median duration (median capped at 0.7 s) cut to that: a sentence mark at its end, a
+    word after a sentence mark at its start, and the clip's first word at its start (openai-whisper's
+    ``find_alignment`` and ``add_word_timestamps``, lwasr's clips beginning at 0)."""
+    durations = [w.end - w.start for w in words if w.end > w.start]
+    if not durations:
+        return list(words)
+    longest = 2 * min(0.7, float(np.median(durations)))
+    out = list(words)
+    for i in range(1, len(out)):
+        if out[i].end - out[i].start > longest:
+            if out[i].word.strip() in SENTENCE_END_MARKS:
+                out[i] = replace(out[i], end=round(out[i].start + longest, 3))
+            elif out[i - 1].word.strip() in SENTENCE_END_MARKS:
+                out[i] = replace(out[i], start=round(out[i].end - longest, 3))
+    first = out[0]
+    if first.end > 2 * longest and first.end - first.start > longest:
+        out[0] = replace(first, start=round(first.end - longest, 3))
+    return out
+
+
 def merge_punctuations(words: Sequence[Word]) -> list[Word]:
     """Opening punctuation joined to the word after it, closing punctuation to the word before it; the joined
     word keeps its own times and probability."""
@@ -219,4 +245,4 @@ def align_words(
         )
         for group, b, e in zip(groups, bounds[:-1], bounds[1:], strict=True)
     ]
-    return merge_punctuations(words)
+    return merge_punctuations(shorten_long_words(words))
