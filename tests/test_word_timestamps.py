@@ -128,6 +128,17 @@ def test_words_of_overlapping_windows_are_in_file_time(tiny_whisper: Path, tmp_p
     assert max(w.end for w in words) > 10.0  # the last window's words are offset by its start (10 s into the file)
 
 
+def test_experts_routed_by_language_id_keep_their_text_with_word_timestamps(experts: Path, tmp_path: Path) -> None:
+    write_wav(tmp_path / "a.wav", seconds=2.0)
+    settings = {"lid_langs": ["pl", "pt"], "max_new_tokens": 10, "progress": False}
+    plain = lwasr.transcribe([tmp_path / "a.wav"], system=str(experts), **settings).transcripts["a"]
+    timed = lwasr.transcribe([tmp_path / "a.wav"], system=str(experts), word_timestamps=True, **settings)
+    t = timed.transcripts["a"]
+    assert t.language == plain.language and t.language in ("pl", "pt")
+    assert " ".join(s.text for s in t.segments if s.text) == plain.text  # the words are the decoded text
+    assert all(0.0 <= w.start <= w.end <= 2.0 for s in t.segments for w in s.words)
+
+
 POLISH = ["Dzień dobry, jak się masz?", "Dzisiaj jest bardzo ładna pogoda.", "Idziemy razem do parku na spacer."]
 
 
