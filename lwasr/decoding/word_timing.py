@@ -10,9 +10,9 @@ It needs no timestamp tokens, so it works for models fine-tuned without them (wh
 3. dynamic time warping (:func:`dtw`) of the tokens onto the encoder frames (50 per second): a token starts at
    the first frame of its row on the path;
 4. tokens grouped into words (:func:`split_words`: a space-prefixed token or a punctuation mark starts a word; in
-   languages without word boundaries, zh, ja, th, lo, my, yue, each token, or run of byte tokens that makes a whole
-   character, is a word), each from its
-   first token's start to the next word's start, with the mean probability of its tokens;
+   languages without word boundaries, zh, ja, th, lo, my, yue, each token, or run of byte tokens that makes a
+   whole character, is a word), each from its first token's start to the next word's start, with the mean
+   probability of its tokens;
 5. words longer than twice the median word duration (at most 0.7 s) shortened where they meet a sentence end,
    and at the clip's start (:func:`shorten_long_words`, openai-whisper's heuristics: DTW stretches a word over
    the silence beside it); then punctuation is merged into its word (:func:`merge_punctuations`).

@@ -15,6 +15,7 @@ import torch
 
 from lwasr.decoding.batching import Utt
 from lwasr.decoding.decoder import Decoder
+from lwasr.decoding.greedy import whisper_of
 from lwasr.decoding.word_timing import Word, align_words, alignment_heads, eager_attention
 from lwasr.langcodes import uses_cer
 
@@ -27,6 +28,7 @@ class WordAligner:
         self.heads = alignment_heads(decoder.model)
         eos = decoder.model.generation_config.eos_token_id
         self.eos_id = int(eos[0] if isinstance(eos, list) else eos)
+        self.max_tokens = whisper_of(decoder.model).config.max_target_positions - 1  # <|endoftext|> follows
 
     def __call__(self, utts: Sequence[Utt], records: Sequence[dict[str, Any]]) -> dict[str, list[Word]]:
         """Words of each decoded chunk, by utterance id, in seconds from the chunk's start."""
@@ -59,4 +61,5 @@ class WordAligner:
         if not text:
             return []
         spaced = text if lang is not None and uses_cer(lang) else " " + text
-        return list(self.decoder.tok.encode(spaced, add_special_tokens=False))
+        tokens = list(self.decoder.tok.encode(spaced, add_special_tokens=False))
+        return tokens[: self.max_tokens - len(self.decoder.prompt(lang))]  # the decoder's positions, as decoded
