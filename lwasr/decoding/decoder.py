@@ -227,13 +227,13 @@ class Decoder:
             with adapters.generate_context(len(langs)):
                 sequences = self._generate(hidden, langs, adapters.generate_inputs())
         else:
-            prompts = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
+            prompts = torch.tensor([self.prompt(lang) for lang in langs], device=self.device)
             sequences = greedy_search(
                 self.parts, hidden, prompts, self.rules, self._max_new, row_context=adapters.context
             )
         return [t.strip() for t in self.tok.batch_decode(sequences, skip_special_tokens=True)]
 
-    def _prompt(self, lang: str) -> list[int]:
+    def prompt(self, lang: str | None) -> list[int]:
         """``<|sot|><|lang|><|transcribe|><|notimestamps|>``, without the language when the model has none."""
         if not self.system.lang_token:
             return prompt_ids(self.tok, None)
@@ -249,7 +249,7 @@ class Decoder:
         inputs: dict[str, Any] = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden), **extra}
         prompt: dict[str, Any] = {"language": langs, "task": "transcribe"}
         if not self.system.lang_token:  # language given only to stop generate's own language detection
-            prompt["decoder_input_ids"] = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
+            prompt["decoder_input_ids"] = torch.tensor([self.prompt(lang) for lang in langs], device=self.device)
         # a copy with max_length, not max_new_tokens: Whisper's generate counts max_length in new tokens after the
         # prompt, and with max_new_tokens it always warns "Both max_new_tokens and max_length" (its own copy of
         # the config gets max_length=20 from the global defaults)

@@ -47,6 +47,21 @@ class TranscribeConfig(SystemRun):
         "A manifest whose recordings are the inputs (`lwasr prepare longform`'s longform_cuts.jsonl.gz): its texts"
         " go into hyp.jsonl, so that `lwasr score OUT` scores the transcripts.",
     )
+    word_timestamps: bool = setting(
+        False,
+        "Time every word (cross-attention alignment, no timestamp tokens needed): jsonl gets each segment's words"
+        " with start, end and probability, and segments become subtitle-like runs of words split at pauses and"
+        " sentence ends (--split-pause-seconds, --max-cue-seconds, --max-line-chars).",
+    )
+    split_pause_seconds: float = setting(
+        0.5, "With --word-timestamps: a pause between words longer than this starts a new segment."
+    )
+    max_cue_seconds: float = setting(7.0, "With --word-timestamps: the longest segment (subtitle cue), in seconds.")
+    max_line_chars: int = setting(
+        42,
+        "With --word-timestamps: the most characters of a segment's text (one subtitle line; a longer word"
+        " stays whole).",
+    )
     overwrite: bool = setting(False, "Discard an output in --out made with other settings.")
     options: DecodeOptions = field(default_factory=DecodeOptions)
 

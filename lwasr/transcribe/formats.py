@@ -1,7 +1,8 @@
 """Transcripts as files: plain text, JSON lines, SubRip, WebVTT and tab-separated values.
 
 - ``txt``: one line per segment;
-- ``jsonl``: one segment per line: ``start``, ``end`` (seconds), ``text``, ``language``, ``language_probability``;
+- ``jsonl``: one segment per line: ``start``, ``end`` (seconds), ``text``, ``language``, ``language_probability``,
+  and with word timestamps ``words``: ``[{word, start, end, probability}]``;
 - ``srt`` / ``vtt``: numbered cues ``HH:MM:SS,mmm --> HH:MM:SS,mmm`` (``.`` for WebVTT);
 - ``tsv``: ``start``, ``end`` (integer milliseconds, as Whisper writes it) and ``text``, with a header.
 

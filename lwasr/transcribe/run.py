@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections import defaultdict
@@ -46,6 +47,7 @@ from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, HypWriter, 
 from lwasr.decoding.lid import LanguageSet, detect
 from lwasr.decoding.options import DECODE_FIELDS, split_options, use_threads
 from lwasr.decoding.systems import System
+from lwasr.decoding.word_timing import Word
 from lwasr.errors import LwasrError
 from lwasr.loaders import load_system
 from lwasr.output_lock import holding_lock
@@ -53,9 +55,11 @@ from lwasr.progress import tqdm
 from lwasr.transcribe.audio import Failure, check_file, read_audio
 from lwasr.transcribe.chunking import FIXED, Chunker, Span, check_chunking, own_stretches, words_within
 from lwasr.transcribe.config import ROUTE_PER, TranscribeConfig
+from lwasr.transcribe.cues import CueRules, split_cues, text_of
 from lwasr.transcribe.formats import check_formats, render
 from lwasr.transcribe.inputs import AudioInput, collect_inputs
-from lwasr.transcribe.segments import Segment, Transcript
+from lwasr.transcribe.segments import Segment, Transcript, WordSegment
+from lwasr.transcribe.words import WordAligner
 from lwasr.units.kinds import kind_of
 
 log = logging.getLogger(__name__)
@@ -146,6 +150,9 @@ def plan(**values: Any) -> TranscribeConfig:
         raise LwasrError("--lid-system and --soft-top-k route by language ID; --language gives the language instead")
     if values.get("soft_top_k") and config.route_per != "chunk":
         raise LwasrError("--soft-top-k mixes experts per chunk: add --route-per chunk (a file is routed as a whole)")
+    if values.get("soft_top_k") and config.word_timestamps:
+        raise LwasrError("--word-timestamps aligns with one expert per chunk; --soft-top-k mixes several")
+    _cue_rules(config)
     opts, _ = split_options(values, scenario=config.scenario)
     check_chunking(config.chunking, config.max_chunk_seconds)
     inputs = collect_inputs(config.paths)
@@ -189,6 +196,9 @@ def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | Non
         "formats": list(formats),
         "reference": str(Path(reference).resolve()) if reference is not None else None,
     }
+    rules = _cue_rules(config) if config.word_timestamps else None
+    if rules is not None:  # only then: an earlier output without word timestamps keeps its settings
+        settings["word_timestamps"] = asdict(rules)
     settings = json.loads(json.dumps(settings))
     # built before anything is written: its checks need the loaded system (--soft-top-k needs experts for every
     # language that language ID may pick)
@@ -206,7 +216,7 @@ def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | Non
         todo = [i for i in inputs if i.name not in store.done]
         if out is not None and todo:
             (out / SUMMARY_FILE).unlink(missing_ok=True)  # the summary of an earlier run no longer counts all files
-        job = _Run(decoder, chunker, language, out, formats, refs)
+        job = _Run(decoder, chunker, language, out, formats, refs, rules)
         start = time.perf_counter()
         job.transcribe_all(todo, store, progress)
         summary = job.summary(inputs, todo, len(store.records), time.perf_counter() - start, settings)
@@ -216,6 +226,11 @@ def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | Non
     finished = {r["id"]: r for r in store.records}
     transcripts = {i.name: Transcript.from_record(finished[i.name]) for i in inputs if i.name in finished}
     return TranscribeResult(transcripts, job.failures, summary)
+
+
+def _cue_rules(config: TranscribeConfig) -> CueRules:
+    """The subtitle rules of ``config`` (LwasrError for impossible ones, with or without word timestamps)."""
+    return CueRules(config.max_cue_seconds, config.max_line_chars, config.split_pause_seconds)
 
 
 def _references(reference: Path, inputs: Sequence[AudioInput]) -> dict[str, tuple[str, str | None]]:
@@ -292,8 +307,12 @@ class _Run:
         out: Path | None,
         formats: Sequence[str],
         refs: dict[str, tuple[str, str | None]],
+        rules: CueRules | None = None,
     ) -> None:
+        """``rules``: with word timestamps, how segments are split from them."""
         self.decoder = decoder
+        self.rules = rules
+        self.aligner = WordAligner(decoder) if rules is not None else None
         self.chunker = chunker
         self.language = language
         self.out = out
@@ -371,9 +390,16 @@ class _Run:
         utts = [u for f in group for u in f.utts]
         by_language = dec.opts.scenario == "aware" and dec.system.routes_by_language and dec.opts.routing == "group"
         records = {}
+        words = {}
         for batch in make_batches(utts, dec.opts, by_language=by_language):
-            records.update({r["id"]: r for r in dec(batch)[dec.opts.scenario]})
-        return [_transcript(f, [records[u.id] for u in f.utts], lang) for f, lang in zip(group, per_file, strict=True)]
+            decoded = dec(batch)[dec.opts.scenario]
+            records.update({r["id"]: r for r in decoded})
+            if self.aligner is not None:
+                words.update(self.aligner(batch, decoded))
+        return [
+            _transcript(f, [records[u.id] for u in f.utts], lang, [words.get(u.id) for u in f.utts], self.rules)
+            for f, lang in zip(group, per_file, strict=True)
+        ]
 
     def _file_languages(self, heads: Sequence[Sequence[Utt]]) -> list[tuple[str | None, float | None]]:
         """Per file, the language of its first chunks (LID probabilities averaged) and its probability."""
@@ -421,16 +447,41 @@ class _Run:
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]"
 
 
-def _transcript(f: _Loaded, records: Sequence[dict[str, Any]], given: tuple[str | None, float | None]) -> Transcript:
-    """A file's transcript from its chunks' records: segments at the chunk boundaries (overlaps split halfway)."""
+def _transcript(
+    f: _Loaded,
+    records: Sequence[dict[str, Any]],
+    given: tuple[str | None, float | None],
+    words: Sequence[list[Word] | None],
+    rules: CueRules | None,
+) -> Transcript:
+    """A file's transcript from its chunks' records: segments at the chunk boundaries (overlaps split halfway), or
+    with word timestamps (``words`` per chunk), subtitle-like segments split from them by ``rules``."""
     segments = []
-    for span, own, rec in zip(f.spans, own_stretches(f.spans), records, strict=True):
+    for span, own, rec, timed in zip(f.spans, own_stretches(f.spans), records, words, strict=True):
         lang, prob = (rec["detected_lang"], rec["lid_prob"]) if rec["detected_lang"] is not None else given
-        text = words_within(rec["hyp"], span, own, lang) if f.chunking == FIXED else rec["hyp"]
         start, end = (round(at / SAMPLE_RATE, 3) for at in (own.start, own.end))
+        if timed is not None and rules is not None:
+            cues = split_cues(_own_words(timed, span, own), rules)
+            segments += [WordSegment(c[0].start, c[-1].end, text_of(c), lang, prob, c) for c in cues]
+            segments += [] if cues else [WordSegment(start, end, "", lang, prob, [])]
+            continue
+        text = words_within(rec["hyp"], span, own, lang) if f.chunking == FIXED else rec["hyp"]
         segments.append(Segment(start, end, text, lang, prob))
     language, prob = given if records and records[0]["detected_lang"] is None else _main_language(segments)
     return Transcript(f.input.name, str(f.input.path), round(f.duration, 3), language, prob, f.chunking, segments)
+
+
+def _own_words(words: Sequence[Word], span: Span, own: Span) -> list[Word]:
+    """A chunk's ``words`` in seconds of its file, within the chunk, keeping those whose middle falls within its own
+    stretch (``own``: an overlap of fixed windows goes half to each)."""
+    offset, first, last = (at / SAMPLE_RATE for at in (span.start, own.start, own.end))
+    limit = span.end / SAMPLE_RATE
+    timed = [
+        replace(w, start=round(min(w.start + offset, limit), 3), end=round(min(w.end + offset, limit), 3))
+        for w in words
+    ]
+    last = last if own.end < span.end else math.inf  # the file's last chunk keeps its words up to its end
+    return [w for w in timed if first <= (w.start + w.end) / 2 < last]
 
 
 def _main_language(segments: Sequence[Segment]) -> tuple[str | None, float | None]:

@@ -1,21 +1,38 @@
-"""What transcribing a file gives: its segments (one per decoded chunk) with times and language."""
+"""What transcribing a file gives: its segments (one per decoded chunk, or subtitle-like runs of words with word
+timestamps) with times and language."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lwasr.decoding.word_timing import Word
+
 
 @dataclass(frozen=True)
 class Segment:
-    """Text of one chunk, from ``start`` to ``end`` seconds of its file, in ``language`` (LID's probability of it,
-    or None when the language was given)."""
+    """Text of one chunk (or run of words), from ``start`` to ``end`` seconds of its file, in ``language`` (LID's
+    probability of it, or None when the language was given)."""
 
     start: float
     end: float
     text: str
     language: str | None
     language_probability: float | None
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> Segment:
+        """The segment ``asdict`` gave (a :class:`WordSegment` when it has words)."""
+        if "words" in fields:
+            return WordSegment(**{**fields, "words": [Word(**w) for w in fields["words"]]})
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class WordSegment(Segment):
+    """A segment of timed words (word timestamps): from its first word's start to its last one's end."""
+
+    words: list[Word] = field(default_factory=list)
 
 
 @dataclass
@@ -62,5 +79,5 @@ class Transcript:
             language=rec["language"],
             language_probability=rec["lid_prob"],
             chunking=rec["chunking"],
-            segments=[Segment(**s) for s in rec["segments"]],
+            segments=[Segment.from_dict(s) for s in rec["segments"]],
         )
