@@ -40,7 +40,8 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from lwasr.decoding.audio import load_audio
 from lwasr.decoding.batching import Utt, token_budget
-from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
+from lwasr.decoding.fallback import FallbackRules, Hypothesis, decode_with_fallback, sampling_generator, scored
+from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, search
 from lwasr.decoding.lid import detect
 from lwasr.decoding.options import DecodeOptions
 from lwasr.decoding.precision import apply_precision
@@ -93,6 +94,10 @@ class Decoder:
         self.rules = GreedyRules.of(self.model) if opts.beam_size == 1 else None
         if opts.beam_size == 1 and self.rules is None:
             log.info("the generation config asks for more than plain greedy search; decoding with generate()")
+        self.fallback = FallbackRules.of(opts)
+        if self.rules is None and self.fallback.active:
+            log.info("temperature fallback and the no-speech rule apply to greedy search only; not to this decode")
+        self.no_speech_id = _no_speech_id(self.tok)
         self._max_new = opts.max_new_tokens
 
     def _check_lid_languages(self) -> None:
@@ -129,15 +134,16 @@ class Decoder:
         feats = self.features(batch)
         self._max_new = token_budget(max(u.duration for u in batch), self.opts)
         given = [u.lang for u in batch]
+        keys = [u.id for u in batch]
         if self.opts.scenario == "aware":
-            return {"aware": _records(batch, self._route(feats, None, given))}
+            return {"aware": _records(batch, self._route(feats, None, given, keys))}
         probs, hidden = self.language_probs(feats, [u.duration for u in batch])
         detected = detect(probs, self.lid_langs)
         langs = [d[0] for d in detected]
         mix = self._mixture(probs)
         if self.opts.scenario == "agnostic":
-            return {"agnostic": _records(batch, self._route(feats, hidden, langs, mix), detected)}
-        aware = self._route(feats, hidden, given)
+            return {"agnostic": _records(batch, self._route(feats, hidden, langs, keys, mix), detected)}
+        aware = self._route(feats, hidden, given, keys)
         agnostic = list(aware)
         redo = [
             i
@@ -149,6 +155,7 @@ class Decoder:
                 feats[redo],
                 hidden[redo] if hidden is not None else None,
                 [langs[i] for i in redo],
+                [keys[i] for i in redo],
                 mix.take(redo) if mix is not None else None,
             )
             for i, h in zip(redo, again, strict=True):
@@ -183,34 +190,46 @@ class Decoder:
         return self.system.lang_token or self.system.adapter_for(detected) != self.system.adapter_for(given)
 
     def _route(
-        self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], mix: AdapterMixture | None = None
-    ) -> list[str]:
+        self,
+        feats: torch.Tensor,
+        hidden: torch.Tensor | None,
+        langs: list[str],
+        keys: list[str],
+        mix: AdapterMixture | None = None,
+    ) -> list[Hypothesis]:
         """Decode with the adapter each language needs (one call per adapter group, or per-sample names), or with
-        each row's mixture of adapters (``mix``, soft routing); the prompt carries ``langs``."""
+        each row's mixture of adapters (``mix``, soft routing); the prompt carries ``langs``; ``keys``: the
+        utterances' ids (they seed the fallback's sampling)."""
         if not self.system.routes_by_language:
-            return self._decode(feats, hidden, langs)
+            return self._decode(feats, hidden, langs, keys)
         if mix is not None:
             with self.system.activate(None):
-                return self._decode(feats, None, langs, MixedAdapters(self.model, mix))
+                return self._decode(feats, None, langs, keys, MixedAdapters(self.model, mix))
         adapters = [self.system.adapter_for(lang) for lang in langs]
         if self.opts.routing == "per-sample":
             with self.system.unmerged():
                 return self._decode(
-                    feats, None, langs, PerSampleAdapters(self.model, [a or BASE_ADAPTER for a in adapters])
+                    feats, None, langs, keys, PerSampleAdapters(self.model, [a or BASE_ADAPTER for a in adapters])
                 )
-        hyps: list[str] = [""] * len(langs)
+        hyps: list[Hypothesis] = [Hypothesis("")] * len(langs)
         for adapter in dict.fromkeys(adapters):
             idx = [i for i, a in enumerate(adapters) if a == adapter]
             with self.system.activate(adapter):
-                out = self._decode(feats[idx], None, [langs[i] for i in idx])
+                out = self._decode(feats[idx], None, [langs[i] for i in idx], [keys[i] for i in idx])
             for i, h in zip(idx, out, strict=True):
                 hyps[i] = h
         return hyps
 
     def _decode(
-        self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], adapters: RowAdapters = WHOLE_BATCH
-    ) -> list[str]:
-        """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known).
+        self,
+        feats: torch.Tensor,
+        hidden: torch.Tensor | None,
+        langs: list[str],
+        keys: list[str],
+        adapters: RowAdapters = WHOLE_BATCH,
+    ) -> list[Hypothesis]:
+        """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known); greedy
+        search with temperature fallback (:mod:`lwasr.decoding.fallback`), or ``generate``.
 
         ``adapters``: which adapters decode each row (:mod:`lwasr.decoding.rows`).
         """
@@ -220,11 +239,36 @@ class Decoder:
         if self.rules is None:
             with adapters.generate_context(len(langs)):
                 sequences = self._generate(hidden, langs, adapters.generate_inputs())
-        else:
-            prompts = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
-            sequences = greedy_search(
-                self.parts, hidden, prompts, self.rules, self._max_new, row_context=adapters.context
+            return [Hypothesis(text) for text in self._texts(sequences)]
+        prompts = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
+
+        def decode_rows(rows: list[int], temperature: float) -> list[Hypothesis]:
+            generators = [
+                sampling_generator(self.opts.fallback_seed, keys[r], temperature, hidden.device) for r in rows
+            ]
+            found = search(
+                self.parts,
+                hidden[rows],
+                prompts[rows],
+                self.rules,
+                self._max_new,
+                row_context=lambda sub: adapters.context([rows[k] for k in sub]),
+                temperature=temperature,
+                generators=generators if temperature else None,
+                scores=True,
+                no_speech_id=self.no_speech_id,
             )
+            texts = self._texts([f.tokens for f in found])
+            eos = self.rules.eos_id
+            return [
+                scored(t, temperature, f.tokens, f.sum_logprob, eos, f.no_speech_prob)
+                for t, f in zip(texts, found, strict=True)
+            ]
+
+        return decode_with_fallback(decode_rows, len(langs), self.fallback)
+
+    def _texts(self, sequences) -> list[str]:
+        """The stripped texts of token sequences, special tokens left out."""
         return [t.strip() for t in self.tok.batch_decode(sequences, skip_special_tokens=True)]
 
     def _prompt(self, lang: str) -> list[int]:
@@ -260,8 +304,19 @@ class Decoder:
             )
 
 
+def _no_speech_id(tokenizer) -> int | None:
+    """The id of ``<|nospeech|>`` (``<|nocaptions|>`` in older vocabularies); None when the model has neither."""
+    for token in ("<|nospeech|>", "<|nocaptions|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id is not None and token_id != tokenizer.unk_token_id:
+            return int(token_id)
+    return None
+
+
 def _records(
-    batch: Sequence[Utt], hyps: Sequence[str], detected: Sequence[tuple[str | None, float | None]] | None = None
+    batch: Sequence[Utt],
+    hyps: Sequence[Hypothesis],
+    detected: Sequence[tuple[str | None, float | None]] | None = None,
 ) -> list[dict[str, Any]]:
     """``hyp.jsonl`` records of a batch (``detected``: LID language and probability per utterance, agnostic)."""
     detected = detected or [(None, None)] * len(batch)
@@ -270,10 +325,11 @@ def _records(
             "id": u.id,
             "lang": u.lang,
             "ref": u.ref,
-            "hyp": h,
+            "hyp": h.text,
             "detected_lang": d[0],
             "lid_prob": d[1],
             "duration": round(u.duration, 3),
+            **h.fields(),
         }
         for u, h, d in zip(batch, hyps, detected, strict=True)
     ]
