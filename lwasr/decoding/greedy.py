@@ -32,6 +32,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -179,22 +180,10 @@ class Searched:
     no_speech_prob: float | None = None
 
 
-def greedy_search(
-    parts: WhisperParts,
-    encoder_hidden: torch.Tensor,
-    prompts: torch.Tensor,
-    rules: GreedyRules,
-    max_new_tokens: int,
-    *,
-    row_context: RowContext | None = None,
-) -> list[list[int]]:
-    """Greedy search from ``prompts`` ``[batch, prompt_len]``: the new tokens of each row, ending token included.
-
-    ``row_context(rows)`` (optional) wraps every decoder call on the still-running ``rows`` of the batch.
-    Call under ``torch.inference_mode()``.
-    """
-    found = search(parts, encoder_hidden, prompts, rules, max_new_tokens, row_context=row_context)
-    return [f.tokens for f in found]
+def greedy_search(*args: Any, **kwargs: Any) -> list[list[int]]:
+    """Greedy search: the new tokens of each row, ending token included (:func:`search`'s arguments, at
+    temperature 0 and without scores)."""
+    return [found.tokens for found in search(*args, **kwargs)]
 
 
 def search(
