@@ -67,8 +67,9 @@ def test_each_temperature_decodes_only_the_rows_that_still_fail() -> None:
     calls = []
     passes_at = {0: 0.0, 1: 0.4, 2: None}  # row 2 never passes
 
-    def decode_rows(rows: list[int], temperature: float) -> list[Hypothesis]:
+    def decode_rows(rows: list[int], temperature: float, before: list[str]) -> list[Hypothesis]:
         calls.append((rows, temperature))
+        assert before == [f"{r}@{calls[-2][1]}" if len(calls) > 1 else "" for r in rows]  # what each replaces
         ok = [passes_at[r] is not None and temperature >= passes_at[r] for r in rows]
         return [
             Hypothesis(f"{r}@{temperature}", temperature, -0.2 if good else -2.0 - temperature, 1.0)

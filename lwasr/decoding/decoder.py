@@ -134,16 +134,15 @@ class Decoder:
         feats = self.features(batch)
         self._max_new = token_budget(max(u.duration for u in batch), self.opts)
         given = [u.lang for u in batch]
-        keys = [u.id for u in batch]
         if self.opts.scenario == "aware":
-            return {"aware": _records(batch, self._route(feats, None, given, keys))}
+            return {"aware": _records(batch, self._route(feats, None, given))}
         probs, hidden = self.language_probs(feats, [u.duration for u in batch])
         detected = detect(probs, self.lid_langs)
         langs = [d[0] for d in detected]
         mix = self._mixture(probs)
         if self.opts.scenario == "agnostic":
-            return {"agnostic": _records(batch, self._route(feats, hidden, langs, keys, mix), detected)}
-        aware = self._route(feats, hidden, given, keys)
+            return {"agnostic": _records(batch, self._route(feats, hidden, langs, mix), detected)}
+        aware = self._route(feats, hidden, given)
         agnostic = list(aware)
         redo = [
             i
@@ -155,7 +154,6 @@ class Decoder:
                 feats[redo],
                 hidden[redo] if hidden is not None else None,
                 [langs[i] for i in redo],
-                [keys[i] for i in redo],
                 mix.take(redo) if mix is not None else None,
             )
             for i, h in zip(redo, again, strict=True):
@@ -194,28 +192,26 @@ class Decoder:
         feats: torch.Tensor,
         hidden: torch.Tensor | None,
         langs: list[str],
-        keys: list[str],
         mix: AdapterMixture | None = None,
     ) -> list[Hypothesis]:
         """Decode with the adapter each language needs (one call per adapter group, or per-sample names), or with
-        each row's mixture of adapters (``mix``, soft routing); the prompt carries ``langs``; ``keys``: the
-        utterances' ids (they seed the fallback's sampling)."""
+        each row's mixture of adapters (``mix``, soft routing); the prompt carries ``langs``."""
         if not self.system.routes_by_language:
-            return self._decode(feats, hidden, langs, keys)
+            return self._decode(feats, hidden, langs)
         if mix is not None:
             with self.system.activate(None):
-                return self._decode(feats, None, langs, keys, MixedAdapters(self.model, mix))
+                return self._decode(feats, None, langs, MixedAdapters(self.model, mix))
         adapters = [self.system.adapter_for(lang) for lang in langs]
         if self.opts.routing == "per-sample":
             with self.system.unmerged():
                 return self._decode(
-                    feats, None, langs, keys, PerSampleAdapters(self.model, [a or BASE_ADAPTER for a in adapters])
+                    feats, None, langs, PerSampleAdapters(self.model, [a or BASE_ADAPTER for a in adapters])
                 )
         hyps: list[Hypothesis] = [Hypothesis("")] * len(langs)
         for adapter in dict.fromkeys(adapters):
             idx = [i for i, a in enumerate(adapters) if a == adapter]
             with self.system.activate(adapter):
-                out = self._decode(feats[idx], None, [langs[i] for i in idx], [keys[i] for i in idx])
+                out = self._decode(feats[idx], None, [langs[i] for i in idx])
             for i, h in zip(idx, out, strict=True):
                 hyps[i] = h
         return hyps
@@ -225,7 +221,6 @@ class Decoder:
         feats: torch.Tensor,
         hidden: torch.Tensor | None,
         langs: list[str],
-        keys: list[str],
         adapters: RowAdapters = WHOLE_BATCH,
     ) -> list[Hypothesis]:
         """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known); greedy
@@ -242,9 +237,10 @@ class Decoder:
             return [Hypothesis(text) for text in self._texts(sequences)]
         prompts = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
 
-        def decode_rows(rows: list[int], temperature: float) -> list[Hypothesis]:
+        def decode_rows(rows: list[int], temperature: float, before: list[str]) -> list[Hypothesis]:
             generators = [
-                sampling_generator(self.opts.fallback_seed, keys[r], temperature, hidden.device) for r in rows
+                sampling_generator(self.opts.fallback_seed, f"{langs[r]}\0{b}", temperature, hidden.device)
+                for r, b in zip(rows, before, strict=True)
             ]
             found = search(
                 self.parts,

@@ -105,8 +105,9 @@ class FallbackRules:
         return max(under or tried, key=lambda h: h.avg_logprob)
 
 
-#: Decodes the given rows of a batch at a temperature: one :class:`Hypothesis` per row, in their order.
-RowDecoder = Callable[[list[int], float], list[Hypothesis]]
+#: Decodes the given rows of a batch at a temperature, given each row's hypothesis at the temperature before (""
+#: at the first), which seeds its sampling (:func:`sampling_generator`): one :class:`Hypothesis` per row, in order.
+RowDecoder = Callable[[list[int], float, list[str]], list[Hypothesis]]
 
 
 def decode_with_fallback(decode: RowDecoder, size: int, rules: FallbackRules) -> list[Hypothesis]:
@@ -115,7 +116,8 @@ def decode_with_fallback(decode: RowDecoder, size: int, rules: FallbackRules) ->
     tried: list[list[Hypothesis]] = [[] for _ in range(size)]
     todo = list(range(size))
     for temperature in rules.temperatures:
-        for row, h in zip(todo, decode(todo, temperature), strict=True):
+        before = [tried[row][-1].text if tried[row] else "" for row in todo]
+        for row, h in zip(todo, decode(todo, temperature, before), strict=True):
             tried[row].append(h)
         todo = [row for row in todo if rules.needs_fallback(tried[row][-1])]
         if not todo:
@@ -125,7 +127,9 @@ def decode_with_fallback(decode: RowDecoder, size: int, rules: FallbackRules) ->
 
 
 def sampling_generator(seed: int, key: str, temperature: float, device: torch.device) -> torch.Generator:
-    """The random generator of one utterance (``key``, its id) at one temperature: its samples depend on the seed,
-    the utterance and the temperature only, not on the batch it is in (a resumed decode draws the same)."""
+    """The random generator of one utterance at one temperature, seeded by ``seed``, ``key`` (its language and the
+    hypothesis it replaces, the one that failed at the temperature before) and the temperature: what it draws does
+    not depend on the utterance's batch or name (a resumed decode draws the same; the same audio twice, the
+    same)."""
     digest = hashlib.sha256(f"{seed}\0{key}\0{temperature!r}".encode()).digest()
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)

@@ -104,7 +104,9 @@ class DecodeOptions:
         " --logprob-threshold, is silence: an empty hypothesis. none: off.",
         cli_type=str,
     )
-    fallback_seed: int = setting(0, "Seed of the fallback's sampling (with each utterance's id: reproducible).")
+    fallback_seed: int = setting(
+        0, "Seed of the fallback's sampling (with the hypothesis each sample replaces: reproducible)."
+    )
 
     def __post_init__(self) -> None:
         from lwasr.decoding.precision import check_dtype
