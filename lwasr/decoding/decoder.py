@@ -188,11 +188,7 @@ class Decoder:
         return self.system.lang_token or self.system.adapter_for(detected) != self.system.adapter_for(given)
 
     def _route(
-        self,
-        feats: torch.Tensor,
-        hidden: torch.Tensor | None,
-        langs: list[str],
-        mix: AdapterMixture | None = None,
+        self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], mix: AdapterMixture | None = None
     ) -> list[Hypothesis]:
         """Decode with the adapter each language needs (one call per adapter group, or per-sample names), or with
         each row's mixture of adapters (``mix``, soft routing); the prompt carries ``langs``."""
@@ -217,11 +213,7 @@ class Decoder:
         return hyps
 
     def _decode(
-        self,
-        feats: torch.Tensor,
-        hidden: torch.Tensor | None,
-        langs: list[str],
-        adapters: RowAdapters = WHOLE_BATCH,
+        self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], adapters: RowAdapters = WHOLE_BATCH
     ) -> list[Hypothesis]:
         """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known); greedy
         search with temperature fallback (:mod:`lwasr.decoding.fallback`), or ``generate``.
@@ -238,9 +230,11 @@ class Decoder:
         prompts = torch.tensor([self._prompt(lang) for lang in langs], device=self.device)
 
         def decode_rows(rows: list[int], temperature: float, before: list[str]) -> list[Hypothesis]:
+            seed = self.opts.fallback_seed
             generators = [
-                sampling_generator(self.opts.fallback_seed, f"{langs[r]}\0{b}", temperature, hidden.device)
+                sampling_generator(seed, f"{langs[r]}\0{b}", temperature, hidden.device)
                 for r, b in zip(rows, before, strict=True)
+                if temperature
             ]
             found = search(
                 self.parts,
@@ -250,7 +244,7 @@ class Decoder:
                 self._max_new,
                 row_context=lambda sub: adapters.context([rows[k] for k in sub]),
                 temperature=temperature,
-                generators=generators if temperature else None,
+                generators=generators or None,
                 scores=True,
                 no_speech_id=self.no_speech_id,
             )
@@ -310,9 +304,7 @@ def _no_speech_id(tokenizer) -> int | None:
 
 
 def _records(
-    batch: Sequence[Utt],
-    hyps: Sequence[Hypothesis],
-    detected: Sequence[tuple[str | None, float | None]] | None = None,
+    batch: Sequence[Utt], hyps: Sequence[Hypothesis], detected: Sequence[tuple[str | None, float | None]] | None = None
 ) -> list[dict[str, Any]]:
     """``hyp.jsonl`` records of a batch (``detected``: LID language and probability per utterance, agnostic)."""
     detected = detected or [(None, None)] * len(batch)
