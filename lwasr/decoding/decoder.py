@@ -40,7 +40,8 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from lwasr.decoding.audio import load_audio
 from lwasr.decoding.batching import Utt, token_budget
-from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, greedy_search
+from lwasr.decoding.fallback import FallbackRules, Hypothesis, decode_with_fallback, sampling_generator, scored
+from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, search
 from lwasr.decoding.lid import detect
 from lwasr.decoding.options import DecodeOptions
 from lwasr.decoding.precision import apply_precision
@@ -93,6 +94,10 @@ class Decoder:
         self.rules = GreedyRules.of(self.model) if opts.beam_size == 1 else None
         if opts.beam_size == 1 and self.rules is None:
             log.info("the generation config asks for more than plain greedy search; decoding with generate()")
+        self.fallback = FallbackRules.of(opts)
+        if self.rules is None and self.fallback.active:
+            log.info("temperature fallback and the no-speech rule apply to greedy search only; not to this decode")
+        self.no_speech_id = _no_speech_id(self.tok)
         self._max_new = opts.max_new_tokens
 
     def _check_lid_languages(self) -> None:
@@ -190,7 +195,7 @@ class Decoder:
 
     def _route(
         self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], mix: AdapterMixture | None = None
-    ) -> list[str]:
+    ) -> list[Hypothesis]:
         """Decode with the adapter each language needs (one call per adapter group, or per-sample names), or with
         each row's mixture of adapters (``mix``, soft routing); the prompt carries ``langs``."""
         if not self.system.routes_by_language:
@@ -204,7 +209,7 @@ class Decoder:
                 return self._decode(
                     feats, None, langs, PerSampleAdapters(self.model, [a or BASE_ADAPTER for a in adapters])
                 )
-        hyps: list[str] = [""] * len(langs)
+        hyps: list[Hypothesis] = [Hypothesis("")] * len(langs)
         for adapter in dict.fromkeys(adapters):
             idx = [i for i, a in enumerate(adapters) if a == adapter]
             with self.system.activate(adapter):
@@ -215,8 +220,9 @@ class Decoder:
 
     def _decode(
         self, feats: torch.Tensor, hidden: torch.Tensor | None, langs: list[str], adapters: RowAdapters = WHOLE_BATCH
-    ) -> list[str]:
-        """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known).
+    ) -> list[Hypothesis]:
+        """Hypotheses of one batch in the current model state (``hidden``: its encoder output, if known); greedy
+        search with temperature fallback (:mod:`lwasr.decoding.fallback`), or ``generate``.
 
         ``adapters``: which adapters decode each row (:mod:`lwasr.decoding.rows`).
         """
@@ -226,11 +232,39 @@ class Decoder:
         if self.rules is None:
             with adapters.generate_context(len(langs)):
                 sequences = self._generate(hidden, langs, adapters.generate_inputs())
-        else:
-            prompts = torch.tensor([self.prompt(lang) for lang in langs], device=self.device)
-            sequences = greedy_search(
-                self.parts, hidden, prompts, self.rules, self._max_new, row_context=adapters.context
+            return [Hypothesis(text) for text in self._texts(sequences)]
+        prompts = torch.tensor([self.prompt(lang) for lang in langs], device=self.device)
+
+        def decode_rows(rows: list[int], temperature: float, before: list[str]) -> list[Hypothesis]:
+            seed = self.opts.fallback_seed
+            generators = [
+                sampling_generator(seed, f"{langs[r]}\0{b}", temperature, hidden.device)
+                for r, b in zip(rows, before, strict=True)
+                if temperature
+            ]
+            found = search(
+                self.parts,
+                hidden[rows],
+                prompts[rows],
+                self.rules,
+                self._max_new,
+                row_context=lambda sub: adapters.context([rows[k] for k in sub]),
+                temperature=temperature,
+                generators=generators or None,
+                scores=True,
+                no_speech_id=self.no_speech_id,
             )
+            texts = self._texts([f.tokens for f in found])
+            eos = self.rules.eos_id
+            return [
+                scored(t, temperature, f.tokens, f.sum_logprob, eos, f.no_speech_prob)
+                for t, f in zip(texts, found, strict=True)
+            ]
+
+        return decode_with_fallback(decode_rows, len(langs), self.fallback)
+
+    def _texts(self, sequences) -> list[str]:
+        """The stripped texts of token sequences, special tokens left out."""
         return [t.strip() for t in self.tok.batch_decode(sequences, skip_special_tokens=True)]
 
     def prompt(self, lang: str | None) -> list[int]:
@@ -266,8 +300,17 @@ class Decoder:
             )
 
 
+def _no_speech_id(tokenizer) -> int | None:
+    """The id of ``<|nospeech|>`` (``<|nocaptions|>`` in older vocabularies); None when the model has neither."""
+    for token in ("<|nospeech|>", "<|nocaptions|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id is not None and token_id != tokenizer.unk_token_id:
+            return int(token_id)
+    return None
+
+
 def _records(
-    batch: Sequence[Utt], hyps: Sequence[str], detected: Sequence[tuple[str | None, float | None]] | None = None
+    batch: Sequence[Utt], hyps: Sequence[Hypothesis], detected: Sequence[tuple[str | None, float | None]] | None = None
 ) -> list[dict[str, Any]]:
     """``hyp.jsonl`` records of a batch (``detected``: LID language and probability per utterance, agnostic)."""
     detected = detected or [(None, None)] * len(batch)
@@ -276,10 +319,11 @@ def _records(
             "id": u.id,
             "lang": u.lang,
             "ref": u.ref,
-            "hyp": h,
+            "hyp": h.text,
             "detected_lang": d[0],
             "lid_prob": d[1],
             "duration": round(u.duration, 3),
+            **h.fields(),
         }
         for u, h, d in zip(batch, hyps, detected, strict=True)
     ]

@@ -16,6 +16,10 @@ of a step. :func:`greedy_search` is the short-form, no-timestamps greedy search 
 - a sequence stops at ``<|endoftext|>`` and leaves the batch (its rows are dropped from the cache);
 - at most ``max_new_tokens`` new tokens (the end token included), as ``generate``'s ``max_new_tokens``.
 
+:func:`search` is the same loop with what temperature fallback needs (lwasr/decoding/fallback.py): sampling at a
+temperature, each row with its own seeded generator; the sum of each row's token log-probabilities; the
+``<|nospeech|>`` probability after ``<|startoftranscript|>``. At temperature 0 its tokens are greedy search's.
+
 :meth:`GreedyRules.of` refuses (returns None) generation configs asking for something this loop does not do
 (repetition penalty, no-repeat n-grams, thresholds, timestamps...); the caller then uses ``generate``.
 tests/test_decode_greedy.py checks token-for-token equality with ``model.generate``.
@@ -28,6 +32,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,12 +94,21 @@ class WhisperParts:
         """Encoder hidden states ``[batch, frames / 2, d_model]`` of log-mel ``features``."""
         return self.encoder(features).last_hidden_state
 
-    def step(self, ids: torch.Tensor, encoder_hidden: torch.Tensor, cache=None) -> tuple[torch.Tensor, object]:
-        """Float32 logits ``[batch, vocab]`` after the last of ``ids``, and the updated cache (None: no cache)."""
+    def states(self, ids: torch.Tensor, encoder_hidden: torch.Tensor, cache=None) -> tuple[torch.Tensor, object]:
+        """Decoder hidden states ``[batch, len(ids), d_model]`` and the updated cache (None: no cache)."""
         out = self.decoder(
             input_ids=ids, encoder_hidden_states=encoder_hidden, use_cache=cache is not None, **{_CACHE: cache}
         )
-        return self.proj_out(out.last_hidden_state[:, -1]).float(), getattr(out, _CACHE)
+        return out.last_hidden_state, getattr(out, _CACHE)
+
+    def logits(self, states: torch.Tensor) -> torch.Tensor:
+        """Float32 logits of decoder hidden states."""
+        return self.proj_out(states).float()
+
+    def step(self, ids: torch.Tensor, encoder_hidden: torch.Tensor, cache=None) -> tuple[torch.Tensor, object]:
+        """Float32 logits ``[batch, vocab]`` after the last of ``ids``, and the updated cache (None: no cache)."""
+        states, cache = self.states(ids, encoder_hidden, cache)
+        return self.logits(states[:, -1]), cache
 
 
 @dataclass(frozen=True)
@@ -156,7 +170,23 @@ def _mask(ids: Sequence[int], vocab: int, device: torch.device) -> torch.Tensor 
     return mask
 
 
-def greedy_search(
+@dataclass(frozen=True)
+class Searched:
+    """One row's search result: its new tokens (ending token included) and, when asked for, the sum of their
+    log-probabilities and the ``<|nospeech|>`` probability."""
+
+    tokens: list[int]
+    sum_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+def greedy_search(*args: Any, **kwargs: Any) -> list[list[int]]:
+    """Greedy search: the new tokens of each row, ending token included (:func:`search`'s arguments, at
+    temperature 0 and without scores)."""
+    return [found.tokens for found in search(*args, **kwargs)]
+
+
+def search(
     parts: WhisperParts,
     encoder_hidden: torch.Tensor,
     prompts: torch.Tensor,
@@ -164,15 +194,25 @@ def greedy_search(
     max_new_tokens: int,
     *,
     row_context: RowContext | None = None,
-) -> list[list[int]]:
-    """Greedy search from ``prompts`` ``[batch, prompt_len]``: the new tokens of each row, ending token included.
+    temperature: float = 0.0,
+    generators: Sequence[torch.Generator] | None = None,
+    scores: bool = False,
+    no_speech_id: int | None = None,
+) -> list[Searched]:
+    """Greedy search (``temperature`` 0) or sampling (above 0, row ``i`` drawn with ``generators[i]``) from
+    ``prompts`` ``[batch, prompt_len]``, whose first token is ``<|startoftranscript|>``.
 
+    ``scores``: also sum each row's token log-probabilities (of the suppressed, untempered logits, the end token
+    included), as openai-whisper does. ``no_speech_id``: also the probability of that token after
+    ``<|startoftranscript|>`` (the raw logits of the first call), openai-whisper's no-speech probability.
     ``row_context(rows)`` (optional) wraps every decoder call on the still-running ``rows`` of the batch.
     Call under ``torch.inference_mode()``.
     """
     batch, prompt_len = prompts.shape
     if encoder_hidden.shape[0] != batch:
         raise ValueError(f"{encoder_hidden.shape[0]} encoder rows for {batch} prompts")
+    if temperature > 0 and (generators is None or len(generators) != batch):
+        raise ValueError("sampling needs one generator per row")
     if max_new_tokens + prompt_len > rules.max_target_positions:  # generate refuses the same
         raise LwasrError(
             f"prompt ({prompt_len}) + max_new_tokens ({max_new_tokens}) exceeds the decoder's"
@@ -180,13 +220,20 @@ def greedy_search(
         )
     row_context = row_context or (lambda rows: contextlib.nullcontext())
     out: list[list[int]] = [[] for _ in range(batch)]
+    sums = [0.0] * batch
+    no_speech: list[float | None] = [None] * batch
     rows = list(range(batch))
     ids = prompts
     cache = None
     suppress = begin = None
     for step in range(max_new_tokens):
         with row_context(rows):
-            logits, cache = parts.step(ids, encoder_hidden, cache if step else _new_cache())
+            if step == 0 and no_speech_id is not None:
+                states, cache = parts.states(ids, encoder_hidden, _new_cache())
+                logits = parts.logits(states[:, -1])
+                no_speech = parts.logits(states[:, 0]).softmax(-1)[:, no_speech_id].tolist()
+            else:
+                logits, cache = parts.step(ids, encoder_hidden, cache if step else _new_cache())
         if step == 0:
             suppress = _mask(rules.suppress, logits.shape[-1], logits.device)
             begin = _mask(rules.begin_suppress, logits.shape[-1], logits.device)
@@ -194,7 +241,11 @@ def greedy_search(
                 logits.masked_fill_(begin, float("-inf"))
         if suppress is not None:
             logits.masked_fill_(suppress, float("-inf"))
-        tokens = logits.argmax(-1)
+        tokens = logits.argmax(-1) if temperature == 0 else _sample(logits, temperature, generators, rows)
+        if scores:
+            picked = logits.log_softmax(-1).gather(1, tokens[:, None])[:, 0].tolist()
+            for j, lp in enumerate(picked):
+                sums[rows[j]] += lp
         keep = []
         for j, token in enumerate(tokens.tolist()):
             out[rows[j]].append(token)
@@ -209,7 +260,16 @@ def greedy_search(
             tokens = tokens.index_select(0, index)
             rows = [rows[j] for j in keep]
         ids = tokens[:, None]
-    return out
+    return [Searched(t, s if scores else None, p) for t, s, p in zip(out, sums, no_speech, strict=True)]
+
+
+def _sample(
+    logits: torch.Tensor, temperature: float, generators: Sequence[torch.Generator], rows: Sequence[int]
+) -> torch.Tensor:
+    """One token per row drawn from ``softmax(logits / temperature)``, row ``j`` with ``generators[rows[j]]`` (a
+    row's draws do not depend on the rest of the batch)."""
+    probs = (logits / temperature).softmax(-1)
+    return torch.cat([torch.multinomial(p, 1, generator=generators[r]) for p, r in zip(probs, rows, strict=True)])
 
 
 def _new_cache():

@@ -8,11 +8,12 @@ system runs, and where.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lwasr.config_fields import setting, tagged
+from lwasr.config_fields import finite_numbers, setting, tagged
 from lwasr.errors import LwasrError
 from lwasr.langcodes import parse_langs
 
@@ -84,6 +85,30 @@ class DecodeOptions:
         " own limit is 448 positions per 30 s, ~15 tokens/s; the references of the espeak8 corpus (8 languages)"
         " need at most 11.8/s.",
     )
+    temperatures: tuple[float, ...] = setting(
+        "0",
+        "Temperature fallback (greedy search; docs/decoding.md): an utterance whose hypothesis fails"
+        " --compression-ratio-threshold or --logprob-threshold is decoded again by sampling at the next temperature,"
+        " until one passes. 0 alone (the default until measured on espeak8): no fallback; openai-whisper's"
+        " transcribe uses 0,0.2,0.4,0.6,0.8,1.",
+        cli_type=str,
+    )
+    compression_ratio_threshold: float | None = setting(
+        2.4, "Fallback when the hypothesis's gzip compression ratio is above this (a loop). none: off.", cli_type=str
+    )
+    logprob_threshold: float | None = setting(
+        -1.0, "Fallback when the hypothesis's average token log-probability is below this. none: off.", cli_type=str
+    )
+    no_speech_threshold: float | None = setting(
+        None,
+        "An utterance whose <|nospeech|> probability is above this, and whose average log-probability is below"
+        " --logprob-threshold, is silence: an empty hypothesis. none (the default until measured on espeak8): off;"
+        " openai-whisper's transcribe uses 0.6.",
+        cli_type=str,
+    )
+    fallback_seed: int = setting(
+        0, "Seed of the fallback's sampling (with the hypothesis each sample replaces: reproducible)."
+    )
 
     def __post_init__(self) -> None:
         from lwasr.decoding.precision import check_dtype
@@ -100,6 +125,9 @@ class DecodeOptions:
         if self.routing not in ROUTINGS:
             raise LwasrError(f"unknown routing {self.routing!r}; use one of {', '.join(ROUTINGS)}")
         check_dtype(self.dtype)
+        object.__setattr__(self, "temperatures", _temperatures(self.temperatures))
+        for name in ("compression_ratio_threshold", "logprob_threshold", "no_speech_threshold"):
+            object.__setattr__(self, name, _threshold(getattr(self, name), name))
         if self.beam_size < 1:
             raise LwasrError("--beam-size must be at least 1")
         if self.batch_size is not None and self.batch_size < 1:
@@ -110,6 +138,25 @@ class DecodeOptions:
             raise LwasrError("--soft-top-k must be at least 0 (0: hard routing)")
         if self.soft_top_k and self.scenario == "aware":
             raise LwasrError("--soft-top-k mixes experts by language ID: use --scenario agnostic or both")
+
+
+def _temperatures(spec: str | Sequence[float]) -> tuple[float, ...]:
+    """``--temperatures`` as a tuple: finite, at least 0, rising from the first (``0,0.2,...``)."""
+    temps = tuple(finite_numbers(spec, "--temperatures"))
+    if not temps or min(temps) < 0 or list(temps) != sorted(temps):
+        raise LwasrError(f"--temperatures: expected rising temperatures of at least 0 (e.g. 0,0.2,0.4); got {spec!r}")
+    return temps
+
+
+def _threshold(value: str | float | None, name: str) -> float | None:
+    """A threshold setting as a float, or None for ``none`` (the rule off)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    flag = "--" + name.replace("_", "-")
+    numbers = finite_numbers(str(value), flag)
+    if len(numbers) != 1:
+        raise LwasrError(f"{flag}: expected one number or none; got {value!r}")
+    return numbers[0]
 
 
 #: The options that only route the agnostic scenario: an aware decode does not depend on them.

@@ -28,8 +28,9 @@ def greedy_dev_wer(model: nn.Module, tokenizer: PreTrainedTokenizerBase, cuts: C
     without the language token) and encoder input (trimmed or 30 s); ``model`` is left in eval mode."""
     meta = ModelMeta("full", cfg.model, "", [], lang_token=cfg.lang_token, trim_encoder_input=cfg.trim_encoder_input)
     system = System(model, tokenizer, source=f"{cfg.run_name} (dev)", meta=meta)
+    # plain greedy search: no temperature fallback, no no-speech rule (the dev WER of a checkpoint stays comparable)
     opts = DecodeOptions(scenario="aware", trim=cfg.trim_encoder_input, max_duration=cfg.max_duration,
-                         batch_size=BATCH_SIZE)  # fmt: skip
+                         batch_size=BATCH_SIZE, temperatures="0", no_speech_threshold=None)  # fmt: skip
     decoder = Decoder(system, opts, next(model.parameters()).device)
     records = []
     with torch.no_grad():

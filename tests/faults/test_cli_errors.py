@@ -154,3 +154,24 @@ def test_lwasr_debug_keeps_every_traceback(tmp_path, tsv, monkeypatch, capsys):
     monkeypatch.setenv("LWASR_DEBUG", "0")
     status, err = run_main(monkeypatch, capsys, "prepare", "dir", str(tmp_path / "missing.tsv"), "--out", "x")
     assert status == 2 and "missing.tsv" in one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--temperatures", "0.4,0.2", "--temperatures: expected rising temperatures of at least 0"),
+        ("--temperatures", "0,nan", "--temperatures: expected comma-separated numbers, all finite"),
+        ("--compression-ratio-threshold", "high", "--compression-ratio-threshold: expected comma-separated numbers"),
+        ("--logprob-threshold", "-1,-2", "--logprob-threshold: expected one number or none"),
+    ],
+)
+def test_a_bad_fallback_setting_is_one_line_before_any_work(
+    tmp_path, tiny_whisper, monkeypatch, capsys, option, value, expected
+):
+    """A bad temperature list or threshold: one line naming the option, exit 2, --out not created."""
+    out = tmp_path / "decode"
+    status, err = run_main(
+        monkeypatch, capsys, "decode", "--system", str(tiny_whisper), "--cuts", "x", "--out", str(out), option, value
+    )
+    assert status == 2 and one_line_error(err).startswith(f"error: {expected}")
+    assert not out.exists()
