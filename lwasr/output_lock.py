@@ -78,6 +78,7 @@ def _locked(out: Path) -> Iterator[None]:
         finally:
             _HELD[path] -= 1
         return
+    created = _missing(path.parent)
     fd = _acquire(out, path)
     _HELD[path] = 1
     try:
@@ -87,6 +88,18 @@ def _locked(out: Path) -> Iterator[None]:
         with contextlib.suppress(OSError):
             path.unlink()  # before the lock goes: a waiting opener then sees that its file is stale (see _acquire)
         os.close(fd)
+        for made in created:  # the folders made for the lock file go again, unless the run wrote something there
+            with contextlib.suppress(OSError):
+                made.rmdir()
+
+
+def _missing(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, the deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _acquire(out: Path, path: Path) -> int:

@@ -121,6 +121,20 @@ def test_router_routing_is_deterministic(exp: dict[str, Path], tmp_path: Path) -
     assert settings["system"]["kind"] == "router" and settings["trim"] is True  # decoded as the router was trained
 
 
+def same_records(a: dict[str, dict], b: dict[str, dict]) -> bool:
+    """Equal records, the fallback's scores (avg_logprob...) equal to rounding: a one-hot mixture sums the same
+    LoRA in another order than the expert alone, so a log-probability can differ in its 6th decimal."""
+    scores = ("avg_logprob", "compression_ratio", "no_speech_prob")
+
+    def rest(r: dict) -> dict:
+        return {k: v for k, v in r.items() if k not in scores}
+
+    return a.keys() == b.keys() and all(
+        rest(a[k]) == rest(b[k]) and all(a[k].get(s) == pytest.approx(b[k].get(s), abs=1e-4) for s in scores)
+        for k in a
+    )
+
+
 def test_soft_routing_with_one_hot_weights_equals_hard_routing(exp: dict[str, Path], tmp_path: Path) -> None:
     system = load_system(str(exp["router"]))
     hard = {}
@@ -135,7 +149,7 @@ def test_soft_routing_with_one_hot_weights_equals_hard_routing(exp: dict[str, Pa
         hard[routing] = hyps_by_id(tmp_path / routing)
     soft = DecodeOptions(**{**AGNOSTIC.__dict__, "soft_top_k": 1})
     decode_cuts(system, [exp["test"]], tmp_path / "soft", soft, progress=False)
-    assert hyps_by_id(tmp_path / "soft") == hard["group"] == hard["per-sample"]
+    assert same_records(hyps_by_id(tmp_path / "soft"), hard["group"]) and same_records(hard["group"], hard["per-sample"])
     two = DecodeOptions(**{**AGNOSTIC.__dict__, "soft_top_k": 2})
     decode_cuts(system, [exp["test"]], tmp_path / "soft2", two, progress=False)
     assert {r["detected_lang"] for r in hyps_by_id(tmp_path / "soft2").values()} <= set(LANGS)

@@ -3,6 +3,7 @@
 # is missing (tools/install.sh).
 #   bash tools/test.sh                 # everything
 #   bash tools/test.sh -k ct2 -x       # any pytest arguments
+#   LWASR_TEST_WORKERS=4 bash tools/test.sh   # pytest-xdist workers (default 2, CI's cores; 0: one process)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/tools/install.sh"
@@ -12,7 +13,9 @@ cd "$root"
 # the layering contracts ([tool.importlinter] in pyproject.toml): a layer violation or an import cycle fails
 lint-imports
 set +e
-python -m pytest -q -ra "$@"
+# the suite on LWASR_TEST_WORKERS processes (pytest-xdist): most of its time is single-threaded (imports, tiny
+# models, the recipe's CLI calls), so 2 workers nearly halve it on 2 cores
+python -m pytest -q -ra -n "${LWASR_TEST_WORKERS:-2}" "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

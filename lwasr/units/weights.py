@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from lwasr.errors import LwasrError
 
@@ -25,5 +25,8 @@ def check_finite(tensors: Iterable[tuple[str, torch.Tensor]], unit: str | Path) 
 def check_finite_files(unit_dir: str | Path) -> None:
     """:func:`check_finite` over every tensor of the ``*.safetensors`` files directly in ``unit_dir``."""
     for path in sorted(Path(unit_dir).glob("*.safetensors")):
-        with safe_open(str(path), framework="pt") as f:
-            check_finite(((name, f.get_tensor(name)) for name in f.keys()), unit_dir)  # noqa: SIM118
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                check_finite(((name, f.get_tensor(name)) for name in f.keys()), unit_dir)  # noqa: SIM118
+        except (OSError, SafetensorError) as e:
+            raise LwasrError(f"{path} cannot be loaded ({e}): a damaged or partial file; make the unit again") from e
