@@ -37,7 +37,7 @@ from transformers import WhisperTokenizerFast
 from lwasr.decoding.lid import LanguageIdentifier, LanguageSet, WhisperLid
 from lwasr.errors import LwasrError
 from lwasr.units.base import load_base_of, load_whisper, quiet_peft_wrapping
-from lwasr.units.experts import attach_adapters
+from lwasr.units.experts import attach_adapters, check_same_settings
 from lwasr.units.kinds import expert_dirs, kind_of, loader, register_loader
 from lwasr.units.meta import META_FILE, ModelMeta
 from lwasr.units.prompt import alias_prompt_languages
@@ -261,6 +261,7 @@ def load_experts(path: Path, model_override: str | None = None, languages: Seque
     for lang, meta in metas.items():
         if meta.kind != "lora":
             raise LwasrError(f"expert {dirs[lang]} has kind {meta.kind!r}; experts must be lora units")
+    check_same_settings(metas)  # decoding follows one expert's: they must agree
     base, tok = load_base_of(metas, model_override)
     model = attach_adapters(base, dirs)
     langs = list(dirs)

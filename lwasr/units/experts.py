@@ -108,8 +108,13 @@ def check_plain_lora(config: PeftConfig, what: str) -> None:
 def check_compatible(experts: list[Expert]) -> None:
     """Experts must share a base model (fingerprint) and the decoding settings recorded in lwasr.json."""
     check_same_base({e.lang: e.meta.base_fingerprint for e in experts})
+    check_same_settings({e.lang: e.meta for e in experts})
+
+
+def check_same_settings(metas: Mapping[str, ModelMeta]) -> None:
+    """Experts (language -> lwasr.json) must agree on how they decode: the language token, trimmed input."""
     for attr in ("lang_token", "trim_encoder_input"):
-        values = {e.lang: getattr(e.meta, attr) for e in experts}
+        values = {lang: getattr(meta, attr) for lang, meta in metas.items()}
         if len(set(values.values())) > 1:
             raise LwasrError(f"the experts disagree on {attr}: {values}")
 

@@ -112,3 +112,18 @@ def test_pick_between_units_without_a_dev_set_fingerprint_warns(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="lwasr.training.select"):
         assert pick_lowest_dev_loss([old, new], tmp_path / "x") == old
     assert f"{old}: no dev-set fingerprint" in caplog.text
+
+
+def test_decoding_experts_that_disagree_on_trimmed_input_is_refused(experts, tmp_path, monkeypatch, capsys):
+    """An experts dir whose experts were trained on trimmed and on padded input decoded with the first one's setting,
+    silently (an adapter imported without --trim-encoder-input beside lwasr's experts); now refused, as fuse, distill
+    and expand refuse it, before any model is loaded or anything written."""
+    mixed = shutil.copytree(experts, tmp_path / "experts")
+    meta = json.loads((mixed / "pt" / META_FILE).read_text())
+    meta["trim_encoder_input"] = not meta["trim_encoder_input"]
+    (mixed / "pt" / META_FILE).write_text(json.dumps(meta))
+    cuts = make_cuts(tmp_path / "cuts", langs=("pl",), per_lang=1)
+    out = tmp_path / "d"
+    code, err = run_main(monkeypatch, capsys, "decode", "--system", str(mixed), "--cuts", str(cuts), "--out", str(out))
+    assert code == 2 and "the experts disagree on trim_encoder_input" in one_line_error(err)
+    assert not out.exists()
