@@ -9,7 +9,6 @@ Task arithmetic (Ilharco et al., 2023) adds the experts' whole updates, weight 1
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from peft import LoraConfig, PeftModel
@@ -28,14 +27,14 @@ log = logging.getLogger(__name__)
 
 
 def check_lambdas(lambdas: list[float], method: FusionMethod, weights: list[float] | None, dev_cuts: list[str]) -> None:
-    """Refuse a λ grid that is empty, not finite, given with ``--weights``, for a method that is not
+    """Refuse a λ grid that is empty, given with ``--weights``, for a method that is not
     ``scalable`` (sum, svd), or without dev data to choose on."""
     if not method.scalable:
         scalable = [name for name in method_names() if get_method(name).scalable]
         raise LwasrError(f"--lambdas scales the weights of {' or '.join(scalable)}, not of {method.name}")
     if weights is not None:
         raise LwasrError("--lambdas sets the weights (λ for every expert); give --weights or --lambdas, not both")
-    if not lambdas or not all(math.isfinite(x) for x in lambdas):
+    if not lambdas:  # finite numbers already: FuseConfig parses them with config_fields.finite_numbers
         raise LwasrError(f"--lambdas must be finite numbers separated by commas, got {lambdas}")
     if not dev_cuts:
         raise LwasrError("--lambdas chooses λ on dev data: give dev manifests with --dev-cuts")
