@@ -203,3 +203,15 @@ def test_paths_with_spaces_reach_training(tmp_path, tiny_whisper):
     trained = run_recipe("espeak8", *args, "--stage", "3", "--stop-stage", "3", timeout=300)
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
     assert (root / "exp" / "t" / "experts" / "pl" / "lwasr.json").is_file()
+
+
+@pytest.mark.parametrize("value", ["0.2 nan", "0.2,0.4", "x"])
+def test_fusion_lambdas_that_are_no_numbers_are_refused_up_front(tmp_path, value):
+    """--fusion-lambdas used to reach stage 6's lwasr fuse unchecked, after hours of stages 1-5."""
+    result = run_recipe(
+        "espeak8", "--fusion-lambdas", value, "--stage", "3", "--stop-stage", "3", *tmp_dirs(tmp_path), timeout=60
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"--fusion-lambdas '{value}' must be numbers separated by spaces" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "exp").exists()

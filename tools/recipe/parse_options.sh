@@ -3,7 +3,7 @@
 #   --flag           for a variable whose value is true/false, sets it to true
 #   --help / -h      prints $help_message
 # An unknown option is an error. Positional arguments are left in "$@".
-# Also defines the checks of option values (recipe_error, require_int, is_positive, require_seconds), quote_cmd and
+# Also defines the checks of option values (recipe_error, require_int, is_number, is_positive, require_seconds), quote_cmd and
 # rerun_cmd.
 # shellcheck shell=bash
 _lw_args=("$@")  # the command line as given
@@ -27,9 +27,14 @@ require_int() {
   done
 }
 
-# is_positive VALUE: whether VALUE is a number > 0, in decimal or exponent notation (30, 0.5, 1e-4).
+# is_number VALUE: whether VALUE is a number, in decimal or exponent notation (-1, 30, 0.5, 1e-4).
+is_number() {
+  [[ $1 =~ ^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,2})?$ ]]
+}
+
+# is_positive VALUE: whether VALUE is a number > 0.
 is_positive() {
-  [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,2})?$ && ${1%%[eE]*} =~ [1-9] ]]
+  [[ $1 != -* ]] && is_number "$1" && [[ ${1%%[eE]*} =~ [1-9] ]]
 }
 
 # require_seconds NAME...: every option NAME must be a number of seconds > 0 (e.g. 30 or 0.5).

@@ -124,6 +124,11 @@ for _v in lrs full_lrs; do  # --full-lrs empty: the rates of --lrs
   done
 done
 unset _lw_rates _v
+read -ra _lw_lambdas <<< "$fusion_lambdas"
+for _v in "${_lw_lambdas[@]}"; do  # stage 6's λ grid: lwasr fuse --lambdas takes numbers
+  is_number "$_v" || recipe_error "--fusion-lambdas '$fusion_lambdas' must be numbers separated by spaces, e.g. \"0.2 0.4\": $_v is not one"
+done
+unset _lw_lambdas _v
 for b in "${baseline_list[@]}"; do
   [[ $b =~ ^(shared|full)(_nolang)?$ ]] || recipe_error "--baselines: $b is not shared, full, shared_nolang or full_nolang"
 done
