@@ -22,6 +22,7 @@ import lwasr
 from lwasr.cli import main
 from lwasr.cli.transcribe import longform
 from lwasr.data.cuts import cut_text
+from lwasr.decoding.fallback import compression_ratio
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, read_hyps
 from lwasr.decoding.search import Decoder
 from lwasr.errors import LwasrError
@@ -436,3 +437,20 @@ def test_help_has_an_example_and_every_option_explained() -> None:
     params = get_command(app).commands["transcribe"].params
     assert all(p.help for p in params), [p.name for p in params if not p.help]
     assert {"chunking", "max_chunk_seconds", "route_per", "lid_langs", "reference"} <= {p.name for p in params}
+
+
+def test_segments_say_how_their_chunk_was_decoded(tiny_whisper: Path, clips: Path, long_file) -> None:
+    """Every segment carries its chunk's temperature and scores, as faster-whisper's segments do."""
+    inputs = [clips / "clip_wav.wav", long_file[0]]
+    sampled = lwasr.transcribe(
+        inputs, system=str(tiny_whisper), temperatures="1", no_speech_threshold=None, progress=False
+    )
+    greedy = lwasr.transcribe(inputs, system=str(tiny_whisper), progress=False)
+    for name, t in sampled.transcripts.items():
+        assert t.segments and all(s.temperature == 1.0 for s in t.segments)
+        assert all(s.avg_logprob < 0 and s.compression_ratio > 0 for s in t.segments)
+        assert [s.temperature for s in greedy.transcripts[name].segments] == [0.0] * len(
+            greedy.transcripts[name].segments
+        )
+    whole = greedy.transcripts["clip_wav"].segments[0]  # one chunk, one segment: the chunk's own ratio
+    assert whole.compression_ratio == pytest.approx(compression_ratio(whole.text), abs=1e-5)

@@ -30,6 +30,11 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data))
 
 
+#: The ``hyp.jsonl`` fields that say how a hypothesis was decoded (:meth:`Hypothesis.fields`; the scores only where
+#: computed): what a transcript's segments carry from their chunk's record.
+DECODING_FIELDS = ("temperature", "avg_logprob", "compression_ratio", "no_speech_prob")
+
+
 @dataclass(frozen=True)
 class Hypothesis:
     """One utterance's hypothesis, the temperature that produced it and, where computed, its scores."""

@@ -43,6 +43,7 @@ from lwasr.data.audio import SAMPLE_RATE
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.batching import Utt, make_batches
 from lwasr.decoding.decoder import Decoder, default_device
+from lwasr.decoding.fallback import DECODING_FIELDS
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, HypWriter, read_hyps
 from lwasr.decoding.lid import LanguageSet, detect
 from lwasr.decoding.options import DECODE_FIELDS, split_options, use_threads
@@ -460,13 +461,14 @@ def _transcript(
     for span, own, rec, timed in zip(f.spans, own_stretches(f.spans), records, words, strict=True):
         lang, prob = (rec["detected_lang"], rec["lid_prob"]) if rec["detected_lang"] is not None else given
         start, end = (round(at / SAMPLE_RATE, 3) for at in (own.start, own.end))
+        decoded = {k: rec[k] for k in DECODING_FIELDS if k in rec}  # a chunk's scores, on each of its segments
         if timed is not None and rules is not None:
             cues = split_cues(_own_words(timed, span, own), rules)
-            segments += [WordSegment(c[0].start, c[-1].end, text_of(c), lang, prob, c) for c in cues]
-            segments += [] if cues else [WordSegment(start, end, "", lang, prob, [])]
+            segments += [WordSegment(c[0].start, c[-1].end, text_of(c), lang, prob, **decoded, words=c) for c in cues]
+            segments += [] if cues else [WordSegment(start, end, "", lang, prob, **decoded)]
             continue
         text = words_within(rec["hyp"], span, own, lang) if f.chunking == FIXED else rec["hyp"]
-        segments.append(Segment(start, end, text, lang, prob))
+        segments.append(Segment(start, end, text, lang, prob, **decoded))
     language, prob = given if records and records[0]["detected_lang"] is None else _main_language(segments)
     return Transcript(f.input.name, str(f.input.path), round(f.duration, 3), language, prob, f.chunking, segments)
 

@@ -12,13 +12,19 @@ from lwasr.decoding.word_timing import Word
 @dataclass(frozen=True)
 class Segment:
     """Text of one chunk (or run of words), from ``start`` to ``end`` seconds of its file, in ``language`` (LID's
-    probability of it, or None when the language was given)."""
+    probability of it, or None when the language was given); how its chunk was decoded, as faster-whisper's segments
+    say it: the temperature that produced the text and, on the greedy path, the chunk's average log-probability,
+    compression ratio and no-speech probability (None where not computed)."""
 
     start: float
     end: float
     text: str
     language: str | None
     language_probability: float | None
+    temperature: float | None = None
+    avg_logprob: float | None = None
+    compression_ratio: float | None = None
+    no_speech_prob: float | None = None
 
     @classmethod
     def from_dict(cls, fields: dict[str, Any]) -> Segment:
