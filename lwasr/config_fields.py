@@ -47,8 +47,12 @@ def setting(
 
 
 def redefault(cls: type, name: str, default: Any) -> Any:
-    """Field ``name`` of the config class ``cls`` with another default (same help): for configs built on it."""
-    return setting(default, cls.__dataclass_fields__[name].metadata["help"])
+    """Field ``name`` of the config class ``cls`` with another default (the same help, flag, CLI type and tag): for
+    configs built on it."""
+    metadata = cls.__dataclass_fields__[name].metadata
+    return setting(
+        default, metadata["help"], flag=metadata.get("flag"), cli_type=metadata.get("cli_type"), tag=metadata.get("tag")
+    )
 
 
 def help_of(cls: type, name: str) -> str:

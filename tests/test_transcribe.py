@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import typer
+import yaml
 from helpers import write_cuts
 from lhotse import CutSet
 from scipy.signal import lfilter
@@ -445,7 +446,7 @@ def test_segments_say_how_their_chunk_was_decoded(tiny_whisper: Path, clips: Pat
     sampled = lwasr.transcribe(
         inputs, system=str(tiny_whisper), temperatures="1", no_speech_threshold=None, progress=False
     )
-    greedy = lwasr.transcribe(inputs, system=str(tiny_whisper), progress=False)
+    greedy = lwasr.transcribe(inputs, system=str(tiny_whisper), temperatures="0", progress=False)
     for name, t in sampled.transcripts.items():
         assert t.segments and all(s.temperature == 1.0 for s in t.segments)
         assert all(s.avg_logprob < 0 and s.compression_ratio > 0 for s in t.segments)
@@ -454,3 +455,22 @@ def test_segments_say_how_their_chunk_was_decoded(tiny_whisper: Path, clips: Pat
         )
     whole = greedy.transcripts["clip_wav"].segments[0]  # one chunk, one segment: the chunk's own ratio
     assert whole.compression_ratio == pytest.approx(compression_ratio(whole.text), abs=1e-5)
+
+
+def test_transcribe_defaults_to_openai_whispers_rules_and_decode_to_plain_search(
+    tiny_whisper: Path, clips: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """openai-whisper's and faster-whisper's transcribe fall back by default; lwasr decode scores plain search."""
+
+    cuts = write_cuts(tmp_path, [("pl_0", "pl", 1.0)])
+    for args, temperatures, no_speech in (
+        (("transcribe", clips, "--out", tmp_path / "t"), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], 0.6),
+        (("decode", "--cuts", cuts, "--out", tmp_path / "d"), [0.0], None),
+    ):
+        monkeypatch.setattr(sys, "argv", ["lwasr", *map(str, args), "--system", str(tiny_whisper), "--print-config"])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert not exit_info.value.code
+        options = yaml.safe_load(capsys.readouterr().out)["options"]
+        assert options["temperatures"] == temperatures and options["no_speech_threshold"] == no_speech
+        assert options["compression_ratio_threshold"] == 2.4 and options["logprob_threshold"] == -1.0

@@ -9,8 +9,7 @@ import typer
 
 from lwasr.cli.plan_options import plan_options, plan_then_run
 from lwasr.config_fields import help_of
-from lwasr.decoding.options import DecodeOptions
-from lwasr.transcribe.config import TranscribeConfig
+from lwasr.transcribe.config import TranscribeConfig, TranscribeOptions
 
 app = typer.Typer(
     name="transcribe",
@@ -31,7 +30,7 @@ app = typer.Typer(
 
 
 #: The generated options of `lwasr transcribe`, in the order of its help (fields of TranscribeConfig or
-#: DecodeOptions); PATHS and --out (required here, optional in the Python API) are declared below.
+#: TranscribeOptions); PATHS and --out (required here, optional in the Python API) are declared below.
 TRANSCRIBE_OPTIONS = (
     "system",
     "formats",
@@ -66,7 +65,7 @@ TRANSCRIBE_OPTIONS = (
 
 
 @app.callback(invoke_without_command=True)
-@plan_options(TRANSCRIBE_OPTIONS, TranscribeConfig, DecodeOptions)
+@plan_options(TRANSCRIBE_OPTIONS, TranscribeConfig, TranscribeOptions)
 def transcribe(
     paths: Annotated[list[Path], typer.Argument(help=help_of(TranscribeConfig, "paths"), metavar="PATHS")],
     out: Annotated[Path, typer.Option("--out", help=help_of(TranscribeConfig, "out"))],

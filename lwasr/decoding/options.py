@@ -89,8 +89,8 @@ class DecodeOptions:
         "0",
         "Temperature fallback (greedy search; docs/decoding.md): an utterance whose hypothesis fails"
         " --compression-ratio-threshold or --logprob-threshold is decoded again by sampling at the next temperature,"
-        " until one passes. 0 alone (the default until measured on espeak8): no fallback; openai-whisper's"
-        " transcribe uses 0,0.2,0.4,0.6,0.8,1.",
+        " until one passes. 0 alone: no fallback (lwasr decode's default, plain search as papers score); lwasr"
+        " transcribe's default is openai-whisper's transcribe's, 0,0.2,0.4,0.6,0.8,1.",
         cli_type=str,
     )
     compression_ratio_threshold: float | None = setting(
@@ -102,8 +102,8 @@ class DecodeOptions:
     no_speech_threshold: float | None = setting(
         None,
         "An utterance whose <|nospeech|> probability is above this, and whose average log-probability is below"
-        " --logprob-threshold, is silence: an empty hypothesis. none (the default until measured on espeak8): off;"
-        " openai-whisper's transcribe uses 0.6.",
+        " --logprob-threshold, is silence: an empty hypothesis. none: off (lwasr decode's default); lwasr"
+        " transcribe's default is openai-whisper's transcribe's, 0.6.",
         cli_type=str,
     )
     fallback_seed: int = setting(
@@ -175,10 +175,13 @@ class SystemRun:
     num_threads: int | None = setting(None, "torch CPU threads.")
 
 
-def split_options(values: dict[str, Any], **fixed: Any) -> tuple[DecodeOptions, dict[str, Any]]:
-    """The :class:`DecodeOptions` of the fields among ``values`` (by name), with ``fixed`` ones set by the command,
-    and the other values: the one place where a command's decode options are built."""
-    options = DecodeOptions(**{k: v for k, v in values.items() if k in DECODE_FIELDS}, **fixed)
+def split_options(
+    values: dict[str, Any], options_class: type[DecodeOptions] = DecodeOptions, **fixed: Any
+) -> tuple[DecodeOptions, dict[str, Any]]:
+    """The decode options (``options_class``: :class:`DecodeOptions`, or a command's class of other defaults) of the
+    fields among ``values`` (by name), with ``fixed`` ones set by the command, and the other values: the one place
+    where a command's decode options are built."""
+    options = options_class(**{k: v for k, v in values.items() if k in DECODE_FIELDS}, **fixed)
     return options, {k: v for k, v in values.items() if k not in DECODE_FIELDS}
 
 

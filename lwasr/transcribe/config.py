@@ -1,15 +1,26 @@
 """The settings of one ``lwasr transcribe`` (its options are generated from these fields; the decode options are
-:class:`lwasr.decoding.options.DecodeOptions`). Imports nothing heavy, for the CLI."""
+:class:`TranscribeOptions`, :class:`lwasr.decoding.options.DecodeOptions` with openai-whisper's transcribe
+defaults). Imports nothing heavy, for the CLI."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lwasr.config_fields import setting
+from lwasr.config_fields import redefault, setting
 from lwasr.decoding.options import DecodeOptions, SystemRun
 
 ROUTE_PER = ("file", "chunk")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscribeOptions(DecodeOptions):
+    """The decode options of ``lwasr transcribe``: openai-whisper's ``transcribe`` defaults, temperature fallback and
+    the no-speech rule on, as openai-whisper's and faster-whisper's transcribe have them (``lwasr decode`` keeps
+    plain search, as papers score systems). Measured on espeak8: docs/results.md, "Temperature fallback"."""
+
+    temperatures: tuple[float, ...] = redefault(DecodeOptions, "temperatures", "0,0.2,0.4,0.6,0.8,1")
+    no_speech_threshold: float | None = redefault(DecodeOptions, "no_speech_threshold", 0.6)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +74,7 @@ class TranscribeConfig(SystemRun):
         " stays whole).",
     )
     overwrite: bool = setting(False, "Discard an output in --out made with other settings.")
-    options: DecodeOptions = field(default_factory=DecodeOptions)
+    options: DecodeOptions = field(default_factory=TranscribeOptions)
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str):  # comma-separated, as the command line gives them

@@ -55,7 +55,7 @@ from lwasr.output_lock import holding_lock
 from lwasr.progress import tqdm
 from lwasr.transcribe.audio import Failure, check_file, read_audio
 from lwasr.transcribe.chunking import FIXED, Chunker, Span, check_chunking, own_stretches, words_within
-from lwasr.transcribe.config import ROUTE_PER, TranscribeConfig
+from lwasr.transcribe.config import ROUTE_PER, TranscribeConfig, TranscribeOptions
 from lwasr.transcribe.cues import CueRules, split_cues, text_of
 from lwasr.transcribe.formats import check_formats, render
 from lwasr.transcribe.inputs import AudioInput, collect_inputs
@@ -128,8 +128,8 @@ def transcribe(
     ``system`` is what ``lwasr decode --system`` takes (or a loaded :class:`System`); ``settings`` are fields of
     :class:`~lwasr.transcribe.config.TranscribeConfig` (``out``, ``formats``, ``language``, ``route_per``,
     ``chunking``, ``max_chunk_seconds``, ``reference``, ``model``, ``device``, ``overwrite``...) and of
-    :class:`~lwasr.decoding.options.DecodeOptions` (``beam_size``, ``lid_langs``, ``trim``...), which mean what they
-    mean for ``lwasr transcribe``. Without ``out`` nothing is written. ``run(plan(...))``.
+    :class:`~lwasr.transcribe.config.TranscribeOptions` (``beam_size``, ``lid_langs``, ``trim``, ``temperatures``...),
+    which mean what they mean for ``lwasr transcribe``. Without ``out`` nothing is written. ``run(plan(...))``.
     """
     loaded = system if isinstance(system, System) else None
     config = plan(paths=list(paths), system=loaded.source if loaded else system, **settings)
@@ -154,7 +154,7 @@ def plan(**values: Any) -> TranscribeConfig:
     if values.get("soft_top_k") and config.word_timestamps:
         raise LwasrError("--word-timestamps aligns with one expert per chunk; --soft-top-k mixes several")
     _cue_rules(config)
-    opts, _ = split_options(values, scenario=config.scenario)
+    opts, _ = split_options(values, TranscribeOptions, scenario=config.scenario)
     check_chunking(config.chunking, config.max_chunk_seconds)
     inputs = collect_inputs(config.paths)
     if config.out is not None:
