@@ -41,8 +41,9 @@ def device_has_bf16(device: torch.device) -> bool:
     return native_bf16(device.type, cpu_flags=cpu_bf16_flags() if device.type == "cpu" else (), cuda_bf16=cuda)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``precision`` with ``auto`` resolved on ``device``: bfloat16 where it is native, else float32."""
+def resolve_precision(precision: str, device: torch.device, *, on_cpu: bool = True) -> str:
+    """``precision`` with ``auto`` resolved on ``device``: bfloat16 where it is native, else float32; on a CPU
+    float32 unless ``on_cpu`` (whether the work was measured faster there in bfloat16)."""
     if precision != "auto":
         return precision
-    return "bfloat16" if device_has_bf16(device) else "float32"
+    return "bfloat16" if device_has_bf16(device) and (on_cpu or device.type != "cpu") else "float32"

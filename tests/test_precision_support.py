@@ -43,5 +43,6 @@ def test_torch_reports_the_flags_the_kernel_lists():
 def test_auto_is_bf16_only_where_native_and_a_value_given_stays(monkeypatch, native):
     monkeypatch.setattr(precision_support, "cpu_bf16_flags", lambda: frozenset({"avx512_bf16"} if native else ()))
     assert resolve_precision("auto", CPU) == ("bfloat16" if native else "float32")
+    assert resolve_precision("auto", CPU, on_cpu=False) == "float32"  # where bfloat16 does not pay on a CPU
     assert resolve_precision("float32", CPU) == "float32"
     assert resolve_precision("bfloat16", CPU) == "bfloat16"

@@ -11,6 +11,7 @@ import yaml
 from helpers import RUN, small
 from safetensors.torch import load_file
 
+from lwasr import precision_support
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
 from lwasr.units.meta import ModelMeta
@@ -69,10 +70,14 @@ def test_bf16_on_cpu_trains_float32_weights_and_resumes_exactly(tmp_path, tiny_w
     assert Watched.computed == {torch.bfloat16}  # autocast did take effect: every linear layer ran in bfloat16
 
 
-def test_float32_computes_in_float32(tmp_path, tiny_whisper, manifests):
+def test_auto_trains_in_float32_on_a_cpu_even_with_bf16_units(tmp_path, tiny_whisper, manifests, monkeypatch):
+    monkeypatch.setattr(precision_support, "cpu_bf16_flags", lambda: frozenset({"avx512_bf16"}))
     Watched.computed.clear()
-    unit = train(small(tmp_path, tiny_whisper, manifests, max_steps=1, precision="float32"), trainer=Watched)
+    cfg = small(tmp_path, tiny_whisper, manifests, max_steps=1)
+    assert cfg.precision == "auto"
+    unit = train(cfg, trainer=Watched)
     assert Watched.computed == {torch.float32} and ModelMeta.load(unit).extra["precision"] == "float32"
+    assert "precision float32 (auto)" in (cfg.run_dir / "train.log").read_text()
 
 
 @pytest.mark.parametrize(("old", "new"), [(True, "auto"), (False, "float32")])

@@ -47,6 +47,9 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
 }
 #: The same for the LoRA settings, checked in the modes that train a LoRA.
 LORA_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {"lora_rank": (1, True), "lora_alpha": (0, False)}
+#: Whether ``precision: auto`` trains in bfloat16 on a CPU that has it: not while a whisper-base LoRA step measures
+#: no faster there (docs/performance.md, bench/bf16_cpu.py).
+AUTO_BF16_ON_CPU = False
 #: Settings a resumed run may change: they change how often it logs and saves or how fast it runs,
 #: not what it computes. Any other difference from the checkpoint's settings refuses the resume.
 RESUME_SAFE = frozenset(
@@ -126,8 +129,9 @@ class TrainConfig:
     precision: str = setting(
         "auto",
         f"Compute precision ({', '.join(PRECISIONS)}): bfloat16 autocasts the forward pass (float32 master weights"
-        " and optimizer); auto is bfloat16 where the device computes it natively (a CUDA GPU from Ampere on, a CPU"
-        " with avx512_bf16 or AMX) and float32 elsewhere.",
+        " and optimizer), on a CPU too; auto is bfloat16 on a CUDA GPU that computes it natively (Ampere on) and"
+        " float32 elsewhere, CPUs with avx512_bf16 or AMX included: a LoRA step was no faster there"
+        " (docs/performance.md).",
     )
     grad_checkpointing: bool = setting(False, "Gradient checkpointing: less memory, more compute.")
     # checkpoints, validation, logging

@@ -36,7 +36,7 @@ from lwasr.precision_support import AUTOCAST, resolve_precision
 from lwasr.progress import tqdm
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
-from lwasr.training.config import TrainConfig, load_config
+from lwasr.training.config import AUTO_BF16_ON_CPU, TrainConfig, load_config
 from lwasr.training.evaluate import batch_logits, summed_loss
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, warm_lora
 from lwasr.training.select import DEV_SET
@@ -214,7 +214,7 @@ class Trainer:
             self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.logmel = LogMel(model.config.num_mel_bins).to(self.info.device)
         #: The precision the run computes in (``cfg.precision`` resolved on the device); lwasr.json records it.
-        self.precision = resolve_precision(cfg.precision, self.info.device)
+        self.precision = resolve_precision(cfg.precision, self.info.device, on_cpu=AUTO_BF16_ON_CPU)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info(
             "model %s (%s), mode %s: %.2fM trainable parameters, precision %s (%s)",
