@@ -11,7 +11,8 @@ torch threads and /proc/loadavg before and after):
           ``--dtype float32`` and ``bfloat16``, interleaved, each round on a fresh copy of the system; the first
           round's decodes are compared by ``lwasr score compare`` (paired bootstrap interval of the WER change).
   train   one expert trained twice with the recipe's config (``--config``), ``precision`` float32 and bfloat16, the
-          same steps; both decoded in float32 on the test manifest and compared by ``lwasr score compare``.
+          same steps; both decoded in float32 on the test manifest and compared by ``lwasr score compare``
+          (not yet run to its end: the loaded machine of 2026-12-07 left no time for it).
 
 Run from the recipe directory (the experts' base path is relative to it), writing only under ``--work``:
 
