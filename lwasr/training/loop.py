@@ -194,7 +194,7 @@ class Trainer:
 
     def _build_model(self) -> None:
         cfg = self.cfg
-        # float32 master weights (and optimizer) whatever the checkpoint stores; bf16 autocast makes the step fast
+        # float32 master weights (and optimizer) whatever the checkpoint stores; `precision` autocasts the forward pass
         model, self.tokenizer = load_whisper(cfg.model)
         model.config.use_cache = False
         self.base_path = model.name_or_path
