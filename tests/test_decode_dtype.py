@@ -62,3 +62,19 @@ def test_int8_refuses_experts_and_gpus(tmp_path: Path, tiny_whisper: Path) -> No
         apply_precision(nn.Linear(2, 2), "int8", torch.device("cuda"), routes_by_language=False)
     with pytest.raises(LwasrError, match="unknown --dtype 'fp16'"):
         DecodeOptions(dtype="fp16")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_decodes_fine_tuned_systems_in_bf16_where_native_and_base_models_in_float32(
+    tmp_path: Path, tiny_whisper: Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    monkeypatch.setattr("lwasr.decoding.precision.device_has_bf16", lambda device: native)
+    cuts = write_cuts(tmp_path, SPECS[:2])
+    expert = make_expert(tiny_whisper, tmp_path / "experts" / "pl", 1, "pl")
+    for system, want in ((expert.parent, "bfloat16" if native else "float32"), (tiny_whisper, "float32")):
+        out = tmp_path / f"auto_{system.name}"
+        opts = DecodeOptions(max_new_tokens=4, batch_size=3, dtype="auto")
+        first = decode_cuts(load_system(str(system)), [cuts], out, opts, progress=False)
+        assert json.loads((out / SETTINGS_FILE).read_text())["dtype"] == want  # the dtype it chose
+        again = DecodeOptions(max_new_tokens=4, batch_size=3, dtype=want)
+        assert decode_cuts(load_system(str(system)), [cuts], out, again, progress=False) == first  # the same decode

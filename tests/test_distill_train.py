@@ -76,7 +76,7 @@ def test_alpha_one_equals_shared_fine_tuning(setup, tmp_path):
 
 def check_cache_holds_the_teachers_top_k(setup: dict, cache_dir: Path) -> None:
     experts = load_experts(setup["experts"], ["pl", "pt"])
-    teachers = Teachers(experts, str(setup["base"]), torch.device("cpu"), bf16=False)
+    teachers = Teachers(experts, str(setup["base"]), torch.device("cpu"), autocast=None)
     tok = AutoTokenizer.from_pretrained(setup["base"])
     cache = TeacherCache(cache_dir, cache_info(experts, ModelMeta.load(experts[0].path).base_fingerprint, 8))
     dataset = D.AsrDataset(tok, lang_token=False)

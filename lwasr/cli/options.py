@@ -36,6 +36,7 @@ TRAIN_OPTIONS = (
     "num_epochs",
     "accum_grad",
     "lora_rank",
+    "precision",
     "num_workers",
     "resume",
     "overwrite",

@@ -33,6 +33,7 @@ import contextlib
 import copy
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -44,7 +45,7 @@ from lwasr.decoding.fallback import FallbackRules, Hypothesis, decode_with_fallb
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, search
 from lwasr.decoding.lid import detect
 from lwasr.decoding.options import DecodeOptions
-from lwasr.decoding.precision import apply_precision
+from lwasr.decoding.precision import apply_precision, decode_dtype
 from lwasr.decoding.rows import MixedAdapters, PerSampleAdapters, RowAdapters
 from lwasr.decoding.systems import BASE_ADAPTER, System
 from lwasr.errors import LwasrError
@@ -62,6 +63,14 @@ WHOLE_BATCH = RowAdapters()
 def default_device(device: str | None = None) -> str:
     """``device`` when given, else ``cuda`` when a GPU is visible, else ``cpu``."""
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def system_options(opts: DecodeOptions, system: System, device: torch.device) -> DecodeOptions:
+    """``opts`` with what the loaded ``system`` decides: ``trim`` left unset follows how it was trained, ``dtype``
+    auto is bfloat16 for a fine-tuned system on a device with native bfloat16 (:func:`decode_dtype`). The decode
+    records these resolved settings."""
+    trim = system.trim_default if opts.trim is None else opts.trim
+    return replace(opts, trim=trim, dtype=decode_dtype(opts.dtype, device, fine_tuned=system.meta is not None))
 
 
 class Decoder:

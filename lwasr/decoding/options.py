@@ -73,8 +73,10 @@ class DecodeOptions:
     )
     dtype: str = setting(
         "float32",
-        "float32, bfloat16, or int8 (dynamic quantization of the linear layers, CPU; not for experts). Reduced"
-        " precision can change the hypotheses: docs/performance.md has the measured WER.",
+        "float32, bfloat16, int8 (dynamic quantization of the linear layers, CPU; not for experts), or auto"
+        " (bfloat16 for a fine-tuned system where the device computes it natively: a CPU with avx512_bf16 or AMX,"
+        " a CUDA GPU from Ampere on; float32 otherwise; settings.json records the choice). Reduced precision can"
+        " change the hypotheses: docs/performance.md has the measured WER.",
     )
     max_new_tokens: int = setting(
         224, "At most this many new tokens per utterance (Whisper's own cap, half the decoder context)."

@@ -1,4 +1,8 @@
-"""Decoding precision (``lwasr decode --dtype``): float32, bfloat16, or int8.
+"""Decoding precision (``lwasr decode --dtype``): auto, float32, bfloat16, or int8.
+
+auto (:func:`decode_dtype`) is bfloat16 for a fine-tuned system on a device that computes bfloat16 natively
+(:mod:`lwasr.precision_support`) and float32 otherwise: a base model stays float32, since bfloat16 cost zero-shot
+whisper-base WER (docs/performance.md).
 
 int8 is PyTorch's dynamic quantization of every linear layer (``torch.ao.quantization.quantize_dynamic``): int8
 weights, activations quantized per batch on the fly, on CPU only. It is what faster-whisper's CPU default
@@ -15,8 +19,9 @@ import torch
 from torch import nn
 
 from lwasr.errors import LwasrError
+from lwasr.precision_support import device_has_bf16
 
-DTYPES = ("float32", "bfloat16", "int8")
+DTYPES = ("auto", "float32", "bfloat16", "int8")
 
 
 def check_dtype(dtype: str) -> None:
@@ -25,9 +30,20 @@ def check_dtype(dtype: str) -> None:
         raise LwasrError(f"unknown --dtype {dtype!r}; use one of {', '.join(DTYPES)}")
 
 
+def decode_dtype(dtype: str, device: torch.device, *, fine_tuned: bool) -> str:
+    """``dtype`` with ``auto`` resolved: bfloat16 for a ``fine_tuned`` system (it has an lwasr.json) on a device
+    with native bfloat16, float32 for a base model and elsewhere; any other value as it is."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if fine_tuned and device_has_bf16(device) else "float32"
+
+
 def apply_precision(model: nn.Module, dtype: str, device: torch.device, *, routes_by_language: bool) -> torch.dtype:
-    """Convert ``model`` (in place) to decode at ``dtype`` on ``device``; return the dtype its input features need."""
+    """Convert ``model`` (in place) to decode at ``dtype`` (resolved: not auto) on ``device``; return the dtype
+    its input features need."""
     check_dtype(dtype)
+    if dtype == "auto":
+        raise ValueError("resolve --dtype auto first (decode_dtype)")
     if dtype == "float32":
         return torch.float32
     if dtype == "bfloat16":

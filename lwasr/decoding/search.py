@@ -21,7 +21,7 @@ import torch
 
 from lwasr.data.cuts import load_cuts
 from lwasr.decoding.batching import Utt, make_batches, utterances
-from lwasr.decoding.decoder import Decoder
+from lwasr.decoding.decoder import Decoder, system_options
 from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete, resume_settings
 from lwasr.decoding.options import DecodeOptions, check_lid_system, decode_outputs
 from lwasr.decoding.systems import System
@@ -74,8 +74,7 @@ def decode_cuts(
     ``lid_system``: the loaded ``opts.lid_system``.
     """
     check_lid_system(opts)
-    if opts.trim is None:
-        opts = DecodeOptions(**{**asdict(opts), "trim": system.trim_default})
+    opts = system_options(opts, system, torch.device(device))
     outs = decode_outputs(opts.scenario, out_dir, agnostic_out)
     both = len(outs) > 1
     settings = {

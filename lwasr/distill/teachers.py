@@ -60,10 +60,12 @@ def kd_loss(student_logits: torch.Tensor, teacher: Targets, temperature: float) 
 class Teachers:
     """The experts as teachers on one base model (fingerprint-checked), frozen and in eval mode."""
 
-    def __init__(self, experts: list[Expert], model_spec: str, device: torch.device, bf16: bool) -> None:
+    def __init__(
+        self, experts: list[Expert], model_spec: str, device: torch.device, autocast: torch.dtype | None
+    ) -> None:
         self.lang_token = experts[0].meta.lang_token
         self.trim = experts[0].meta.trim_encoder_input
-        self.autocast = device.type == "cuda" and bf16
+        self.autocast = autocast  # the student's autocast dtype (None: float32)
         base = load_base(experts, model_spec)
         if self.trim:
             set_trimmed_input(base)
@@ -77,6 +79,6 @@ class Teachers:
         """Teacher logits ``[N, V]`` (float32) at the student's label positions of ``batch`` (see teacher_inputs)."""
         ids, mask = teacher_inputs(tokenizer, batch, student_lang_token, self.lang_token)
         feats = logmel(batch["audio"].to(self.device), trim=self.trim)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = self.model(input_features=feats, decoder_input_ids=ids.to(self.device), adapter_names=batch["langs"])
         return out.logits.float()[mask.to(self.device)]

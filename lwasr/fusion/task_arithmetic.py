@@ -18,6 +18,7 @@ from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 from lwasr.fusion.methods import FusionMethod, get_method, method_names
 from lwasr.fusion.static import FUSED
+from lwasr.precision_support import AUTOCAST, resolve_precision
 from lwasr.training import data as D
 from lwasr.training.ddp import pick_device
 from lwasr.training.evaluate import cuts_loss
@@ -62,13 +63,21 @@ def choose_lambda(
     """
     cuts = D.select_languages(load_cuts(dev_cuts, split=None), list(factors), what="dev")
     device = pick_device("auto")
+    # bfloat16 where CUDA has it, as before; the λ choice stays float32 on a CPU (not measured there)
+    autocast = AUTOCAST[resolve_precision("auto", device)] if device.type == "cuda" else None
     losses: dict[float, float] = {}
     for lam in dict.fromkeys(lambdas):
         model.cpu()
         method.fuse(model, factors, template, [lam] * len(factors), rank=rank)
         model.set_adapter(FUSED)
         losses[lam] = cuts_loss(
-            model.to(device), tokenizer, cuts, lang_token=lang_token, trim=trim, max_duration=max_duration
+            model.to(device),
+            tokenizer,
+            cuts,
+            lang_token=lang_token,
+            trim=trim,
+            max_duration=max_duration,
+            autocast=autocast,
         )
         log.info("task arithmetic: λ %g, dev loss %.4f", lam, losses[lam])
         model.set_adapter(next(iter(factors)))

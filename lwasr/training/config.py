@@ -17,6 +17,7 @@ from lwasr.atomic import write_text
 from lwasr.config_fields import default_of, finite_numbers, help_of, redefault, setting  # noqa: F401 - the config modules import them here
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
+from lwasr.precision_support import PRECISIONS
 from lwasr.training.validation import METRICS
 
 MODES = ("expert", "shared", "full")
@@ -46,6 +47,9 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
 }
 #: The same for the LoRA settings, checked in the modes that train a LoRA.
 LORA_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {"lora_rank": (1, True), "lora_alpha": (0, False)}
+#: Whether ``precision: auto`` trains in bfloat16 on a CPU that has it: not while a whisper-base LoRA step measures
+#: no faster there (docs/performance.md, bench/bf16_cpu.py).
+AUTO_BF16_ON_CPU = False
 #: Settings a resumed run may change: they change how often it logs and saves or how fast it runs,
 #: not what it computes. Any other difference from the checkpoint's settings refuses the resume.
 RESUME_SAFE = frozenset(
@@ -122,7 +126,13 @@ class TrainConfig:
     time_masks: int = setting(2, "SpecAugment: time masks per utterance.")
     time_mask_width: int = setting(40, "SpecAugment: widest time mask (frames of 10 ms).")
     # speed
-    bf16: bool = setting(True, "bfloat16 autocast (on CUDA only).")
+    precision: str = setting(
+        "auto",
+        f"Compute precision ({', '.join(PRECISIONS)}): bfloat16 autocasts the forward pass (float32 master weights"
+        " and optimizer), on a CPU too; auto is bfloat16 on a CUDA GPU that computes it natively (Ampere on) and"
+        " float32 elsewhere, CPUs with avx512_bf16 or AMX included: a LoRA step was no faster there"
+        " (docs/performance.md).",
+    )
     grad_checkpointing: bool = setting(False, "Gradient checkpointing: less memory, more compute.")
     # checkpoints, validation, logging
     resume: bool = setting(
@@ -172,6 +182,7 @@ class TrainConfig:
                 f"average={self.average} averages validated checkpoints: give dev cuts (--dev-cuts)",
             ),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda: {self.device}"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}: {self.precision}"),
             (self.max_steps >= 0, f"max_steps must be >= 1, or 0 to let num_epochs decide; got {self.max_steps}"),
             (all(f > 0 for f in self.speed_perturb), f"speed_perturb factors must be > 0, got {self.speed_perturb}"),
             (not self.init_adapter or self.mode != "full", "init_adapter starts a LoRA; mode full trains no LoRA"),
@@ -211,6 +222,7 @@ class TrainConfig:
         ``recorded``: the settings a checkpoint was made with, as read back from :meth:`to_yaml`.
         """
         current = yaml.safe_load(self.to_yaml())
+        recorded = upgrade_settings(recorded)
         keys = [k for k in dict.fromkeys([*current, *recorded]) if k not in RESUME_SAFE]
         missing = "(unset)"
         # a setting added after the checkpoint was made counts as its default there
@@ -300,6 +312,15 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     return value
 
 
+def upgrade_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (a config file's or a checkpoint's settings) with the keys of older lwasr renamed: ``bf16: true``
+    (bfloat16 autocast, on CUDA only) is now ``precision: auto``, ``bf16: false`` is ``precision: float32``."""
+    values = dict(values)
+    if "bf16" in values:
+        values.setdefault("precision", "auto" if values.pop("bf16") else "float32")
+    return values
+
+
 def default_config_file(mode: str) -> Path:
     """The shipped defaults for ``mode``: ``lwasr/conf/train_<mode>.yaml``."""
     return Path(str(resources.files("lwasr") / "conf" / f"train_{mode}.yaml"))
@@ -330,6 +351,7 @@ def load_config(
     if not isinstance(values, dict):
         raise LwasrError(f"{path}: expected a mapping of option: value")
     values.update({k: v for k, v in overrides.items() if v is not None})
+    values = upgrade_settings(values)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -28,16 +28,16 @@ def batch_logits(
     batch: Batch,
     *,
     trim: bool,
-    bf16: bool,
+    autocast: torch.dtype | None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The float32 logits ``[B, L, V]`` of ``net`` on a batch (log-mel on ``logmel``'s device, ``augment``ed when
-    given; bf16 autocast on CUDA when ``bf16``) and the batch's labels ``[B, L]``."""
+    given; the forward pass autocast to ``autocast`` unless None) and the batch's labels ``[B, L]``."""
     dev = logmel.window.device
     feats = logmel(batch["audio"].to(dev), trim=trim)
     if augment is not None:
         feats = augment(feats)
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda" and bf16):
+    with torch.autocast(dev.type, dtype=autocast, enabled=autocast is not None):
         logits = net(input_features=feats, decoder_input_ids=batch["decoder_input_ids"].to(dev)).logits
     return logits.float(), batch["labels"].to(dev)
 
@@ -61,10 +61,11 @@ def cuts_loss(
     trim: bool,
     max_duration: float,
     num_buckets: int = 10,
-    bf16: bool = True,
+    autocast: torch.dtype | None = None,
 ) -> float:
     """The trainer's dev loss of ``model`` (in eval mode, on its own device) on ``cuts``: cross-entropy per token of
-    text + end token, with or without the language token in the prompt, on trimmed or 30-s encoder input."""
+    text + end token, with or without the language token in the prompt, on trimmed or 30-s encoder input, with the
+    forward pass autocast to ``autocast`` unless None."""
     device = next(model.parameters()).device
     logmel = LogMel(model.config.num_mel_bins).to(device)
     set_trimmed_input(model, trim)
@@ -73,6 +74,6 @@ def cuts_loss(
     model.eval()
     total, tokens = summed_loss(
         D.make_loader(dataset, D.SkipFirst(sampler), 0),
-        lambda batch: D.token_loss(*batch_logits(model, logmel, batch, trim=trim, bf16=bf16)),
+        lambda batch: D.token_loss(*batch_logits(model, logmel, batch, trim=trim, autocast=autocast)),
     )
     return total / max(tokens, 1)

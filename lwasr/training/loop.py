@@ -32,10 +32,11 @@ from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
 from lwasr.output_lock import output_lock
+from lwasr.precision_support import AUTOCAST, resolve_precision
 from lwasr.progress import tqdm
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
-from lwasr.training.config import TrainConfig, load_config
+from lwasr.training.config import AUTO_BF16_ON_CPU, TrainConfig, load_config
 from lwasr.training.evaluate import batch_logits, summed_loss
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, warm_lora
 from lwasr.training.select import DEV_SET
@@ -193,7 +194,7 @@ class Trainer:
 
     def _build_model(self) -> None:
         cfg = self.cfg
-        # float32 master weights whatever the checkpoint stores; on CUDA, bf16 autocast makes the step fast
+        # float32 master weights (and optimizer) whatever the checkpoint stores; `precision` autocasts the forward pass
         model, self.tokenizer = load_whisper(cfg.model)
         model.config.use_cache = False
         self.base_path = model.name_or_path
@@ -212,9 +213,17 @@ class Trainer:
             ids = [self.info.device.index] if self.info.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.logmel = LogMel(model.config.num_mel_bins).to(self.info.device)
+        #: The precision the run computes in (``cfg.precision`` resolved on the device); lwasr.json records it.
+        self.precision = resolve_precision(cfg.precision, self.info.device, on_cpu=AUTO_BF16_ON_CPU)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info(
-            "model %s (%s), mode %s: %.2fM trainable parameters", cfg.model, self.base_path, cfg.mode, n_train / 1e6
+            "model %s (%s), mode %s: %.2fM trainable parameters, precision %s (%s)",
+            cfg.model,
+            self.base_path,
+            cfg.mode,
+            n_train / 1e6,
+            self.precision,
+            cfg.precision,
         )
 
     def build(self, base: nn.Module) -> nn.Module:
@@ -391,7 +400,9 @@ class Trainer:
                 time_masks=c.time_masks,
                 time_width=c.time_mask_width,
             )
-        return batch_logits(self.net, self.logmel, batch, trim=c.trim_encoder_input, bf16=c.bf16, augment=augment)
+        return batch_logits(
+            self.net, self.logmel, batch, trim=c.trim_encoder_input, autocast=AUTOCAST[self.precision], augment=augment
+        )
 
     def _nan_stop(self) -> None:
         last = checkpoint.latest(self.ckpt_dir)
@@ -549,7 +560,7 @@ class Trainer:
     def meta(self) -> ModelMeta:
         """Hook: the unit's ``lwasr.json``: base model, languages, prompt, and the run's facts in ``extra``."""
         cfg = self.cfg
-        extra: dict[str, Any] = {"mode": cfg.mode, "steps": self.step}
+        extra: dict[str, Any] = {"mode": cfg.mode, "steps": self.step, "precision": self.precision}
         # what the unit was trained on (an adapted base made from it by lwasr export keeps this)
         extra["data"] = {"cuts": list(cfg.cuts), "hours": {k: round(v, 4) for k, v in sorted(self.train_hours.items())}}
         if math.isfinite(self.best_loss):

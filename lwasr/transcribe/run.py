@@ -42,7 +42,7 @@ from lwasr.atomic import atomic_path, check_output, write_text
 from lwasr.data.audio import SAMPLE_RATE
 from lwasr.data.cuts import cut_lang, cut_text, load_cuts
 from lwasr.decoding.batching import Utt, make_batches
-from lwasr.decoding.decoder import Decoder, default_device
+from lwasr.decoding.decoder import Decoder, default_device, system_options
 from lwasr.decoding.fallback import DECODING_FIELDS
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE, HypWriter, read_hyps
 from lwasr.decoding.lid import LanguageSet, detect
@@ -182,8 +182,8 @@ def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | Non
     refs = _references(Path(reference), inputs) if reference is not None else {}
     system = loaded or load_system(config.system, config.model)
     lid_source = load_system(opts.lid_system, config.model) if opts.lid_system else None
-    if opts.trim is None:
-        opts = replace(opts, trim=system.trim_default)
+    device = torch.device(default_device(config.device))
+    opts = system_options(opts, system, device)
     if language is not None:
         LanguageSet.build(system.model.generation_config.lang_to_id, [language])
         system.check_languages([language])
@@ -203,7 +203,7 @@ def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | Non
     settings = json.loads(json.dumps(settings))
     # built before anything is written: its checks need the loaded system (--soft-top-k needs experts for every
     # language that language ID may pick)
-    decoder = Decoder(system, opts, torch.device(default_device(config.device)), lid_source)
+    decoder = Decoder(system, opts, device, lid_source)
     if out is not None and not earlier:
         with atomic_path(out, is_dir=True, producer=PRODUCER):
             pass  # a new, empty output directory, marked as this command's

@@ -84,3 +84,12 @@ def test_one_bucket_and_a_one_cut_dev_set_train(tmp_path, tiny_whisper, manifest
 def test_configs_built_on_train_config_check_the_same(cls, values, message):
     with pytest.raises(LwasrError, match=message):
         cls(**values)
+
+
+def test_an_unknown_precision_is_one_line_naming_the_values(tmp_path, tiny_whisper, manifests, monkeypatch, capsys):
+    monkeypatch.setattr(loop, "load_whisper", no_work)  # the model is never loaded
+    args = [*train_args(tmp_path / "exp", tiny_whisper, manifests), "--precision", "half"]
+    status, err = run_main(monkeypatch, capsys, *args)
+    line = one_line_error(err)
+    assert status == 2 and line.startswith("error: precision must be one of auto, float32, bfloat16")
+    assert line.endswith(": half") and not (tmp_path / "exp").exists()
