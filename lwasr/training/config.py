@@ -17,6 +17,7 @@ from lwasr.atomic import write_text
 from lwasr.config_fields import default_of, finite_numbers, help_of, redefault, setting  # noqa: F401 - the config modules import them here
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
+from lwasr.training.qlora import QUANTIZE, check_bitsandbytes
 from lwasr.training.validation import METRICS
 
 MODES = ("expert", "shared", "full")
@@ -97,6 +98,15 @@ class TrainConfig:
         None,
         "Start the LoRA from this adapter unit (e.g. an `lwasr fuse --method svd` output) instead of a fresh one;"
         " its rank, alpha and target modules replace the lora_* settings.",
+    )
+    # lean training on small GPUs (lwasr.training.qlora, lwasr.training.scaler)
+    quantize_base: str = setting(
+        "none",
+        "QLoRA: the frozen base quantised to 8bit or 4bit (NF4) by bitsandbytes (pip install 'lwasr[qlora]'), or"
+        " none (float32). Modes expert and shared.",
+    )
+    float16: bool = setting(
+        False, "float16 autocast with a dynamic loss scaler, for GPUs without bfloat16 (V100, T4); replaces bf16."
     )
     # optimisation
     lr: float = setting(1e-3, "Peak learning rate (the shipped train_full.yaml sets 1e-5 for mode full).")
@@ -184,6 +194,15 @@ class TrainConfig:
                 not self.init_adapter or self.takes_init_adapter,
                 "init_adapter is a setting of lwasr train (distill and expand start from --init)",
             ),
+            (
+                self.quantize_base in QUANTIZE,
+                f"quantize_base must be one of {', '.join(QUANTIZE)}, not {self.quantize_base!r}",
+            ),
+            (
+                self.quantize_base == "none" or self.mode != "full",
+                f"quantize_base {self.quantize_base} freezes a quantised base under a LoRA; mode full trains every"
+                " weight (use mode expert or shared)",
+            ),
         ]
         if self.mode != "full":
             checks += [
@@ -194,6 +213,7 @@ class TrainConfig:
             if not ok:
                 raise LwasrError(message)
         self._check_bounds(LOWER_BOUNDS | (LORA_LOWER_BOUNDS if self.mode != "full" else {}))
+        check_bitsandbytes(self.quantize_base)
         for code in ([self.lang] if self.lang else []) + (self.langs or []):
             check_whisper_code(code)
 

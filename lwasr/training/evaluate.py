@@ -18,6 +18,7 @@ from transformers import PreTrainedTokenizerBase
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
 from lwasr.training import data as D
+from lwasr.training.scaler import autocast_dtype
 
 Batch = dict[str, Any]
 
@@ -28,16 +29,16 @@ def batch_logits(
     batch: Batch,
     *,
     trim: bool,
-    bf16: bool,
+    autocast: torch.dtype | None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The float32 logits ``[B, L, V]`` of ``net`` on a batch (log-mel on ``logmel``'s device, ``augment``ed when
-    given; bf16 autocast on CUDA when ``bf16``) and the batch's labels ``[B, L]``."""
+    given; the forward pass autocast to ``autocast`` unless None) and the batch's labels ``[B, L]``."""
     dev = logmel.window.device
     feats = logmel(batch["audio"].to(dev), trim=trim)
     if augment is not None:
         feats = augment(feats)
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda" and bf16):
+    with torch.autocast(dev.type, dtype=autocast, enabled=autocast is not None):
         logits = net(input_features=feats, decoder_input_ids=batch["decoder_input_ids"].to(dev)).logits
     return logits.float(), batch["labels"].to(dev)
 
@@ -71,8 +72,9 @@ def cuts_loss(
     dataset = D.AsrDataset(tokenizer, lang_token=lang_token, max_target_len=model.config.max_target_positions)
     sampler = D.make_sampler(cuts, max_duration, num_buckets=num_buckets, shuffle=False, seed=0, world_size=1, rank=0)
     model.eval()
+    autocast = autocast_dtype(device, bf16=bf16)
     total, tokens = summed_loss(
         D.make_loader(dataset, D.SkipFirst(sampler), 0),
-        lambda batch: D.token_loss(*batch_logits(model, logmel, batch, trim=trim, bf16=bf16)),
+        lambda batch: D.token_loss(*batch_logits(model, logmel, batch, trim=trim, autocast=autocast)),
     )
     return total / max(tokens, 1)
