@@ -8,7 +8,7 @@ float32, every base weight frozen). The LoRA (:func:`lwasr.training.lora.apply_l
 large-v3 (1.55B parameters) needs 6.2 GB as float32 weights, 1.6 GB as 8 bit and 0.9 GB as 4 bit. The adapter
 lwasr writes is an ordinary LoRA: it is decoded on the unquantised base, whose fingerprint it records.
 
-bitsandbytes is an optional dependency (``pip install 'lwasr[qlora]'``); from 0.49 it runs on CPU as well as on
+bitsandbytes is an optional dependency (``pip install 'lwasr[qlora]'``); from 0.50 it runs on CPU as well as on
 CUDA.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from helpers import make_cuts, one_line_error, run_main, small
 
@@ -84,3 +86,26 @@ def test_one_bucket_and_a_one_cut_dev_set_train(tmp_path, tiny_whisper, manifest
 def test_configs_built_on_train_config_check_the_same(cls, values, message):
     with pytest.raises(LwasrError, match=message):
         cls(**values)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--quantize-base", "2bit"], "quantize_base must be one of none, 8bit, 4bit, not '2bit'"),
+        (
+            ["--quantize-base", "4bit"],
+            "quantize_base 4bit needs bitsandbytes, which is not installed: pip install 'lwasr[qlora]'"
+            " (or train with quantize_base none)",
+        ),
+    ],
+)
+def test_a_quantised_base_that_cannot_be_had_is_one_line_before_any_work(
+    tmp_path, tiny_whisper, manifests, monkeypatch, capsys, args, message
+):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # not installed (CI installs the qlora extra)
+    monkeypatch.setattr(loop, "load_whisper", no_work)
+    status, err = run_main(monkeypatch, capsys, *train_args(tmp_path / "exp", tiny_whisper, manifests), *args)
+    assert status == 2 and one_line_error(err) == f"error: {message}"
+    assert not (tmp_path / "exp").exists()
+    with pytest.raises(LwasrError, match="quantize_base 8bit freezes a quantised base under a LoRA; mode full"):
+        small(tmp_path, tiny_whisper, manifests, mode="full", lang=None, quantize_base="8bit")
