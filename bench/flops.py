@@ -46,16 +46,24 @@ class Shape:
     @classmethod
     def of_config(cls, config: Any) -> Shape:
         """The shape of a ``transformers.WhisperConfig``."""
-        return cls(
-            d_model=config.d_model,
-            encoder_layers=config.encoder_layers,
-            decoder_layers=config.decoder_layers,
-            heads=config.encoder_attention_heads,
-            ffn=config.encoder_ffn_dim,
-            mels=config.num_mel_bins,
-            vocab=config.vocab_size,
-        )
+        return cls(**{field: getattr(config, name) for field, name in _CONFIG_NAMES.items()})
 
+    def config_kwargs(self) -> dict[str, int]:
+        """The ``transformers.WhisperConfig`` arguments of a model of this shape (the inverse of :meth:`of_config`)."""
+        kwargs = {name: getattr(self, field) for field, name in _CONFIG_NAMES.items()}
+        return {**kwargs, "decoder_attention_heads": self.heads, "decoder_ffn_dim": self.ffn}
+
+
+#: Shape field -> WhisperConfig attribute (the decoder's heads and ffn width are the encoder's in every Whisper).
+_CONFIG_NAMES = {
+    "d_model": "d_model",
+    "encoder_layers": "encoder_layers",
+    "decoder_layers": "decoder_layers",
+    "heads": "encoder_attention_heads",
+    "ffn": "encoder_ffn_dim",
+    "mels": "num_mel_bins",
+    "vocab": "vocab_size",
+}
 
 SHAPES: dict[str, Shape] = {
     "large-v3": Shape(1280, 32, 32, 20, 5120, 128, 51866),

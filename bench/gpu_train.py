@@ -43,6 +43,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+from faster_whisper_greedy import GREEDY  # noqa: E402
 from flops import FRAMES_PER_SECOND, SHAPES, Shape, train_flops  # noqa: E402
 
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, search  # noqa: E402
@@ -62,20 +63,7 @@ def build_model(spec: str, device: torch.device) -> nn.Module:
 
     if spec not in SHAPES:
         return WhisperForConditionalGeneration.from_pretrained(spec, attn_implementation="sdpa").to(device)
-    s = SHAPES[spec]
-    config = WhisperConfig(
-        vocab_size=s.vocab,
-        num_mel_bins=s.mels,
-        d_model=s.d_model,
-        encoder_layers=s.encoder_layers,
-        decoder_layers=s.decoder_layers,
-        encoder_attention_heads=s.heads,
-        decoder_attention_heads=s.heads,
-        encoder_ffn_dim=s.ffn,
-        decoder_ffn_dim=s.ffn,
-        use_cache=False,
-        attn_implementation="sdpa",
-    )
+    config = WhisperConfig(**SHAPES[spec].config_kwargs(), use_cache=False, attn_implementation="sdpa")
     with device:
         return WhisperForConditionalGeneration(config)
 
@@ -240,13 +228,8 @@ def faster_whisper_decode(args: argparse.Namespace, device: torch.device, audio:
         segments, _ = model.transcribe(
             a,
             language=args.lang,
-            beam_size=1,
-            best_of=1,
-            temperature=0.0,
-            without_timestamps=True,
-            vad_filter=False,
-            condition_on_previous_text=False,
             max_new_tokens=args.max_new_tokens,
+            **GREEDY,
         )
         tokens += sum(len(s.tokens) for s in segments)
     return time.perf_counter() - start, tokens
