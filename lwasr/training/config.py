@@ -63,6 +63,8 @@ class TrainConfig:
 
     #: Whether the run's trainer starts from ``init_adapter`` (the methods that build their own model do not).
     takes_init_adapter: ClassVar[bool] = True
+    #: Whether the run may train on a quantised base (QLoRA): lwasr train only, the one tested that way.
+    takes_quantized_base: ClassVar[bool] = True
 
     mode: str = setting(
         "expert",
@@ -199,6 +201,10 @@ class TrainConfig:
                 f"quantize_base must be one of {', '.join(QUANTIZE)}, not {self.quantize_base!r}",
             ),
             (
+                self.quantize_base == "none" or self.takes_quantized_base,
+                "quantize_base is a setting of lwasr train (distill, learned fusion and expand train on a float base)",
+            ),
+            (
                 self.quantize_base == "none" or self.mode != "full",
                 f"quantize_base {self.quantize_base} freezes a quantised base under a LoRA; mode full trains every"
                 " weight (use mode expert or shared)",
@@ -275,6 +281,7 @@ class UnitConfig(TrainConfig):
     """
 
     takes_init_adapter: ClassVar[bool] = False
+    takes_quantized_base: ClassVar[bool] = False
     mode: str = redefault(TrainConfig, "mode", "shared")
     name: str = redefault(TrainConfig, "name", "model")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -109,3 +110,17 @@ def test_a_quantised_base_that_cannot_be_had_is_one_line_before_any_work(
     assert not (tmp_path / "exp").exists()
     with pytest.raises(LwasrError, match="quantize_base 8bit freezes a quantised base under a LoRA; mode full"):
         small(tmp_path, tiny_whisper, manifests, mode="full", lang=None, quantize_base="8bit")
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (DistillConfig, {"teachers": "exp/experts"}),
+        (FuseConfig, {"experts": "exp/experts", "langs": ["pl"]}),
+        (ExpandConfig, {"lang": "pl", "new_lang": "cy", "out_dir": "exp/x"}),
+    ],
+)
+def test_a_quantised_base_is_refused_outside_lwasr_train(cls, values):
+    message = "quantize_base is a setting of lwasr train (distill, learned fusion and expand train on a float base)"
+    with pytest.raises(LwasrError, match=re.escape(message)):
+        cls(**values, quantize_base="4bit")
