@@ -63,7 +63,7 @@ def test_qlora_trains_a_lora_on_a_quantised_base_that_decodes_on_the_float_base(
     tmp_path, tiny_whisper, manifests, quantize, layer
 ):
     pytest.importorskip("bitsandbytes")  # the optional extra lwasr[qlora]
-    cfg = small(tmp_path, tiny_whisper, manifests, quantize_base=quantize, max_steps=2, valid_every=0)
+    cfg = small(tmp_path, tiny_whisper, manifests, quantize_base=quantize, max_steps=2, dev_cuts=[], valid_every=0)
     trainer = Trainer(cfg, ddp.setup("cpu"))
     fc1 = trainer.model.base_model.model.model.encoder.layers[0].fc1.base_layer
     assert type(fc1).__name__ == layer and fc1.weight.dtype in (torch.uint8, torch.int8)
