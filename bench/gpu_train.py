@@ -2,17 +2,19 @@
 Whisper models in bfloat16, then decoding of a fine-tuned system by lwasr against faster-whisper on its CT2 export.
 
 Needs torch, transformers and peft, plus lwasr's source tree (it imports only ``lwasr.models.trim``,
-``lwasr.features`` and ``lwasr.decoding.greedy``, which need nothing more), so that it runs on a GPU machine that
-has no lhotse, no data and no weights; faster-whisper is optional (its arm is skipped, and says so, without it).
+``lwasr.features``, ``lwasr.decoding.greedy`` and ``lwasr.training.scaler``, which need nothing more), so that it
+runs on a GPU machine that has no lhotse, no data and no weights; faster-whisper is optional (its arm is skipped,
+and says so, without it).
 
 1. Training, per model of ``--models``: a shape name of bench/flops.py (``small``, ``large-v3``...: random weights
    of that shape, which is all that speed and memory depend on) or a local Hugging Face Whisper directory. lwasr's
    step (lwasr/training/loop.py): LoRA rank 32, alpha 64, on q, k, v, out, fc1, fc2 of every layer; float32
-   weights and AdamW, bfloat16 autocast (``--precision``); trimmed encoder input (``lwasr.models.trim``); summed
-   cross-entropy per token; clipping at 1.0. Per batch size: step time, audio-s/s, samples/s, achieved TFLOP/s,
-   MFU (the FLOPs of bench/flops.py against the card's dense bf16 peak, :data:`PEAK_BF16_TFLOPS` by device name,
-   or ``--peak-tflops``) and peak memory (``torch.cuda.max_memory_allocated``; max RSS on CPU). An out-of-memory
-   batch size is reported as OOM and the sweep goes on.
+   weights and AdamW, bfloat16 autocast (``--precision``; float16 with lwasr's loss scaler on V100 or T4); trimmed
+   encoder input (``lwasr.models.trim``); summed cross-entropy per token; clipping at 1.0. Per batch size: step
+   time, audio-s/s, samples/s, achieved TFLOP/s, MFU (the FLOPs of bench/flops.py against the card's dense 16-bit
+   peak, :data:`PEAK_TFLOPS` by device name, or ``--peak-tflops``) and peak memory
+   (``torch.cuda.max_memory_allocated``; max RSS on CPU). An out-of-memory batch size is reported as OOM and the
+   sweep goes on.
 2. Decoding (``--decode-system DIR --decode-ct2 DIR``): a fine-tuned system as one Hugging Face model (``lwasr
    export --format hf``) and its CTranslate2 export (``lwasr export --format ct2``). The same clips (``--audio``
    wavs, or generated tone and noise) are decoded greedily with the language given, by lwasr's batched greedy
@@ -49,11 +51,22 @@ from flops import FRAMES_PER_SECOND, SHAPES, Shape, train_flops  # noqa: E402
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, search  # noqa: E402
 from lwasr.features import LogMel  # noqa: E402
 from lwasr.models.trim import set_trimmed_input  # noqa: E402
+from lwasr.training.scaler import loss_scaler, optimizer_step  # noqa: E402
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]  # lwasr's default
-#: Dense bfloat16 peaks (TFLOP/s, no sparsity) by a part of the device name; the SXM parts' figures.
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
-PRECISIONS = {"bfloat16": torch.bfloat16, "float32": None}
+#: Dense 16-bit tensor peaks (TFLOP/s, no sparsity) by a part of the device name; the SXM parts' figures. bfloat16
+#: from Ampere on; V100 and T4 have float16 only.
+PEAK_TFLOPS = {
+    "H100": 989.0,
+    "H200": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10": 125.0,
+    "L4": 121.0,
+    "V100": 125.0,
+    "T4": 65.0,
+}
+PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": None}
 SAMPLE_RATE = 16000
 
 
@@ -82,7 +95,7 @@ def device_name(device: torch.device) -> str:
 def peak_tflops(device: torch.device, given: float | None) -> float | None:
     if given or device.type != "cuda":
         return given
-    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in device_name(device)), None)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in device_name(device)), None)
 
 
 def sync(device: torch.device) -> None:
@@ -106,6 +119,7 @@ def time_training(model: nn.Module, args: argparse.Namespace, device: torch.devi
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     autocast = PRECISIONS[args.precision]
+    scaler = loss_scaler(autocast, device)  # float16 (GPUs without bfloat16): lwasr's loss scaling
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -114,9 +128,8 @@ def time_training(model: nn.Module, args: argparse.Namespace, device: torch.devi
         with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             logits = model(input_features=feats, decoder_input_ids=tokens[:, :-1]).logits
         loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), tokens[:, 1:], reduction="sum")
-        (loss / tokens[:, 1:].numel()).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        scaler.scale(loss / tokens[:, 1:].numel()).backward()
+        optimizer_step(scaler, optimizer, params, max_grad_norm=1.0)
         optimizer.zero_grad(set_to_none=True)
         return loss.detach()
 
@@ -266,7 +279,7 @@ def main() -> None:
     p.add_argument("--precision", choices=sorted(PRECISIONS), default="bfloat16", help="CUDA; CPU trains float32")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU (default: by GPU name)")
+    p.add_argument("--peak-tflops", type=float, default=None, help="dense 16-bit peak for MFU (default: by GPU name)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     p.add_argument("--decode-system", default=None, help="a fine-tuned system as one HF model (lwasr export)")
     p.add_argument("--decode-ct2", default=None, help="its CTranslate2 export (lwasr export --format ct2)")
