@@ -14,12 +14,15 @@ CUDA.
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-from transformers import BitsAndBytesConfig
+import warnings
+from typing import TYPE_CHECKING
 
 from lwasr.errors import LwasrError
-from lwasr.units.base import load_whisper, quiet_peft_wrapping
+
+if TYPE_CHECKING:  # torch and transformers are imported when used: the training config imports this module
+    import torch
+    from torch import nn
+    from transformers import BitsAndBytesConfig
 
 #: The values of ``quantize_base``.
 QUANTIZE = ("none", "8bit", "4bit")
@@ -30,7 +33,9 @@ def check_bitsandbytes(quantize: str) -> None:
     if quantize == "none":
         return
     try:
-        import bitsandbytes  # noqa: F401
+        with warnings.catch_warnings():  # its CPU kernels are defined with torch.jit.script_method (deprecated)
+            warnings.filterwarnings("ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning)
+            import bitsandbytes  # noqa: F401
     except ImportError:
         raise LwasrError(
             f"quantize_base {quantize} needs bitsandbytes, which is not installed: pip install 'lwasr[qlora]'"
@@ -40,6 +45,9 @@ def check_bitsandbytes(quantize: str) -> None:
 
 def bnb_config(quantize: str) -> BitsAndBytesConfig:
     """transformers' quantisation config of ``quantize`` (8bit or 4bit: NF4, double quantisation)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
     if quantize == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(
@@ -54,6 +62,8 @@ def load_quantized(spec: str, quantize: str, device: torch.device) -> nn.Module:
     """The Whisper ``spec`` with its linear layers quantised to ``quantize`` on ``device``, every weight frozen and
     ready for a LoRA (peft's ``prepare_model_for_kbit_training``)."""
     from peft import prepare_model_for_kbit_training
+
+    from lwasr.units.base import load_whisper, quiet_peft_wrapping
 
     check_bitsandbytes(quantize)
     model, _ = load_whisper(spec, quantization_config=bnb_config(quantize), device_map={"": device})
