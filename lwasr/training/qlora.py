@@ -14,7 +14,6 @@ CUDA.
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 from lwasr.errors import LwasrError
@@ -33,9 +32,7 @@ def check_bitsandbytes(quantize: str) -> None:
     if quantize == "none":
         return
     try:
-        with warnings.catch_warnings():  # its CPU kernels are defined with torch.jit.script_method (deprecated)
-            warnings.filterwarnings("ignore", "`torch.jit.script_method` is deprecated", DeprecationWarning)
-            import bitsandbytes  # noqa: F401
+        import bitsandbytes  # noqa: F401
     except ImportError:
         raise LwasrError(
             f"quantize_base {quantize} needs bitsandbytes, which is not installed: pip install 'lwasr[qlora]'"
