@@ -200,8 +200,11 @@ class Trainer:
         model.config.use_cache = False
         self.base_path = model.name_or_path
         self.fingerprint = base_fingerprint(model)
+        # float16 with a loss scaler (lwasr.training.scaler); a disabled scaler in any other precision
+        self.autocast = autocast_dtype(self.info.device, bf16=cfg.bf16, float16=cfg.float16)
+        self.scaler = loss_scaler(self.autocast, self.info.device)
         if cfg.quantize_base != "none":  # QLoRA; the fingerprint stays the float base's, which decodes the adapter
-            model = load_quantized(cfg.model, cfg.quantize_base, self.info.device)
+            model = load_quantized(cfg.model, cfg.quantize_base, self.info.device, self.autocast or torch.float32)
         if cfg.mode != "full":
             check_target_modules(model, cfg.lora_target_modules)
         if cfg.trim_encoder_input:
@@ -216,9 +219,6 @@ class Trainer:
             ids = [self.info.device.index] if self.info.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.logmel = LogMel(model.config.num_mel_bins).to(self.info.device)
-        # float16 with a loss scaler (lwasr.training.scaler); a disabled scaler in any other precision
-        self.autocast = autocast_dtype(self.info.device, bf16=cfg.bf16, float16=cfg.float16)
-        self.scaler = loss_scaler(self.autocast, self.info.device)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info(
             "model %s (%s), mode %s: %.2fM trainable parameters", cfg.model, self.base_path, cfg.mode, n_train / 1e6

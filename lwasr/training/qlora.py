@@ -2,10 +2,11 @@
 
 Quantisation follows the libraries' documented way, never patching modules by hand: transformers loads the base
 with a ``BitsAndBytesConfig`` (``load_in_8bit``, or ``load_in_4bit`` with NF4 and double quantisation, computing
-in float32 or the autocast precision), then peft's ``prepare_model_for_kbit_training`` readies it (layer norms in
+in the run's autocast precision, or float32), then peft's ``prepare_model_for_kbit_training`` readies it (layer norms in
 float32, every base weight frozen). The LoRA (:func:`lwasr.training.lora.apply_lora`) goes on afterwards.
 
-large-v3 (1.55B parameters) needs 6.2 GB as float32 weights, 1.6 GB as 8 bit and 0.9 GB as 4 bit. The adapter
+large-v3 (1.55B parameters) needs 6.2 GB as float32 weights; with its linear layers in 8 or 4 bit (the
+embeddings and convolutions stay float32) about 1.8 or 1.1 GB. The adapter
 lwasr writes is an ordinary LoRA: it is decoded on the unquantised base, whose fingerprint it records.
 
 bitsandbytes is an optional dependency (``pip install 'lwasr[qlora]'``); from 0.50 it runs on CPU as well as on
@@ -40,9 +41,9 @@ def check_bitsandbytes(quantize: str) -> None:
         ) from None
 
 
-def bnb_config(quantize: str) -> BitsAndBytesConfig:
-    """transformers' quantisation config of ``quantize`` (8bit or 4bit: NF4, double quantisation)."""
-    import torch
+def bnb_config(quantize: str, compute_dtype: torch.dtype) -> BitsAndBytesConfig:
+    """transformers' quantisation config of ``quantize`` (8bit, or 4bit: NF4, double quantisation, the matmuls
+    computed in ``compute_dtype``)."""
     from transformers import BitsAndBytesConfig
 
     if quantize == "8bit":
@@ -51,19 +52,21 @@ def bnb_config(quantize: str) -> BitsAndBytesConfig:
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.float32,
+        bnb_4bit_compute_dtype=compute_dtype,
     )
 
 
-def load_quantized(spec: str, quantize: str, device: torch.device) -> nn.Module:
+def load_quantized(spec: str, quantize: str, device: torch.device, compute_dtype: torch.dtype) -> nn.Module:
     """The Whisper ``spec`` with its linear layers quantised to ``quantize`` on ``device``, every weight frozen and
-    ready for a LoRA (peft's ``prepare_model_for_kbit_training``)."""
+    ready for a LoRA (peft's ``prepare_model_for_kbit_training``); ``compute_dtype``: the run's autocast dtype, or
+    float32."""
     from peft import prepare_model_for_kbit_training
 
     from lwasr.units.base import load_whisper, quiet_peft_wrapping
 
     check_bitsandbytes(quantize)
-    model, _ = load_whisper(spec, quantization_config=bnb_config(quantize), device_map={"": device})
+    config = bnb_config(quantize, compute_dtype)
+    model, _ = load_whisper(spec, quantization_config=config, device_map={"": device})
     model.config.use_cache = False
     with quiet_peft_wrapping():
         # the trainer turns gradient checkpointing on itself (non-reentrant), as for an unquantised base
