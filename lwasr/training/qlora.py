@@ -2,12 +2,12 @@
 
 Quantisation follows the libraries' documented way, never patching modules by hand: transformers loads the base
 with a ``BitsAndBytesConfig`` (``load_in_8bit``, or ``load_in_4bit`` with NF4 and double quantisation, computing
-in the run's autocast precision, or float32), then peft's ``prepare_model_for_kbit_training`` readies it (layer norms in
-float32, every base weight frozen). The LoRA (:func:`lwasr.training.lora.apply_lora`) goes on afterwards.
+in the run's autocast precision, or float32), then peft's ``prepare_model_for_kbit_training`` readies it (layer
+norms in float32, every base weight frozen). The LoRA (:func:`lwasr.training.lora.apply_lora`) goes on afterwards.
 
 large-v3 (1.55B parameters) needs 6.2 GB as float32 weights; with its linear layers in 8 or 4 bit (the
-embeddings and convolutions stay float32) about 1.8 or 1.1 GB. The adapter
-lwasr writes is an ordinary LoRA: it is decoded on the unquantised base, whose fingerprint it records.
+embeddings and convolutions stay float32) about 1.8 or 1.1 GB. The adapter lwasr writes is an ordinary LoRA: it
+is decoded on the unquantised base, whose fingerprint it records.
 
 bitsandbytes is an optional dependency (``pip install 'lwasr[qlora]'``); from 0.50 it runs on CPU as well as on
 CUDA.
