@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from decode_bench import measure, run_lwasr  # bench/ is the script's own directory
+from faster_whisper_greedy import GREEDY
 from lhotse import CutSet
 
 from lwasr.data.cuts import load_cuts
@@ -60,12 +61,7 @@ def run_faster_whisper(models: dict[str, Path], cuts: Path, compute_type: str, t
         segments, _ = loaded[u.lang].transcribe(
             audio[u.id],
             language=u.lang,
-            beam_size=1,
-            best_of=1,
-            temperature=0.0,
-            without_timestamps=True,
-            vad_filter=False,
-            condition_on_previous_text=False,
+            **GREEDY,
         )
         hyp = "".join(s.text for s in segments).strip()
         records.append({"id": u.id, "lang": u.lang, "ref": u.ref, "hyp": hyp})

@@ -1,149 +1,101 @@
-"""GPU training throughput of a LoRA Whisper expert: tokens/s, MFU estimate and peak memory.
+"""The prepared GPU benchmark (at most ~10 minutes on one GPU): LoRA training throughput, MFU and peak memory of
+Whisper models in bfloat16, then decoding of a fine-tuned system by lwasr against faster-whisper on its CT2 export.
 
-Standalone: needs only torch, transformers and peft (no lwasr, no lhotse, no weights, no data), so it runs
-on a GPU machine that has nothing else. The model is a randomly initialised Whisper of a real shape
-(large-v3 by default: d_model 1280, 32 + 32 layers, 20 heads, 128 mels, vocab 51866); speed and memory do
-not depend on the weights' values. The training step is lwasr's (lwasr/training/loop.py):
+Needs torch, transformers and peft, plus lwasr's source tree (it imports only ``lwasr.models.trim``,
+``lwasr.features``, ``lwasr.decoding.greedy`` and ``lwasr.training.scaler``, which need nothing more), so that it
+runs on a GPU machine that has no lhotse, no data and no weights; faster-whisper is optional (its arm is skipped,
+and says so, without it).
 
-- LoRA from lwasr's defaults: rank 32, alpha 64, dropout 0.05, on q_proj, k_proj, v_proj, out_proj, fc1,
-  fc2 of every encoder and decoder layer (PEFT), Whisper frozen;
-- float32 weights, bf16 autocast (lwasr's ``bf16: true``), SDPA attention, summed cross-entropy in float32
-  divided by the token count, AdamW (lr 1e-3), gradient clipping at 1.0;
-- ``trimmed`` input: the encoder sees only the batch's frames (clip seconds x 100), its positional
-  embedding sliced to match (lwasr.models.trim, copied here); ``untrimmed``: padded to 3000 frames (30 s),
-  as stock transformers requires.
+1. Training, per model of ``--models``: a shape name of bench/flops.py (``small``, ``large-v3``...: random weights
+   of that shape, which is all that speed and memory depend on) or a local Hugging Face Whisper directory. lwasr's
+   step (lwasr/training/loop.py): LoRA rank 32, alpha 64, on q, k, v, out, fc1, fc2 of every layer; float32
+   weights and AdamW, bfloat16 autocast (``--precision``; float16 with lwasr's loss scaler on V100 or T4); trimmed
+   encoder input (``lwasr.models.trim``); summed cross-entropy per token; clipping at 1.0. Per batch size: step
+   time, audio-s/s, samples/s, achieved TFLOP/s, MFU (the FLOPs of bench/flops.py against the card's dense 16-bit
+   peak, :data:`PEAK_TFLOPS` by device name, or ``--peak-tflops``) and peak memory
+   (``torch.cuda.max_memory_allocated``; max RSS on CPU). An out-of-memory batch size is reported as OOM and the
+   sweep goes on.
+2. Decoding (``--decode-system DIR --decode-ct2 DIR``): a fine-tuned system as one Hugging Face model (``lwasr
+   export --format hf``) and its CTranslate2 export (``lwasr export --format ct2``). The same clips (``--audio``
+   wavs, or generated tone and noise) are decoded greedily with the language given, by lwasr's batched greedy
+   search (trimmed input, KV cache) and by faster-whisper (``WhisperModel.transcribe``, one clip at a time, beam 1,
+   no VAD, no timestamps), each loaded before the clock starts. Reported: seconds, audio-s/s, tokens/s, and the
+   ratio.
 
-Each (input, batch size) is timed over ``--steps`` steps after ``--warmup`` steps. Reported: audio-s/s
-(real clip seconds, not padding), decoder tokens/s, encoder positions/s, step time, achieved TFLOP/s and
-MFU (achieved / the GPU's dense bf16 peak; the FLOPs are counted analytically: forward 2*params*tokens for
-every matmul plus attention, backward once more for the input gradients of the frozen weights and twice
-for the LoRA weights), and peak memory (torch.cuda.max_memory_allocated; on CPU the process's max RSS).
-An out-of-memory batch size is reported as OOM and the sweep goes on.
+Prints markdown for docs/performance.md (with the device's name and the versions).
 
-Usage (GPU):
-  python bench/gpu_train.py                                   # large-v3, batch 8..128, trimmed + untrimmed
-  python bench/gpu_train.py --shape small --batch-sizes 16,64,256 --clip-seconds 4 --text-tokens 32
-  python bench/gpu_train.py --grad-checkpointing --batch-sizes 64,128,256 --json-out gpu_train.jsonl
-Smoke test (CPU, tiny shape, a few seconds):
-  python bench/gpu_train.py --smoke
+GPU:  python bench/gpu_train.py --models small,large-v3 --decode-system exp/hf --decode-ct2 exp/ct2
+CPU check (tests/test_bench_gpu_train.py): python bench/gpu_train.py --device cpu --models TINY_DIR --batch-sizes 1
+      --steps 1 --warmup 0 --decode-system TINY_DIR --decode-ct2 TINY_CT2
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
 import sys
 import time
-import types
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-SHAPES: dict[str, dict[str, int]] = {
-    # d_model, layers (encoder = decoder), heads, ffn, mels, vocab
-    "large-v3": dict(d_model=1280, layers=32, heads=20, ffn=5120, mels=128, vocab=51866),
-    "medium": dict(d_model=1024, layers=24, heads=16, ffn=4096, mels=80, vocab=51865),
-    "small": dict(d_model=768, layers=12, heads=12, ffn=3072, mels=80, vocab=51865),
-    "base": dict(d_model=512, layers=6, heads=8, ffn=2048, mels=80, vocab=51865),
-    "tiny-test": dict(d_model=64, layers=2, heads=4, ffn=128, mels=80, vocab=51865),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+from faster_whisper_greedy import GREEDY  # noqa: E402
+from flops import FRAMES_PER_SECOND, SHAPES, Shape, train_flops  # noqa: E402
+
+from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, search  # noqa: E402
+from lwasr.features import LogMel  # noqa: E402
+from lwasr.models.trim import set_trimmed_input  # noqa: E402
+from lwasr.training.scaler import loss_scaler, optimizer_step  # noqa: E402
+
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]  # lwasr's default
-FULL_FRAMES = 3000  # 30 s of 10 ms frames
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
+#: Dense 16-bit tensor peaks (TFLOP/s, no sparsity) by a part of the device name; the SXM parts' figures. bfloat16
+#: from Ampere on; V100 and T4 have float16 only.
+PEAK_TFLOPS = {
+    "H100": 989.0,
+    "H200": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10": 125.0,
+    "L4": 121.0,
+    "V100": 125.0,
+    "T4": 65.0,
+}
+PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": None}
+SAMPLE_RATE = 16000
 
 
-def build_model(shape: dict[str, int], device: torch.device) -> nn.Module:
-    """A randomly initialised WhisperForConditionalGeneration of ``shape`` (SDPA attention, no cache)."""
+def build_model(spec: str, device: torch.device) -> nn.Module:
+    """A Whisper of ``spec``: a bench/flops.py shape name (random weights) or a local Hugging Face directory."""
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-    config = WhisperConfig(
-        vocab_size=shape["vocab"],
-        num_mel_bins=shape["mels"],
-        d_model=shape["d_model"],
-        encoder_layers=shape["layers"],
-        decoder_layers=shape["layers"],
-        encoder_attention_heads=shape["heads"],
-        decoder_attention_heads=shape["heads"],
-        encoder_ffn_dim=shape["ffn"],
-        decoder_ffn_dim=shape["ffn"],
-        max_source_positions=1500,
-        max_target_positions=448,
-        use_cache=False,
-    )
-    config._attn_implementation = "sdpa"
+    if spec not in SHAPES:
+        return WhisperForConditionalGeneration.from_pretrained(spec, attn_implementation="sdpa").to(device)
+    config = WhisperConfig(**SHAPES[spec].config_kwargs(), use_cache=False, attn_implementation="sdpa")
     with device:
-        model = WhisperForConditionalGeneration(config)
-    return model
+        return WhisperForConditionalGeneration(config)
 
 
-def _trimmed_forward(self: nn.Module, input_features: torch.Tensor, attention_mask: Any = None, **kwargs: Any) -> Any:
-    """lwasr.models.trim: WhisperEncoder.forward without the 3000-frame check, positions sliced to the input."""
-    from transformers.modeling_outputs import BaseModelOutput
-
-    hidden = nn.functional.gelu(self.conv1(input_features))
-    hidden = nn.functional.gelu(self.conv2(hidden)).permute(0, 2, 1)
-    hidden = hidden + self.embed_positions.weight[: hidden.shape[1]]
-    hidden = nn.functional.dropout(hidden, p=self.dropout, training=self.training)
-    for layer in self.layers:
-        hidden = layer(hidden, None)
-    return BaseModelOutput(last_hidden_state=self.layer_norm(hidden))
-
-
-def set_trimmed_input(model: nn.Module, enabled: bool) -> None:
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
-    encoder = next(m for m in model.modules() if isinstance(m, WhisperEncoder))
-    if enabled:
-        encoder.forward = types.MethodType(_trimmed_forward, encoder)
-    elif "forward" in encoder.__dict__:
-        del encoder.forward
-
-
-def apply_lora(model: nn.Module, rank: int) -> nn.Module:
+def with_lora(model: nn.Module, rank: int) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
-    cfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=list(LORA_TARGETS), bias="none")
-    return get_peft_model(model, cfg)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=LORA_TARGETS, bias="none")
+    return get_peft_model(model, config)
 
 
-def step_flops(shape: dict[str, int], batch: int, frames: int, dec_len: int, rank: int) -> float:
-    """Analytic FLOPs of one LoRA training step (frozen base: forward + input-gradient backward)."""
-    d, n_layers, ffn, mels, vocab = shape["d_model"], shape["layers"], shape["ffn"], shape["mels"], shape["vocab"]
-    t_enc = frames // 2
-
-    def lin(n_in: int, n_out: int, tokens: int) -> tuple[float, float]:
-        """(frozen forward FLOPs, LoRA forward FLOPs) of one adapted linear layer over ``tokens``."""
-        return 2.0 * n_in * n_out * tokens, 2.0 * rank * (n_in + n_out) * tokens
-
-    frozen = lora = 0.0
-    # encoder: conv front-end (frozen, below every LoRA layer: forward only), then layers
-    conv = 2.0 * frames * mels * 3 * d + 2.0 * t_enc * d * 3 * d
-    enc_layer = [lin(d, d, t_enc)] * 4 + [lin(d, ffn, t_enc), lin(ffn, d, t_enc)]
-    enc_attn = 4.0 * t_enc * t_enc * d
-    dec_layer = (
-        [lin(d, d, dec_len)] * 4  # self-attention q, k, v, out
-        + [lin(d, d, dec_len), lin(d, d, t_enc), lin(d, d, t_enc), lin(d, d, dec_len)]  # cross q, k, v, out
-        + [lin(d, ffn, dec_len), lin(ffn, d, dec_len)]
-    )
-    dec_attn = 4.0 * dec_len * dec_len * d + 4.0 * dec_len * t_enc * d
-    for layers, attn in ((enc_layer, enc_attn), (dec_layer, dec_attn)):
-        frozen += n_layers * (sum(f for f, _ in layers) + attn)
-        lora += n_layers * sum(lo for _, lo in layers)
-    frozen += 2.0 * dec_len * d * vocab  # output projection (tied, frozen)
-    # backward: input gradients through everything above the conv front-end; weight gradients for LoRA only
-    return batch * (conv + 2.0 * frozen + 3.0 * lora)
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def peak_tflops(device: torch.device, given: float | None) -> float | None:
-    if given:
+    if given or device.type != "cuda":
         return given
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in device_name(device)), None)
 
 
 def sync(device: torch.device) -> None:
@@ -157,33 +109,28 @@ def peak_mem_gb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def run_config(
-    model: nn.Module, args: argparse.Namespace, shape: dict, device: torch.device, trimmed: bool, batch: int
-):
-    """Time ``args.steps`` training steps of one (input, batch size); returns a result dict."""
-    set_trimmed_input(model, trimmed)
-    clip_frames = int(round(args.clip_seconds * 100))
-    clip_frames += clip_frames % 2
-    frames = clip_frames if trimmed else FULL_FRAMES
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    feats = torch.randn(batch, shape["mels"], frames, generator=gen).to(device)
-    tokens = torch.randint(0, shape["vocab"] - 1000, (batch, args.text_tokens + 1), generator=gen).to(device)
-    inputs, labels = tokens[:, :-1], tokens[:, 1:]
+def time_training(model: nn.Module, args: argparse.Namespace, device: torch.device, batch: int) -> dict[str, Any]:
+    """Time ``args.steps`` LoRA training steps at ``batch`` clips of ``args.clip_seconds``."""
+    shape = Shape.of_config(model.config)
+    frames = round(args.clip_seconds * FRAMES_PER_SECOND) // 2 * 2
+    gen = torch.Generator().manual_seed(0)
+    feats = torch.randn(batch, shape.mels, frames, generator=gen).to(device)
+    tokens = torch.randint(0, shape.vocab - 1000, (batch, args.dec_len + 1), generator=gen).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
-    autocast = device.type == "cuda" and not args.no_bf16
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    autocast = PRECISIONS[args.precision]
+    scaler = loss_scaler(autocast, device)  # float16 (GPUs without bfloat16): lwasr's loss scaling
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
 
     def step() -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            logits = model(input_features=feats, decoder_input_ids=inputs).logits
-        loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, reduction="sum")
-        (loss / labels.numel()).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            logits = model(input_features=feats, decoder_input_ids=tokens[:, :-1]).logits
+        loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), tokens[:, 1:], reduction="sum")
+        scaler.scale(loss / tokens[:, 1:].numel()).backward()
+        optimizer_step(scaler, optimizer, params, max_grad_norm=1.0)
+        optimizer.zero_grad(set_to_none=True)
         return loss.detach()
 
     model.train()
@@ -197,107 +144,167 @@ def run_config(
     seconds = (time.perf_counter() - start) / args.steps
     if not math.isfinite(loss.item()):
         raise RuntimeError(f"loss is not finite: {loss.item()}")
-    flops = step_flops(shape, batch, frames, args.text_tokens, args.lora_rank)
+    achieved = batch * train_flops(shape, frames, args.dec_len, args.lora_rank) / seconds / 1e12
     peak = peak_tflops(device, args.peak_tflops)
-    achieved = flops / seconds / 1e12
     return {
-        "input": "trimmed" if trimmed else "untrimmed",
         "batch": batch,
-        "encoder_frames": frames,
-        "step_s": round(seconds, 4),
-        "audio_s_per_s": round(batch * args.clip_seconds / seconds, 1),
-        "dec_tokens_per_s": round(batch * args.text_tokens / seconds, 1),
-        "enc_positions_per_s": round(batch * frames // 2 / seconds, 1),
-        "tflops": round(achieved, 2),
-        "mfu": round(achieved / peak, 4) if peak else None,
-        "peak_mem_gb": round(peak_mem_gb(device), 2),
+        "step_s": seconds,
+        "audio_s_per_s": batch * args.clip_seconds / seconds,
+        "samples_per_s": batch / seconds,
+        "tflops": achieved,
+        "mfu": achieved / peak if peak else None,
+        "peak_mem_gb": peak_mem_gb(device),
     }
+
+
+def training_table(args: argparse.Namespace, device: torch.device) -> list[str]:
+    lines = [
+        "| model | batch | step (s) | audio-s/s | samples/s | achieved TFLOP/s | MFU | peak memory (GB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for spec in args.models.split(","):
+        torch.manual_seed(0)
+        model = with_lora(build_model(spec, device), args.lora_rank)
+        set_trimmed_input(model)
+        name = spec if spec in SHAPES else Path(spec).name
+        for batch in [int(b) for b in args.batch_sizes.split(",")]:
+            try:
+                r = time_training(model, args, device, batch)
+            except torch.cuda.OutOfMemoryError:
+                model.zero_grad(set_to_none=True)
+                torch.cuda.empty_cache()
+                lines.append(f"| {name} | {batch} | OOM | | | | | |")
+                continue
+            mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
+            lines.append(
+                f"| {name} | {batch} | {r['step_s']:.3f} | {r['audio_s_per_s']:.1f} | {r['samples_per_s']:.1f}"
+                f" | {r['tflops']:.3g} | {mfu} | {r['peak_mem_gb']:.2f} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)  # progress; the table comes at the end
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return lines
+
+
+def clips(args: argparse.Namespace) -> list[np.ndarray]:
+    """The ``--audio`` wavs (16 kHz mono), or ``--clips`` generated tones in noise of ``--clip-seconds``."""
+    if args.audio:
+        import soundfile
+
+        return [soundfile.read(p, dtype="float32")[0] for p in sorted(Path(args.audio).glob("*.wav"))]
+    rng = np.random.default_rng(0)
+    t = np.arange(int(args.clip_seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return [
+        (0.3 * np.sin(2 * np.pi * rng.uniform(150, 600) * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+        for _ in range(args.clips)
+    ]
+
+
+def lwasr_decode(args: argparse.Namespace, device: torch.device, audio: list[np.ndarray]) -> tuple[float, int]:
+    """lwasr's batched greedy search on ``audio``; (seconds, tokens chosen)."""
+    from transformers import WhisperForConditionalGeneration
+
+    dtype = PRECISIONS[args.precision] if device.type == "cuda" else None
+    model = WhisperForConditionalGeneration.from_pretrained(args.decode_system, attn_implementation="sdpa")
+    model = model.to(device, dtype or torch.float32).eval()
+    set_trimmed_input(model)
+    parts, rules = WhisperParts.of(model), GreedyRules.of(model)
+    logmel = LogMel(model.config.num_mel_bins).to(device)
+    prompt = torch.tensor(forced_prompt(model.generation_config, args.lang), device=device)
+    sync(device)
+    start = time.perf_counter()
+    tokens = 0
+    with torch.inference_mode():
+        for i in range(0, len(audio), args.decode_batch):
+            chunk = audio[i : i + args.decode_batch]
+            padded = torch.zeros(len(chunk), max(a.size for a in chunk))
+            for row, a in enumerate(chunk):
+                padded[row, : a.size] = torch.from_numpy(a)
+            feats = logmel(padded.to(device), trim=True).to(dtype or torch.float32)
+            prompts = prompt.expand(len(chunk), -1)
+            found = search(parts, parts.encode(feats), prompts, rules, args.max_new_tokens)
+            tokens += sum(len(f.tokens) for f in found)
+    sync(device)
+    return time.perf_counter() - start, tokens
+
+
+def faster_whisper_decode(args: argparse.Namespace, device: torch.device, audio: list[np.ndarray]) -> tuple[float, int]:
+    """faster-whisper on the CT2 export, one clip at a time; (seconds, tokens chosen)."""
+    from faster_whisper import WhisperModel
+
+    compute = args.precision if device.type == "cuda" else "float32"
+    model = WhisperModel(args.decode_ct2, device=device.type, compute_type=compute)
+    start = time.perf_counter()
+    tokens = 0
+    for a in audio:
+        segments, _ = model.transcribe(
+            a,
+            language=args.lang,
+            max_new_tokens=args.max_new_tokens,
+            **GREEDY,
+        )
+        tokens += sum(len(s.tokens) for s in segments)
+    return time.perf_counter() - start, tokens
+
+
+def decoding_table(args: argparse.Namespace, device: torch.device) -> list[str]:
+    audio = clips(args)
+    seconds = sum(a.size for a in audio) / SAMPLE_RATE
+    runs = {"lwasr (batched greedy, trimmed)": lwasr_decode(args, device, audio)}
+    try:
+        runs["faster-whisper (CT2 export)"] = faster_whisper_decode(args, device, audio)
+    except ImportError:
+        print("faster-whisper is not installed: its arm is skipped", file=sys.stderr)
+    lines = [
+        f"{len(audio)} clips, {seconds:.1f} s of audio, language {args.lang}, {args.precision} on"
+        f" {device_name(device)}",
+        "",
+        "| decoder | seconds | audio-s/s | tokens/s | time / lwasr's |",
+        "|---|---|---|---|---|",
+    ]
+    base = next(iter(runs.values()))[0]
+    for name, (t, n) in runs.items():
+        lines.append(f"| {name} | {t:.2f} | {seconds / t:.1f} | {n / t:.1f} | {t / base:.2f}× |")
+    return lines
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shape", choices=sorted(SHAPES), default="large-v3")
-    p.add_argument("--batch-sizes", default="8,16,32,64,128")
-    p.add_argument("--inputs", default="trimmed,untrimmed", help="trimmed, untrimmed or both (comma-separated)")
-    p.add_argument("--clip-seconds", type=float, default=4.0, help="audio per clip (trimmed frames = x 100)")
-    p.add_argument("--text-tokens", type=int, default=32, help="decoder length (prompt + text + end)")
+    p.add_argument("--models", default="small,large-v3", help="shape names of bench/flops.py or local HF dirs")
+    p.add_argument("--batch-sizes", default="8,32,64")
+    p.add_argument("--clip-seconds", type=float, default=4.0, help="audio per training clip (and generated clip)")
+    p.add_argument("--dec-len", type=int, default=32, help="decoder positions per training clip")
     p.add_argument("--lora-rank", type=int, default=32)
+    p.add_argument("--precision", choices=sorted(PRECISIONS), default="bfloat16", help="CUDA; CPU trains float32")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--grad-checkpointing", action="store_true", help="non-reentrant activation checkpointing")
-    p.add_argument("--no-bf16", action="store_true", help="float32 (no autocast)")
-    p.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU (default: by GPU name)")
+    p.add_argument("--peak-tflops", type=float, default=None, help="dense 16-bit peak for MFU (default: by GPU name)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--json-out", default=None, help="append one JSON line per configuration")
-    p.add_argument("--smoke", action="store_true", help="tiny shape, batch 2, 2 steps: proves the script runs")
+    p.add_argument("--decode-system", default=None, help="a fine-tuned system as one HF model (lwasr export)")
+    p.add_argument("--decode-ct2", default=None, help="its CTranslate2 export (lwasr export --format ct2)")
+    p.add_argument("--audio", default=None, help="a directory of 16-kHz wavs to decode (default: generated clips)")
+    p.add_argument("--clips", type=int, default=64, help="generated clips to decode")
+    p.add_argument("--decode-batch", type=int, default=16)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--lang", default="pl")
     args = p.parse_args()
-    if args.smoke:
-        args.shape, args.batch_sizes, args.steps, args.warmup = "tiny-test", "1,2", 2, 1
-        args.threads = args.threads or 1
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    shape = SHAPES[args.shape]
-    torch.manual_seed(0)
-    t0 = time.perf_counter()
-    model = apply_lora(build_model(shape, device), args.lora_rank)
-    if args.grad_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    n_all = sum(p.numel() for p in model.parameters())
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    if device.type == "cpu":
+        args.precision = "float32"  # bfloat16 on CPU is bench/machine_fraction.py's subject
     import peft
     import transformers
 
-    head = {
-        "shape": args.shape,
-        **shape,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-        "params_m": round(n_all / 1e6, 1),
-        "lora_params_m": round(n_train / 1e6, 2),
-        "bf16_autocast": device.type == "cuda" and not args.no_bf16,
-        "grad_checkpointing": args.grad_checkpointing,
-        "clip_seconds": args.clip_seconds,
-        "text_tokens": args.text_tokens,
-        "build_s": round(time.perf_counter() - t0, 1),
-        "peak_tflops": peak_tflops(device, args.peak_tflops),
-    }
-    print(json.dumps(head), flush=True)
-    rows = []
-    for inp in [s.strip() for s in args.inputs.split(",") if s.strip()]:
-        if inp not in ("trimmed", "untrimmed"):
-            sys.exit(f"--inputs: unknown {inp!r}")
-        for batch in [int(b) for b in args.batch_sizes.split(",")]:
-            try:
-                row = run_config(model, args, shape, device, inp == "trimmed", batch)
-            except torch.cuda.OutOfMemoryError:
-                row = {"input": inp, "batch": batch, "oom": True}
-                model.zero_grad(set_to_none=True)
-                torch.cuda.empty_cache()
-            row = {"shape": args.shape, "grad_checkpointing": args.grad_checkpointing, **row}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if args.json_out:
-                with open(args.json_out, "a") as f:
-                    f.write(json.dumps({**head, **row}) + "\n")
-    print()
-    print("| input | batch | step (s) | audio-s/s | dec tokens/s | enc positions/s | TFLOP/s | MFU | peak mem (GB) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        if r.get("oom"):
-            print(f"| {r['input']} | {r['batch']} | OOM | | | | | | |")
-            continue
-        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
-        print(
-            f"| {r['input']} | {r['batch']} | {r['step_s']:.3f} | {r['audio_s_per_s']:.0f}"
-            f" | {r['dec_tokens_per_s']:.0f} | {r['enc_positions_per_s']:.0f} | {r['tflops']:.1f} | {mfu}"
-            f" | {r['peak_mem_gb']:.2f} |"
-        )
+    print(f"## GPU benchmark: {device_name(device)}\n")
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__};", end=" ")
+    print(f"{args.precision}, LoRA rank {args.lora_rank}, {args.clip_seconds} s clips, {args.dec_len} decoder", end="")
+    print(f" positions, trimmed input; MFU against {peak_tflops(device, args.peak_tflops) or 'n/a'} TFLOP/s.\n")
+    print("\n".join(training_table(args, device)))
+    if args.decode_system:
+        if not args.decode_ct2:
+            sys.exit("--decode-system needs --decode-ct2 (its lwasr export --format ct2)")
+        print()
+        print("\n".join(decoding_table(args, device)))
 
 
 if __name__ == "__main__":

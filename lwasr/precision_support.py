@@ -14,9 +14,9 @@ from collections.abc import Collection
 import torch
 
 #: The values of a precision setting (training's ``precision``); ``auto`` is resolved by :func:`resolve_precision`.
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 #: The autocast dtype of each resolved precision (None: no autocast, float32).
-AUTOCAST: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
+AUTOCAST: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: The CPU flags of native bfloat16 arithmetic, as /proc/cpuinfo names them.
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 

@@ -30,6 +30,7 @@ TRAIN_OPTIONS = (
     "exp_dir",
     "lang_token",
     "trim_encoder_input",
+    "quantize_base",
     "max_duration",
     "lr",
     "max_steps",

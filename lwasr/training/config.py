@@ -18,6 +18,7 @@ from lwasr.config_fields import default_of, finite_numbers, help_of, redefault, 
 from lwasr.errors import LwasrError
 from lwasr.langcodes import check_whisper_code
 from lwasr.precision_support import PRECISIONS
+from lwasr.training.qlora import QUANTIZE, check_bitsandbytes
 from lwasr.training.validation import METRICS
 
 MODES = ("expert", "shared", "full")
@@ -66,6 +67,8 @@ class TrainConfig:
 
     #: Whether the run's trainer starts from ``init_adapter`` (the methods that build their own model do not).
     takes_init_adapter: ClassVar[bool] = True
+    #: Whether the run may train on a quantised base (QLoRA): lwasr train only, the one tested that way.
+    takes_quantized_base: ClassVar[bool] = True
 
     mode: str = setting(
         "expert",
@@ -102,6 +105,12 @@ class TrainConfig:
         "Start the LoRA from this adapter unit (e.g. an `lwasr fuse --method svd` output) instead of a fresh one;"
         " its rank, alpha and target modules replace the lora_* settings.",
     )
+    # lean training on small GPUs (lwasr.training.qlora, lwasr.training.scaler)
+    quantize_base: str = setting(
+        "none",
+        "QLoRA: the frozen base quantised to 8bit or 4bit (NF4) by bitsandbytes (pip install 'lwasr[qlora]'), or"
+        " none (float32). Modes expert and shared.",
+    )
     # optimisation
     lr: float = setting(1e-3, "Peak learning rate (the shipped train_full.yaml sets 1e-5 for mode full).")
     weight_decay: float = setting(0.0, "AdamW weight decay.")
@@ -129,7 +138,7 @@ class TrainConfig:
     precision: str = setting(
         "auto",
         f"Compute precision ({', '.join(PRECISIONS)}): bfloat16 autocasts the forward pass (float32 master weights"
-        " and optimizer), on a CPU too; auto is bfloat16 on a CUDA GPU that computes it natively (Ampere on) and"
+        " and optimizer), on a CPU too; float16 adds a dynamic loss scaler, for GPUs without bfloat16 (V100, T4); auto is bfloat16 on a CUDA GPU that computes it natively (Ampere on) and"
         " float32 elsewhere, CPUs with avx512_bf16 or AMX included: a LoRA step was no faster there"
         " (docs/performance.md).",
     )
@@ -195,6 +204,19 @@ class TrainConfig:
                 not self.init_adapter or self.takes_init_adapter,
                 "init_adapter is a setting of lwasr train (distill and expand start from --init)",
             ),
+            (
+                self.quantize_base in QUANTIZE,
+                f"quantize_base must be one of {', '.join(QUANTIZE)}, not {self.quantize_base!r}",
+            ),
+            (
+                self.quantize_base == "none" or self.takes_quantized_base,
+                "quantize_base is a setting of lwasr train (distill, learned fusion and expand train on a float base)",
+            ),
+            (
+                self.quantize_base == "none" or self.mode != "full",
+                f"quantize_base {self.quantize_base} freezes a quantised base under a LoRA; mode full trains every"
+                " weight (use mode expert or shared)",
+            ),
         ]
         if self.mode != "full":
             checks += [
@@ -205,6 +227,7 @@ class TrainConfig:
             if not ok:
                 raise LwasrError(message)
         self._check_bounds(LOWER_BOUNDS | (LORA_LOWER_BOUNDS if self.mode != "full" else {}))
+        check_bitsandbytes(self.quantize_base)
         for code in ([self.lang] if self.lang else []) + (self.langs or []):
             check_whisper_code(code)
 
@@ -267,6 +290,7 @@ class UnitConfig(TrainConfig):
     """
 
     takes_init_adapter: ClassVar[bool] = False
+    takes_quantized_base: ClassVar[bool] = False
     mode: str = redefault(TrainConfig, "mode", "shared")
     name: str = redefault(TrainConfig, "name", "model")
 

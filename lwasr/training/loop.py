@@ -39,6 +39,8 @@ from lwasr.training import data as D
 from lwasr.training.config import AUTO_BF16_ON_CPU, TrainConfig, load_config
 from lwasr.training.evaluate import batch_logits, summed_loss
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, warm_lora
+from lwasr.training.qlora import load_quantized
+from lwasr.training.scaler import loss_scaler, optimizer_step
 from lwasr.training.select import DEV_SET
 from lwasr.training.validation import dev_metric, kept_steps, score_of
 from lwasr.units.base import load_whisper
@@ -199,6 +201,13 @@ class Trainer:
         model.config.use_cache = False
         self.base_path = model.name_or_path
         self.fingerprint = base_fingerprint(model)
+        #: The precision the run computes in (``cfg.precision`` resolved on the device); lwasr.json records it.
+        self.precision = resolve_precision(cfg.precision, self.info.device, on_cpu=AUTO_BF16_ON_CPU)
+        self.autocast = AUTOCAST[self.precision]
+        # float16 with a loss scaler (lwasr.training.scaler); a disabled scaler in any other precision
+        self.scaler = loss_scaler(self.autocast, self.info.device)
+        if cfg.quantize_base != "none":  # QLoRA; the fingerprint stays the float base's, which decodes the adapter
+            model = load_quantized(cfg.model, cfg.quantize_base, self.info.device, self.autocast or torch.float32)
         if cfg.mode != "full":
             check_target_modules(model, cfg.lora_target_modules)
         if cfg.trim_encoder_input:
@@ -213,8 +222,6 @@ class Trainer:
             ids = [self.info.device.index] if self.info.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.logmel = LogMel(model.config.num_mel_bins).to(self.info.device)
-        #: The precision the run computes in (``cfg.precision`` resolved on the device); lwasr.json records it.
-        self.precision = resolve_precision(cfg.precision, self.info.device, on_cpu=AUTO_BF16_ON_CPU)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info(
             "model %s (%s), mode %s: %.2fM trainable parameters, precision %s (%s)",
@@ -303,6 +310,8 @@ class Trainer:
             return None
         state = checkpoint.load(last, self.model)
         self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):  # float16 runs: the loss scale and its growth tracker
+            self.scaler.load_state_dict(state["scaler"])
         self.scheduler.load_state_dict(state["scheduler"])
         for key in ("step", "epoch", "batches_done", "best_loss", "bad_validations"):
             setattr(self, key, state[key])
@@ -378,7 +387,7 @@ class Trainer:
             loss_sum, tokens = self.loss(batch, train=True)
             if not torch.isfinite(loss_sum):
                 self._nan_stop()
-            (loss_sum / tokens / self.cfg.accum_grad).backward()
+            self.scaler.scale(loss_sum / tokens / self.cfg.accum_grad).backward()
         self.meter.add(loss_sum.item(), tokens, batch["seconds"], len(batch["ids"]))
 
     def loss(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, int]:
@@ -401,7 +410,7 @@ class Trainer:
                 time_width=c.time_mask_width,
             )
         return batch_logits(
-            self.net, self.logmel, batch, trim=c.trim_encoder_input, autocast=AUTOCAST[self.precision], augment=augment
+            self.net, self.logmel, batch, trim=c.trim_encoder_input, autocast=self.autocast, augment=augment
         )
 
     def _nan_stop(self) -> None:
@@ -414,9 +423,7 @@ class Trainer:
 
     def _optimizer_step(self, bar: tqdm) -> None:
         params = [p for p in self.model.parameters() if p.requires_grad]
-        if self.cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
-        self.optimizer.step()
+        optimizer_step(self.scaler, self.optimizer, params, self.cfg.max_grad_norm)
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
@@ -503,6 +510,7 @@ class Trainer:
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "rng": ddp.gather(checkpoint.rng_state(), self.info),
             "last_validated": self.last_validated,
             **{k: getattr(self, k) for k in ("step", "epoch", "batches_done", "best_loss", "bad_validations")},

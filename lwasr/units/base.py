@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperTokenizerFast
@@ -15,15 +16,18 @@ from lwasr.units.meta import ModelMeta, base_fingerprint, check_same_base
 from lwasr.units.weights import check_finite
 
 
-def load_whisper(spec: str) -> tuple[WhisperForConditionalGeneration, WhisperTokenizerFast]:
+def load_whisper(spec: str, **load_options: Any) -> tuple[WhisperForConditionalGeneration, WhisperTokenizerFast]:
     """A Whisper model (float32, SDPA attention, eval mode) and its tokenizer from a ``--model`` spec; NaN or inf
     weights are refused.
 
     float32 master weights whatever the checkpoint stores (hub Whisper checkpoints are often float16);
-    ``model.name_or_path`` is the resolved local directory.
+    ``model.name_or_path`` is the resolved local directory. ``load_options``: more ``from_pretrained`` arguments
+    (a quantised base: ``quantization_config`` and ``device_map``, :mod:`lwasr.training.qlora`).
     """
     path = resolve_model(spec)
-    model = WhisperForConditionalGeneration.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
+    model = WhisperForConditionalGeneration.from_pretrained(
+        path, dtype=torch.float32, attn_implementation="sdpa", **load_options
+    )
     check_finite(model.state_dict().items(), spec)
     return model.eval(), WhisperTokenizerFast.from_pretrained(path)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 from helpers import make_cuts, one_line_error, run_main, small
 
@@ -93,3 +96,40 @@ def test_an_unknown_precision_is_one_line_naming_the_values(tmp_path, tiny_whisp
     line = one_line_error(err)
     assert status == 2 and line.startswith("error: precision must be one of auto, float32, bfloat16")
     assert line.endswith(": half") and not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--quantize-base", "2bit"], "quantize_base must be one of none, 8bit, 4bit, not '2bit'"),
+        (
+            ["--quantize-base", "4bit"],
+            "quantize_base 4bit needs bitsandbytes, which is not installed: pip install 'lwasr[qlora]'"
+            " (or train with quantize_base none)",
+        ),
+    ],
+)
+def test_a_quantised_base_that_cannot_be_had_is_one_line_before_any_work(
+    tmp_path, tiny_whisper, manifests, monkeypatch, capsys, args, message
+):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # not installed (CI installs the qlora extra)
+    monkeypatch.setattr(loop, "load_whisper", no_work)
+    status, err = run_main(monkeypatch, capsys, *train_args(tmp_path / "exp", tiny_whisper, manifests), *args)
+    assert status == 2 and one_line_error(err) == f"error: {message}"
+    assert not (tmp_path / "exp").exists()
+    with pytest.raises(LwasrError, match="quantize_base 8bit freezes a quantised base under a LoRA; mode full"):
+        small(tmp_path, tiny_whisper, manifests, mode="full", lang=None, quantize_base="8bit")
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (DistillConfig, {"teachers": "exp/experts"}),
+        (FuseConfig, {"experts": "exp/experts", "langs": ["pl"]}),
+        (ExpandConfig, {"lang": "pl", "new_lang": "cy", "out_dir": "exp/x"}),
+    ],
+)
+def test_a_quantised_base_is_refused_outside_lwasr_train(cls, values):
+    message = "quantize_base is a setting of lwasr train (distill, learned fusion and expand train on a float base)"
+    with pytest.raises(LwasrError, match=re.escape(message)):
+        cls(**values, quantize_base="4bit")
