@@ -138,7 +138,8 @@ class TrainConfig:
     precision: str = setting(
         "auto",
         f"Compute precision ({', '.join(PRECISIONS)}): bfloat16 autocasts the forward pass (float32 master weights"
-        " and optimizer), on a CPU too; float16 adds a dynamic loss scaler, for GPUs without bfloat16 (V100, T4); auto is bfloat16 on a CUDA GPU that computes it natively (Ampere on) and"
+        " and optimizer), on a CPU too; float16 adds a dynamic loss scaler, for GPUs without bfloat16 (V100, T4);"
+        " auto is bfloat16 on a CUDA GPU that computes it natively (Ampere on) and"
         " float32 elsewhere, CPUs with avx512_bf16 or AMX included: a LoRA step was no faster there"
         " (docs/performance.md).",
     )
