@@ -54,9 +54,15 @@ def ct2_model_dir(tmp: Path) -> Path:
 
 
 def run_ct2(
-    model_dir: Path, cuts_path: Path, threads: int, batch_size: int, compute_type: str = "float32"
+    model_dir: Path,
+    cuts_path: Path,
+    threads: int,
+    batch_size: int,
+    compute_type: str = "float32",
+    parts: dict[str, float] | None = None,
 ) -> tuple[float, list[dict]]:
-    """Greedy CTranslate2 decoding (30 s features as faster-whisper feeds them); (seconds, records)."""
+    """Greedy CTranslate2 decoding as faster-whisper runs it (30 s features, ``encode``, then ``generate`` on the
+    encoder output); (seconds, records). ``parts``: where to add the seconds of each of the three."""
     import ctranslate2
     from transformers import WhisperTokenizerFast
 
@@ -64,18 +70,31 @@ def run_ct2(
     tok = WhisperTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"))
     utts = sorted(utterances(load_cuts([cuts_path], split=None)), key=lambda u: -u.duration)
     mel = LogMel()
+    parts = {} if parts is None else parts
     records = []
     start = time.perf_counter()
     for i in range(0, len(utts), batch_size):
         batch = utts[i : i + batch_size]
+        mark = time.perf_counter()
         feats = mel(load_audio(batch), trim=False).contiguous().numpy()
+        mark = _add(parts, "features (audio + log-mel)", mark)
+        encoded = model.encode(ctranslate2.StorageView.from_array(feats))
+        mark = _add(parts, "encoder", mark)
         prompts = [["<|startoftranscript|>", f"<|{u.lang}|>", "<|transcribe|>", "<|notimestamps|>"] for u in batch]
         budget = token_budget(batch[0].duration, DecodeOptions())  # the same cap as lwasr
-        out = model.generate(ctranslate2.StorageView.from_array(feats), prompts, beam_size=1, max_length=budget)
+        out = model.generate(encoded, prompts, beam_size=1, max_length=budget)
+        _add(parts, "generate (decoder, all steps)", mark)
         for u, r in zip(batch, out, strict=True):
             hyp = tok.decode(r.sequences_ids[0], skip_special_tokens=True).strip()
             records.append({"id": u.id, "lang": u.lang, "ref": u.ref, "hyp": hyp})
     return time.perf_counter() - start, records
+
+
+def _add(parts: dict[str, float], name: str, since: float) -> float:
+    """Add the seconds since ``since`` to ``parts[name]``; return now."""
+    now = time.perf_counter()
+    parts[name] = parts.get(name, 0.0) + now - since
+    return now
 
 
 def run_lwasr(system, cuts_path: Path, opts: DecodeOptions, tmp: Path) -> tuple[float, list[dict]]:

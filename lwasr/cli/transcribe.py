@@ -61,6 +61,7 @@ TRANSCRIBE_OPTIONS = (
     "model",
     "device",
     "num_threads",
+    "step_threads",
     "overwrite",
 )
 
