@@ -27,6 +27,7 @@ import json
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -192,6 +193,16 @@ class MergePerBatch(ExpertSystem):
         return cls(system.model, system.tokenizer, source=system.source, meta=system.meta, languages=system.languages)
 
 
+def per_channel_int8(system: System) -> System:
+    """``system`` with every linear layer dynamically quantized with one weight scale per output channel (as
+    CTranslate2's int8), where ``--dtype int8`` has one per layer (torch's default qconfig)."""
+    spec = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        torch.ao.quantization.quantize_dynamic(system.model, spec, dtype=torch.qint8, inplace=True)
+    return system
+
+
 def make_experts(base_spec: str, langs: list[str], out: Path, rank: int = 32) -> Path:
     """LoRA experts on every attention and FFN linear (a worst case for routing cost) whose B is zero, as peft
     initialises it: they change nothing, so the hypotheses and the number of decoder steps are the plain
@@ -257,6 +268,9 @@ def main() -> None:
         )
     configs["lwasr untrimmed batch 16 step threads all"] = lambda: run_lwasr(  # before --step-threads
         base, cuts, DecodeOptions(trim=False), tmp, step_threads=None
+    )
+    configs["lwasr untrimmed int8 per-channel batch 16"] = lambda: run_lwasr(  # tried in issue 29, not kept
+        per_channel_int8(load_system("embedded:whisper-base")), cuts, DecodeOptions(trim=False), tmp
     )
     for dtype in ("int8", "bfloat16"):  # --dtype (a fresh copy of the model each: the conversion is in place)
         configs[f"lwasr untrimmed {dtype} batch 16"] = lambda d=dtype: run_lwasr(

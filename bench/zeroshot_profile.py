@@ -6,7 +6,7 @@ allows it (features, ``encode``, ``generate`` on the encoder output).
 
 Usage (a few clips per language of the espeak8 test-first32 manifests, bench/decode_make_data.py --from-manifests):
   python bench/decode_make_data.py /tmp/zs/clips --from-manifests MANIFEST_DIR --per-lang 2 --langs pl,pt,...
-  python bench/zeroshot_profile.py /tmp/zs/clips --threads 2
+  python bench/zeroshot_profile.py /tmp/zs/clips --threads 2 [--step-threads 1]
 
 Timings come from forward hooks (``time.perf_counter``, CPU work is synchronous); the hooks themselves cost a few
 microseconds per call, counted in the module they wrap. Prints one JSON line per engine and a Markdown table.
@@ -59,7 +59,7 @@ def _call_kind(args, kwargs) -> str:
     return "decoder: prompt call" if ids.shape[1] > 1 else "decoder: one-token steps"
 
 
-def profile_lwasr(cuts: Path, out: Path) -> tuple[dict, list[dict]]:
+def profile_lwasr(cuts: Path, out: Path, step_threads: int | None) -> tuple[dict, list[dict]]:
     """lwasr's untrimmed float32 decode of the clips with every part timed; (row, records)."""
     from lwasr.decoding import decoder as decoder_module
     from lwasr.decoding.greedy import whisper_of
@@ -88,10 +88,12 @@ def profile_lwasr(cuts: Path, out: Path) -> tuple[dict, list[dict]]:
 
     decoder_module.Decoder.features = timed_features
     try:
-        summary = decode_cuts(system, [cuts], out, DecodeOptions(trim=False, batch_size=16), progress=False)
+        opts = DecodeOptions(trim=False, batch_size=16)
+        summary = decode_cuts(system, [cuts], out, opts, step_threads=step_threads, progress=False)
     finally:
         decoder_module.Decoder.features = features
-    return _row("lwasr float32", summary["decode_seconds"], timers), read_hyps(out / HYP_FILE)
+    name = f"lwasr float32, step threads {step_threads or 'as --threads'}"
+    return _row(name, summary["decode_seconds"], timers), read_hyps(out / HYP_FILE)
 
 
 def _row(engine: str, total: float, timers: Timers) -> dict:
@@ -112,13 +114,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="dir made by bench/decode_make_data.py")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--step-threads", type=int, help="lwasr decode's --step-threads (default: --threads)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cuts = args.data / "cuts.jsonl.gz"
     tmp = Path(tempfile.mkdtemp(prefix="lwasr_profile_"))
     audio = sum(u.duration for u in utterances(load_cuts([cuts], split=None)))
     load = [Path("/proc/loadavg").read_text().split()[:3]]
-    lw, lw_records = profile_lwasr(cuts, tmp / "lwasr")
+    lw, lw_records = profile_lwasr(cuts, tmp / "lwasr", args.step_threads)
     ct, ct_records = profile_ct2(cuts, args.threads, tmp)
     load.append(Path("/proc/loadavg").read_text().split()[:3])
     same = sum(
