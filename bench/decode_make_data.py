@@ -2,6 +2,10 @@
 
 Usage: python bench/decode_make_data.py OUT_DIR [--per-lang 10] [--langs pl,it,pt,da]
 Writes OUT_DIR/wav/*.wav (16 kHz mono) and OUT_DIR/cuts.jsonl.gz (one supervision per cut, with language).
+
+Or, instead of synthesising, the first ``--per-lang`` cuts of each language's test manifest of a prepared corpus
+(``synth_<lang>_test-first32_cuts.jsonl.gz`` of egs/espeak8, say) into OUT_DIR/cuts.jsonl.gz:
+  python bench/decode_make_data.py OUT_DIR --from-manifests MANIFEST_DIR --per-lang 4 --langs pl,pt,it,zh,da,el,cy,ja
 """
 
 from __future__ import annotations
@@ -34,13 +38,27 @@ def synth(text: str, voice: str, path: Path) -> None:
     raw.unlink()
 
 
+def subset(manifests: Path, langs: list[str], per_lang: int, out: Path) -> None:
+    """The first ``per_lang`` cuts of each language's ``synth_<lang>_test-first32`` manifest in OUT/cuts.jsonl.gz."""
+    cuts = []
+    for lang in langs:
+        cuts += list(CutSet.from_file(manifests / f"synth_{lang}_test-first32_cuts.jsonl.gz"))[:per_lang]
+    out.mkdir(parents=True, exist_ok=True)
+    CutSet.from_cuts(cuts).to_file(out / "cuts.jsonl.gz")
+    print(f"{len(cuts)} cuts, {sum(c.duration for c in cuts):.1f} s -> {out / 'cuts.jsonl.gz'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
     ap.add_argument("--per-lang", type=int, default=10)
     ap.add_argument("--langs", default="pl,it,pt,da")
     ap.add_argument("--offset", type=int, default=200, help="first line of each text file to use")
+    ap.add_argument("--from-manifests", type=Path, help="take the clips from this dir's test-first32 manifests")
     args = ap.parse_args()
+    if args.from_manifests:
+        subset(args.from_manifests, args.langs.split(","), args.per_lang, args.out)
+        return
     (args.out / "wav").mkdir(parents=True, exist_ok=True)
     cuts = []
     for lang in args.langs.split(","):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import shutil
 import subprocess
@@ -218,3 +219,30 @@ def test_embedded_whisper_base_matches_generate(tmp_path: Path, trim: bool) -> N
     got = lean_tokens(model, hidden, prompts, max_new=80)
     assert got == ref
     assert len({len(r) for r in got}) > 1  # rows ended at different steps
+
+
+def test_step_threads_run_the_one_token_steps_and_change_no_token(tiny) -> None:
+    """--step-threads: the prompt call keeps torch's threads, the one-token steps run in the given threads, the
+    tokens are the same, and torch's setting is restored after the search."""
+    model, _ = tiny
+    feats = LogMel()(audio_batch([1.4, 0.9], seed=3), trim=False)
+    parts, rules = WhisperParts.of(model), GreedyRules.of(model)
+    prompts = torch.tensor([forced_prompt(model.generation_config, "pl")] * 2)
+    seen: list[int] = []
+
+    def note_threads(rows):
+        seen.append(torch.get_num_threads())
+        return contextlib.nullcontext()
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            hidden = parts.encode(feats)
+            ref = greedy_search(parts, hidden, prompts, rules, 6)
+            got = greedy_search(parts, hidden, prompts, rules, 6, row_context=note_threads, step_threads=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert got == ref
+    assert len(seen) > 1 and seen[0] == 2 and set(seen[1:]) == {1}

@@ -49,6 +49,7 @@ DECODE_OPTIONS = (
     "fallback_seed",
     "device",
     "num_threads",
+    "step_threads",
     "overwrite",
 )
 

@@ -60,6 +60,7 @@ TRANSCRIBE_OPTIONS = (
     "model",
     "device",
     "num_threads",
+    "step_threads",
     "overwrite",
 )
 

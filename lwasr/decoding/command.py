@@ -77,6 +77,7 @@ def run(config: DecodeConfig, *, load_system: SystemLoader, progress: bool = Tru
         agnostic_out=config.agnostic_out,
         lid_system=load_system(opts.lid_system, config.model) if opts.lid_system else None,
         device=default_device(config.device),
+        step_threads=config.step_threads,
         overwrite=config.overwrite,
         progress=progress,
     )

@@ -77,10 +77,17 @@ class Decoder:
     """Decodes batches of utterances with one system under fixed :class:`DecodeOptions`.
 
     ``lid_system``: the loaded ``opts.lid_system``, whose language ID then routes the agnostic scenario.
+    ``step_threads``: torch's CPU threads for greedy search's one-token steps (None: as set).
     """
 
     def __init__(
-        self, system: System, opts: DecodeOptions, device: torch.device, lid_system: System | None = None
+        self,
+        system: System,
+        opts: DecodeOptions,
+        device: torch.device,
+        lid_system: System | None = None,
+        *,
+        step_threads: int | None = None,
     ) -> None:
         if (lid_system is None) != (opts.lid_system is None):
             raise ValueError("give the loaded lid_system exactly when opts.lid_system names one")
@@ -107,6 +114,7 @@ class Decoder:
         if self.rules is None and self.fallback.active:
             log.info("temperature fallback and the no-speech rule apply to greedy search only; not to this decode")
         self.no_speech_id = _no_speech_id(self.tok)
+        self.step_threads = step_threads
         self._max_new = opts.max_new_tokens
 
     def _check_lid_languages(self) -> None:
@@ -262,6 +270,7 @@ class Decoder:
                 generators=generators or None,
                 scores=True,
                 no_speech_id=self.no_speech_id,
+                step_threads=self.step_threads,
             )
             texts = self._texts([f.tokens for f in found])
             eos = self.rules.eos_id

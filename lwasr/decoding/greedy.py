@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -198,6 +198,7 @@ def search(
     generators: Sequence[torch.Generator] | None = None,
     scores: bool = False,
     no_speech_id: int | None = None,
+    step_threads: int | None = None,
 ) -> list[Searched]:
     """Greedy search (``temperature`` 0) or sampling (above 0, row ``i`` drawn with ``generators[i]``) from
     ``prompts`` ``[batch, prompt_len]``, whose first token is ``<|startoftranscript|>``.
@@ -206,7 +207,9 @@ def search(
     included), as openai-whisper does. ``no_speech_id``: also the probability of that token after
     ``<|startoftranscript|>`` (the raw logits of the first call), openai-whisper's no-speech probability.
     ``row_context(rows)`` (optional) wraps every decoder call on the still-running ``rows`` of the batch.
-    Call under ``torch.inference_mode()``.
+    ``step_threads``: torch's CPU threads for the one-token steps (None: as set); the prompt call, which computes
+    the cross-attention keys and values over every encoder frame, keeps the threads as set. The result does not
+    depend on it. Call under ``torch.inference_mode()``.
     """
     batch, prompt_len = prompts.shape
     if encoder_hidden.shape[0] != batch:
@@ -226,41 +229,57 @@ def search(
     ids = prompts
     cache = None
     suppress = begin = None
-    for step in range(max_new_tokens):
-        with row_context(rows):
-            if step == 0 and no_speech_id is not None:
-                states, cache = parts.states(ids, encoder_hidden, _new_cache())
-                logits = parts.logits(states[:, -1])
-                no_speech = parts.logits(states[:, 0]).softmax(-1)[:, no_speech_id].tolist()
-            else:
-                logits, cache = parts.step(ids, encoder_hidden, cache if step else _new_cache())
-        if step == 0:
-            suppress = _mask(rules.suppress, logits.shape[-1], logits.device)
-            begin = _mask(rules.begin_suppress, logits.shape[-1], logits.device)
-            if begin is not None:
-                logits.masked_fill_(begin, float("-inf"))
-        if suppress is not None:
-            logits.masked_fill_(suppress, float("-inf"))
-        tokens = logits.argmax(-1) if temperature == 0 else _sample(logits, temperature, generators, rows)
-        if scores:
-            picked = logits.log_softmax(-1).gather(1, tokens[:, None])[:, 0].tolist()
-            for j, lp in enumerate(picked):
-                sums[rows[j]] += lp
-        keep = []
-        for j, token in enumerate(tokens.tolist()):
-            out[rows[j]].append(token)
-            if token != rules.eos_id:
-                keep.append(j)
-        if not keep:
-            break
-        if len(keep) < len(rows):  # finished rows leave the batch
-            index = torch.tensor(keep, device=tokens.device)
-            cache.batch_select_indices(index)
-            encoder_hidden = encoder_hidden.index_select(0, index)
-            tokens = tokens.index_select(0, index)
-            rows = [rows[j] for j in keep]
-        ids = tokens[:, None]
+    with contextlib.ExitStack() as threads:  # the one-token steps
+        for step in range(max_new_tokens):
+            if step == 1:
+                threads.enter_context(cpu_threads(step_threads))
+            with row_context(rows):
+                if step == 0 and no_speech_id is not None:
+                    states, cache = parts.states(ids, encoder_hidden, _new_cache())
+                    logits = parts.logits(states[:, -1])
+                    no_speech = parts.logits(states[:, 0]).softmax(-1)[:, no_speech_id].tolist()
+                else:
+                    logits, cache = parts.step(ids, encoder_hidden, cache if step else _new_cache())
+            if step == 0:
+                suppress = _mask(rules.suppress, logits.shape[-1], logits.device)
+                begin = _mask(rules.begin_suppress, logits.shape[-1], logits.device)
+                if begin is not None:
+                    logits.masked_fill_(begin, float("-inf"))
+            if suppress is not None:
+                logits.masked_fill_(suppress, float("-inf"))
+            tokens = logits.argmax(-1) if temperature == 0 else _sample(logits, temperature, generators, rows)
+            if scores:
+                picked = logits.log_softmax(-1).gather(1, tokens[:, None])[:, 0].tolist()
+                for j, lp in enumerate(picked):
+                    sums[rows[j]] += lp
+            keep = []
+            for j, token in enumerate(tokens.tolist()):
+                out[rows[j]].append(token)
+                if token != rules.eos_id:
+                    keep.append(j)
+            if not keep:
+                break
+            if len(keep) < len(rows):  # finished rows leave the batch
+                index = torch.tensor(keep, device=tokens.device)
+                cache.batch_select_indices(index)
+                encoder_hidden = encoder_hidden.index_select(0, index)
+                tokens = tokens.index_select(0, index)
+                rows = [rows[j] for j in keep]
+            ids = tokens[:, None]
     return [Searched(t, s if scores else None, p) for t, s, p in zip(out, sums, no_speech, strict=True)]
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` (None: unchanged) inside the block, restored after it."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if threads:
+            torch.set_num_threads(before)
 
 
 def _sample(

@@ -175,6 +175,16 @@ class SystemRun:
     model: str | None = setting(None, "Base model for adapters (default: the one in their lwasr.json).")
     device: str | None = setting(None, "cpu, cuda, cuda:1... (default: cuda if any).")
     num_threads: int | None = setting(None, "torch CPU threads.")
+    step_threads: int = setting(
+        1,
+        "torch CPU threads of greedy search's one-token decoder steps (small matmuls, where threads wait on each"
+        " other: 4x faster in 1 thread on a loaded 2-core machine, docs/performance.md); the encoder and the first"
+        " decoder call keep --num-threads. 0: --num-threads for the steps too. Hypotheses do not depend on it.",
+    )
+
+    def __post_init__(self) -> None:
+        if self.step_threads < 0:
+            raise LwasrError(f"--step-threads must be 0 (as --num-threads) or more, not {self.step_threads}")
 
 
 def split_options(

@@ -65,13 +65,15 @@ def decode_cuts(
     agnostic_out: str | Path | None = None,
     lid_system: System | None = None,
     device: str | torch.device = "cpu",
+    step_threads: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Decode manifests into ``out_dir`` (resuming a matching partial decode); return the summary.
 
     Scenario ``both`` writes the aware decode to ``out_dir`` and the agnostic one to ``agnostic_out``.
-    ``lid_system``: the loaded ``opts.lid_system``.
+    ``lid_system``: the loaded ``opts.lid_system``. ``step_threads``: CPU threads of greedy search's one-token
+    steps (None: torch's).
     """
     check_lid_system(opts)
     opts = system_options(opts, system, torch.device(device))
@@ -90,7 +92,8 @@ def decode_cuts(
             raise LwasrError("the aware scenario needs a language on every supervision; use --scenario agnostic")
         system.check_languages(sorted({u.lang for u in utts}))
     warn_other_languages(system, utts)
-    decoder = Decoder(system, opts, torch.device(device), lid_system)  # its checks run before --out is created
+    # its checks run before --out is created
+    decoder = Decoder(system, opts, torch.device(device), lid_system, step_threads=step_threads)
     writers = {part: HypWriter(d, settings[part], overwrite=overwrite) for part, d in outs.items()}
     try:
         todo = [u for u in utts if any(u.id not in w.done for w in writers.values())]

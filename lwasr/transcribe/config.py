@@ -77,6 +77,7 @@ class TranscribeConfig(SystemRun):
     options: DecodeOptions = field(default_factory=TranscribeOptions)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.formats, str):  # comma-separated, as the command line gives them
             object.__setattr__(self, "formats", tuple(f.strip() for f in self.formats.split(",") if f.strip()))
         object.__setattr__(self, "formats", tuple(self.formats))

@@ -203,7 +203,7 @@ def run(config: TranscribeConfig, *, progress: bool = True, loaded: System | Non
     settings = json.loads(json.dumps(settings))
     # built before anything is written: its checks need the loaded system (--soft-top-k needs experts for every
     # language that language ID may pick)
-    decoder = Decoder(system, opts, device, lid_source)
+    decoder = Decoder(system, opts, device, lid_source, step_threads=config.step_threads)
     if out is not None and not earlier:
         with atomic_path(out, is_dir=True, producer=PRODUCER):
             pass  # a new, empty output directory, marked as this command's

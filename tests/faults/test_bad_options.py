@@ -30,3 +30,12 @@ def test_soft_top_k_above_the_experts_is_refused_before_any_write(experts, manif
     ):
         decode_cuts(load_system(str(experts)), [manifests[1]], out, opts, progress=False)
     assert not out.exists()
+
+
+def test_negative_step_threads_is_one_line_before_any_work(manifests, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "decode"
+    args = ["decode", "--system", "embedded:whisper-base", "--cuts", str(manifests[1]), "--out", str(out)]
+    status, err = run_main(monkeypatch, capsys, *args, "--step-threads", "-1")
+    assert status == 2
+    assert one_line_error(err) == "error: --step-threads must be 0 (as --num-threads) or more, not -1"
+    assert not out.exists()
