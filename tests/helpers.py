@@ -28,7 +28,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from lwasr.cli import main
-from lwasr.decoding.io import HYP_FILE, read_hyps
+from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, read_hyps
 from lwasr.decoding.search import DecodeOptions
 from lwasr.fusion.learned import GatedExperts
 from lwasr.models import assets
@@ -345,6 +345,16 @@ OPTS = DecodeOptions(max_new_tokens=6, batch_size=3)
 
 def hyps_by_id(out: Path) -> dict[str, dict]:
     return {r["id"]: r for r in read_hyps(out / HYP_FILE)}
+
+
+def killed_decode(full: Path, out: Path, records: int) -> Path:
+    """``out``: the decode dir ``full`` as a kill mid-write would leave it: its settings, its first ``records``
+    records and the start of the next (no summary)."""
+    lines = (full / HYP_FILE).read_text().splitlines(keepends=True)
+    out.mkdir()
+    (out / SETTINGS_FILE).write_text((full / SETTINGS_FILE).read_text())
+    (out / HYP_FILE).write_text("".join(lines[:records]) + lines[records][:10])
+    return out
 
 
 def same_records(a: dict[str, dict], b: dict[str, dict]) -> bool:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROUTER_CONFIG, hyps_by_id, same_records, tone_cuts
+from helpers import ROUTER_CONFIG, hyps_by_id, killed_decode, same_records, tone_cuts
 from lhotse import CutSet
 
 from lwasr.decoding.batching import make_batches, utterances
 from lwasr.decoding.decoder import Decoder
-from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE
 from lwasr.decoding.search import DecodeOptions, decode_cuts
 from lwasr.decoding.systems import System
 from lwasr.loaders import load_system
@@ -134,11 +133,7 @@ def test_a_resumed_trimmed_decode_gives_the_records_of_an_uninterrupted_one(
     trimmed = DecodeOptions(**{**AGNOSTIC.__dict__, "trim": True})
     full = tmp_path / "full"
     decode_cuts(system, [data], full, trimmed, progress=False)
-    lines = (full / HYP_FILE).read_text().splitlines(keepends=True)
-    part = tmp_path / "part"
-    part.mkdir()
-    (part / SETTINGS_FILE).write_text((full / SETTINGS_FILE).read_text())
-    (part / HYP_FILE).write_text("".join(lines[:3]) + lines[3][:10])  # killed mid-write
+    part = killed_decode(full, tmp_path / "part", 3)
     # a new process: merging and unmerging experts moves a loaded model's weights in their last bits
     summary = decode_cuts(load_system(str(router_exp["router"])), [data], part, trimmed, progress=False)
     assert summary["decoded_this_run"] == 7
