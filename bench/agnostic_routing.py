@@ -14,11 +14,10 @@ Configurations, all on the experts dir (hard routing, ``--routing group``, the e
 
 Usage (from the recipe dir, whose lwasr.json paths are relative; outputs under --work):
 
-  git -C /work/wt-route archive b95419a lwasr | tar -x -C /tmp/wt-route/before
-  cd egs/espeak8 && python /work/wt-route/bench/agnostic_routing.py \\
-      --before /tmp/wt-route/before --after /work/wt-route --work /tmp/wt-route/bench \\
-      --experts exp/espeak8_base_adapted/experts --lid-system embedded:whisper-base \\
-      --manifests data/espeak8_base/manifests --per-lang 16 --repeats 2
+  mkdir -p /tmp/wt-route/before && git archive b95419a lwasr | tar -x -C /tmp/wt-route/before
+  cd egs/espeak8 && python ../../bench/agnostic_routing.py --before /tmp/wt-route/before --after ../.. \\
+      --work /tmp/wt-route/bench --experts exp/espeak8_base_adapted/experts --lid-system embedded:whisper-base \\
+      --manifests data/espeak8_base/manifests --per-lang 8 --repeats 2 --threads 1
 
 Prints one JSON line per run and a Markdown table (machine, load before and after, seconds per arm, ratio to
 aware); the decode dirs of the last repeat stay under --work for ``lwasr score compare``.

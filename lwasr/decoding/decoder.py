@@ -180,7 +180,7 @@ class Decoder:
             if self._decodes_differently(d, g) or (mix is not None and not mix.single(i))
         ]
         if regroup:
-            keep = [i for i in range(len(batch)) if i not in set(redo)]
+            keep = sorted(set(range(len(batch))) - set(redo))
             reused = _records([batch[i] for i in keep], [aware[i] for i in keep], [detected[i] for i in keep])
             return {"aware": _records(batch, aware), "agnostic": reused}, [Routed(batch[i], *detected[i]) for i in redo]
         agnostic = list(aware)
