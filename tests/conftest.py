@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from helpers import (
     ALL_TARGETS,
+    ROUTER_CONFIG,
     build_tiny_whisper,
     make_blog_adapter,
     make_ct2,
     make_cuts,
     make_expert,
     make_shaped_expert,
+    tone_cuts,
 )
 
 
@@ -81,6 +83,26 @@ def experts_dir(tiny_whisper, other_base, tmp_path_factory) -> Path:
     make_shaped_expert(tiny_whisper, root / "de", "de", 4, 8, False, ["q_proj", "v_proj"], seed=2)
     make_shaped_expert(other_base, root / "cy", "cy", 4, 8, False, ALL_TARGETS, seed=3)
     return root
+
+
+@pytest.fixture(scope="session")
+def router_exp(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Experts pl and pt (:func:`helpers.make_expert`), tone manifests (:func:`helpers.tone_cuts`: train 12, dev 4
+    and test 3 per language) and a router trained on them (``router``), with the base model (``base``)."""
+    from lwasr.routing.train import train_router
+
+    root = tmp_path_factory.mktemp("router")
+    for seed, lang in enumerate(("pl", "pt")):
+        make_expert(tiny_whisper, root / "experts" / lang, seed + 1, lang)
+    paths = {
+        name: tone_cuts(root / "data", name, n, seed)
+        for seed, (name, n) in enumerate((("train", 12), ("dev", 4), ("test", 3)))
+    }
+    line = train_router(
+        root / "experts", [paths["train"]], [paths["dev"]], root / "router", ROUTER_CONFIG, progress=False
+    )
+    assert line.startswith(str(root / "router"))
+    return {**paths, "experts": root / "experts", "router": root / "router", "base": tiny_whisper}
 
 
 @pytest.fixture

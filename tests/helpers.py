@@ -28,11 +28,12 @@ from peft import LoraConfig, get_peft_model
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from lwasr.cli import main
-from lwasr.decoding.io import HYP_FILE, read_hyps
+from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, read_hyps
 from lwasr.decoding.search import DecodeOptions
 from lwasr.fusion.learned import GatedExperts
 from lwasr.models import assets
 from lwasr.models.ct2 import hf_to_ct2, write_ct2
+from lwasr.routing.config import RouterConfig
 from lwasr.training.config import LORA_TARGETS, TrainConfig
 from lwasr.units.experts import attach_experts, load_experts
 from lwasr.units.meta import ModelMeta, base_fingerprint
@@ -227,6 +228,34 @@ def write_cuts(out: Path, specs: list[tuple[str, str, float]]) -> Path:
     return path
 
 
+#: A router's training on the tone manifests (conftest.py::router_exp): seconds on a CPU.
+ROUTER_CONFIG = RouterConfig(steps=60, batch_size=4, device="cpu")
+#: Tone manifests (:func:`tone_cuts`): pl speaks in a low tone, pt in a high one, a problem the pooled encoder
+#: states separate (a router learns it).
+TONE = {"pl": 250.0, "pt": 3000.0}
+
+
+def tone_cuts(out: Path, name: str, per_lang: int, seed: int) -> Path:
+    """A manifest of ``per_lang`` clips per language of :data:`TONE`: the language's tone (slightly detuned) plus
+    noise."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    cuts = []
+    for lang in TONE:
+        for i in range(per_lang):
+            uid = f"{name}_{lang}_{i}"
+            t = np.arange(int(rng.uniform(0.5, 1.5) * 16000)) / 16000
+            tone = np.sin(2 * np.pi * TONE[lang] * rng.uniform(0.9, 1.1) * t)
+            audio = 0.3 * tone + 0.02 * rng.standard_normal(t.size)
+            sf.write(out / f"{uid}.wav", audio.astype(np.float32), 16000)
+            rec = Recording.from_file(out / f"{uid}.wav", recording_id=uid)
+            sup = SupervisionSegment(uid, uid, 0.0, rec.duration, text=f"ref {uid}", language=lang)
+            cuts.append(MonoCut(uid, 0.0, rec.duration, 0, recording=rec, supervisions=[sup]))
+    path = out / f"{name}_cuts.jsonl.gz"
+    CutSet.from_cuts(cuts).to_file(path)
+    return path
+
+
 def relabel(src: Path, out: Path, old: str, new: str) -> Path:
     """Copy a manifest with language ``old`` renamed to ``new``."""
     lines = [json.loads(line) for line in gzip.open(src, "rt")]
@@ -316,6 +345,30 @@ OPTS = DecodeOptions(max_new_tokens=6, batch_size=3)
 
 def hyps_by_id(out: Path) -> dict[str, dict]:
     return {r["id"]: r for r in read_hyps(out / HYP_FILE)}
+
+
+def killed_decode(full: Path, out: Path, records: int) -> Path:
+    """``out``: the decode dir ``full`` as a kill mid-write would leave it: its settings, its first ``records``
+    records and the start of the next (no summary)."""
+    lines = (full / HYP_FILE).read_text().splitlines(keepends=True)
+    out.mkdir()
+    (out / SETTINGS_FILE).write_text((full / SETTINGS_FILE).read_text())
+    (out / HYP_FILE).write_text("".join(lines[:records]) + lines[records][:10])
+    return out
+
+
+def same_records(a: dict[str, dict], b: dict[str, dict]) -> bool:
+    """Equal records, the fallback's scores (avg_logprob...) equal to rounding: a one-hot mixture sums the same
+    LoRA in another order than the expert alone, and a batch of another size sums a matmul in another order, so a
+    log-probability can differ in its 6th decimal."""
+    scores = ("avg_logprob", "compression_ratio", "no_speech_prob")
+
+    def rest(r: dict) -> dict:
+        return {k: v for k, v in r.items() if k not in scores}
+
+    return a.keys() == b.keys() and all(
+        rest(a[k]) == rest(b[k]) and all(a[k].get(s) == pytest.approx(b[k].get(s), abs=1e-4) for s in scores) for k in a
+    )
 
 
 # -- scoring --------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import OPTS, hyps_by_id, write_cuts
+from helpers import OPTS, hyps_by_id, killed_decode, write_cuts
 from lhotse import CutSet
 
 from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE
@@ -121,10 +121,7 @@ def test_resume_after_truncated_hyp(tiny_whisper: Path, data: Path, tmp_path: Pa
     full = tmp_path / "full"
     decode_cuts(system, [data], full, OPTS, progress=False)
     lines = (full / HYP_FILE).read_text().splitlines(keepends=True)
-    part = tmp_path / "part"
-    part.mkdir()
-    (part / SETTINGS_FILE).write_text((full / SETTINGS_FILE).read_text())
-    (part / HYP_FILE).write_text("".join(lines[:3]) + lines[3][:10])  # killed mid-write
+    part = killed_decode(full, tmp_path / "part", 3)
     summary = decode_cuts(system, [data], part, OPTS, progress=False)
     assert summary["decoded_this_run"] == 3
     assert sorted((part / HYP_FILE).read_text().splitlines()) == sorted(x.rstrip("\n") for x in lines)

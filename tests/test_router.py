@@ -7,12 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
-from helpers import hyps_by_id, make_expert
-from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+from helpers import ROUTER_CONFIG as CONFIG
+from helpers import hyps_by_id, same_records
+from lhotse import CutSet
 from typer.testing import CliRunner
 
 from lwasr.cli import app
@@ -29,45 +28,13 @@ from lwasr.units.meta import META_FILE
 from lwasr.units.mixture import AdapterMixture, mixed_adapters
 
 LANGS = ("pl", "pt")
-#: pl speaks in a low tone, pt in a high one: a problem the pooled encoder states separate.
-TONE = {"pl": 250.0, "pt": 3000.0}
-CONFIG = RouterConfig(steps=60, batch_size=4, device="cpu")
 AGNOSTIC = DecodeOptions(scenario="agnostic", max_new_tokens=4, batch_size=3)
 
 
-def tone_cuts(out: Path, name: str, per_lang: int, seed: int) -> Path:
-    """A manifest of ``per_lang`` clips per language: the language's tone (slightly detuned) plus noise."""
-    rng = np.random.default_rng(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    cuts = []
-    for lang in LANGS:
-        for i in range(per_lang):
-            uid = f"{name}_{lang}_{i}"
-            t = np.arange(int(rng.uniform(0.5, 1.5) * 16000)) / 16000
-            tone = np.sin(2 * np.pi * TONE[lang] * rng.uniform(0.9, 1.1) * t)
-            audio = 0.3 * tone + 0.02 * rng.standard_normal(t.size)
-            sf.write(out / f"{uid}.wav", audio.astype(np.float32), 16000)
-            rec = Recording.from_file(out / f"{uid}.wav", recording_id=uid)
-            sup = SupervisionSegment(uid, uid, 0.0, rec.duration, text=f"ref {uid}", language=lang)
-            cuts.append(MonoCut(uid, 0.0, rec.duration, 0, recording=rec, supervisions=[sup]))
-    path = out / f"{name}_cuts.jsonl.gz"
-    CutSet.from_cuts(cuts).to_file(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def exp(tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Experts pl and pt, train/dev/test manifests, and a router trained on them."""
-    root = tmp_path_factory.mktemp("router")
-    for seed, lang in enumerate(LANGS):
-        make_expert(tiny_whisper, root / "experts" / lang, seed + 1, lang)
-    paths = {
-        name: tone_cuts(root / "data", name, n, seed)
-        for seed, (name, n) in enumerate((("train", 12), ("dev", 4), ("test", 3)))
-    }
-    line = train_router(root / "experts", [paths["train"]], [paths["dev"]], root / "router", CONFIG, progress=False)
-    assert line.startswith(str(root / "router"))
-    return {**paths, "experts": root / "experts", "router": root / "router", "base": tiny_whisper}
+@pytest.fixture
+def exp(router_exp: dict[str, Path]) -> dict[str, Path]:
+    """The session's experts, tone manifests and router (conftest.py::router_exp)."""
+    return router_exp
 
 
 def test_router_learns_a_separable_problem(exp: dict[str, Path]) -> None:
@@ -121,32 +88,22 @@ def test_router_routing_is_deterministic(exp: dict[str, Path], tmp_path: Path) -
     assert settings["system"]["kind"] == "router" and settings["trim"] is True  # decoded as the router was trained
 
 
-def same_records(a: dict[str, dict], b: dict[str, dict]) -> bool:
-    """Equal records, the fallback's scores (avg_logprob...) equal to rounding: a one-hot mixture sums the same
-    LoRA in another order than the expert alone, so a log-probability can differ in its 6th decimal."""
-    scores = ("avg_logprob", "compression_ratio", "no_speech_prob")
-
-    def rest(r: dict) -> dict:
-        return {k: v for k, v in r.items() if k not in scores}
-
-    return a.keys() == b.keys() and all(
-        rest(a[k]) == rest(b[k]) and all(a[k].get(s) == pytest.approx(b[k].get(s), abs=1e-4) for s in scores) for k in a
-    )
-
-
 def test_soft_routing_with_one_hot_weights_equals_hard_routing(exp: dict[str, Path], tmp_path: Path) -> None:
     system = load_system(str(exp["router"]))
+    # untrimmed: group routing decodes batches regrouped by expert, the others the batches whole (trimmed, a
+    # hypothesis depends on its batch)
+    same_input = DecodeOptions(**{**AGNOSTIC.__dict__, "trim": False})
     hard = {}
     for routing in ("group", "per-sample"):
         decode_cuts(
             system,
             [exp["test"]],
             tmp_path / routing,
-            DecodeOptions(**{**AGNOSTIC.__dict__, "routing": routing}),
+            DecodeOptions(**{**same_input.__dict__, "routing": routing}),
             progress=False,
         )
         hard[routing] = hyps_by_id(tmp_path / routing)
-    soft = DecodeOptions(**{**AGNOSTIC.__dict__, "soft_top_k": 1})
+    soft = DecodeOptions(**{**same_input.__dict__, "soft_top_k": 1})
     decode_cuts(system, [exp["test"]], tmp_path / "soft", soft, progress=False)
     assert same_records(hard["group"], hard["per-sample"])
     assert same_records(hyps_by_id(tmp_path / "soft"), hard["group"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,16 +39,25 @@ def utterances(cuts) -> list[Utt]:
     return out
 
 
-def make_batches(utts: Sequence[Utt], opts: DecodeOptions, *, by_language: bool) -> list[list[Utt]]:
+def make_batches(
+    utts: Sequence[Utt],
+    opts: DecodeOptions,
+    *,
+    by_language: bool = False,
+    key: Callable[[Utt], str | None] | None = None,
+) -> list[list[Utt]]:
     """Sort by duration (longest first) and cut into batches of at most ``batch_size`` utterances and
     ``max_duration`` seconds of real audio (whichever fills first; a longer single clip gets its own batch).
 
-    With ``by_language`` every batch holds one language. Sorting keeps the padding (trimmed input) and the
-    spread of hypothesis lengths in a batch small.
+    With ``by_language`` every batch holds one language; with ``key`` one value of ``key(utt)`` (the groups in
+    the order of their keys). Sorting keeps the padding (trimmed input) and the spread of hypothesis lengths in a
+    batch small.
     """
+    if key is None:
+        key = (lambda u: u.lang) if by_language else (lambda u: None)
     groups: dict[str | None, list[Utt]] = defaultdict(list)
     for u in utts:
-        groups[u.lang if by_language else None].append(u)
+        groups[key(u)].append(u)
     batches: list[list[Utt]] = []
     for key in sorted(groups, key=str):
         batch: list[Utt] = []

@@ -10,15 +10,16 @@ Scenarios:
   (adapters disabled), then route to the expert; single models detect the language themselves.
 - ``both``: the two in one pass, into two decode dirs. An utterance whose detected language leads to the
   same prompt and the same adapter as its given one has the same agnostic hypothesis as its aware one, so
-  only the others are decoded a second time; single models also share one encoder pass between LID and
-  decoding. With a good LID this nearly halves the cost of decoding both scenarios.
+  only the others are decoded a second time (regrouped by expert, for hard group routing of experts); single
+  models also share one encoder pass between LID and decoding. With a good LID this nearly halves the cost of
+  decoding both scenarios.
 
 Routing of experts (``routing``):
 
-- ``group``: batches hold one language (aware) or are split by detected language (agnostic); the
-  expert is merged into the weights when a batch needs another one than the last (batches of one language
-  come in a row, so each expert is merged once per run of them). Default: it was faster on CPU
-  (docs/performance.md).
+- ``group``: batches hold one language (aware) or one routed expert (agnostic: language ID runs on every batch
+  first, then the utterances are regrouped by routed expert across batches, :mod:`lwasr.decoding.regroup`); the
+  expert is merged into the weights when a batch needs another one than the last (batches of one expert come in a
+  row, so each expert is merged once per run of them). Default: it was faster on CPU (docs/performance.md).
 - ``per-sample``: mixed-language batches with peft's per-sample ``adapter_names``.
 
 Agnostic routing of experts: hard (default), the identified language's expert; or soft (``soft_top_k``), a
@@ -46,6 +47,7 @@ from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, sear
 from lwasr.decoding.lid import detect
 from lwasr.decoding.options import DecodeOptions
 from lwasr.decoding.precision import apply_precision, decode_dtype
+from lwasr.decoding.regroup import Routed
 from lwasr.decoding.rows import MixedAdapters, PerSampleAdapters, RowAdapters
 from lwasr.decoding.systems import BASE_ADAPTER, System
 from lwasr.errors import LwasrError
@@ -152,26 +154,53 @@ class Decoder:
             )
         return mixed
 
+    @property
+    def regroups(self) -> bool:
+        """Whether the agnostic scenario decodes in a second pass, regrouped by expert across batches
+        (:mod:`lwasr.decoding.regroup`): hard routing of experts by groups. Per-sample and soft routing decode a
+        mixed batch whole, and a single model routes nothing."""
+        return (
+            self.opts.scenario != "aware"
+            and self.system.routes_by_language
+            and self.opts.routing == "group"
+            and not self.opts.soft_top_k
+        )
+
     def __call__(self, batch: Sequence[Utt]) -> dict[str, list[dict[str, Any]]]:
-        """Records of one batch per output scenario (``aware`` and/or ``agnostic``)."""
-        feats = self.features(batch)
-        self._max_new = token_budget(max(u.duration for u in batch), self.opts)
+        """Records of one batch per output scenario (``aware`` and/or ``agnostic``), every utterance decoded."""
+        return self.decode_batch(batch, regroup=False)[0]
+
+    def decode_batch(
+        self, batch: Sequence[Utt], *, regroup: bool
+    ) -> tuple[dict[str, list[dict[str, Any]]], list[Routed]]:
+        """Records of one batch per output scenario; with ``regroup`` (where :attr:`regroups`), the agnostic decodes
+        are left to :meth:`decode_routed` and returned as :class:`Routed` utterances instead: every utterance
+        (agnostic), or those whose detected language changes the prompt or the expert (both)."""
+        if regroup and not self.regroups:
+            raise ValueError("only hard group routing of experts in an agnostic scenario regroups")
+        feats = self._start(batch)
         given = [u.lang for u in batch]
         if self.opts.scenario == "aware":
-            return {"aware": _records(batch, self._route(feats, None, given))}
+            return {"aware": _records(batch, self._route(feats, None, given))}, []
         probs, hidden = self.language_probs(feats, [u.duration for u in batch])
         detected = detect(probs, self.lid_langs)
         langs = [d[0] for d in detected]
+        if self.opts.scenario == "agnostic" and regroup:
+            return {"agnostic": []}, [Routed(u, *d) for u, d in zip(batch, detected, strict=True)]
         mix = self._mixture(probs)
         if self.opts.scenario == "agnostic":
-            return {"agnostic": _records(batch, self._route(feats, hidden, langs, mix), detected)}
+            return {"agnostic": _records(batch, self._route(feats, hidden, langs, mix), detected)}, []
         aware = self._route(feats, hidden, given)
-        agnostic = list(aware)
         redo = [
             i
             for i, (d, g) in enumerate(zip(langs, given, strict=True))
             if self._decodes_differently(d, g) or (mix is not None and not mix.single(i))
         ]
+        if regroup:
+            keep = sorted(set(range(len(batch))) - set(redo))
+            reused = _records([batch[i] for i in keep], [aware[i] for i in keep], [detected[i] for i in keep])
+            return {"aware": _records(batch, aware), "agnostic": reused}, [Routed(batch[i], *detected[i]) for i in redo]
+        agnostic = list(aware)
         if redo:
             again = self._route(
                 feats[redo],
@@ -181,7 +210,19 @@ class Decoder:
             )
             for i, h in zip(redo, again, strict=True):
                 agnostic[i] = h
-        return {"aware": _records(batch, aware), "agnostic": _records(batch, agnostic, detected)}
+        return {"aware": _records(batch, aware), "agnostic": _records(batch, agnostic, detected)}, []
+
+    def decode_routed(self, group: Sequence[Routed]) -> list[dict[str, Any]]:
+        """Agnostic records of one batch of :func:`lwasr.decoding.regroup.regroup` (one expert's utterances), each
+        decoded with the prompt of its detected language."""
+        batch = [r.utt for r in group]
+        hyps = self._route(self._start(batch), None, [r.lang for r in group])
+        return _records(batch, hyps, [r.detected for r in group])
+
+    def _start(self, batch: Sequence[Utt]) -> torch.Tensor:
+        """The batch's features, and its token budget set from its longest clip."""
+        self._max_new = token_budget(max(u.duration for u in batch), self.opts)
+        return self.features(batch)
 
     def features(self, batch: Sequence[Utt]) -> torch.Tensor:
         """The batch's log-mel features on the decoder's device, trimmed as the decode options say."""

@@ -24,6 +24,7 @@ from lwasr.decoding.batching import Utt, make_batches, utterances
 from lwasr.decoding.decoder import Decoder, system_options
 from lwasr.decoding.io import SUMMARY_FILE, HypWriter, is_complete, resume_settings
 from lwasr.decoding.options import DecodeOptions, check_lid_system, decode_outputs
+from lwasr.decoding.regroup import Routed, regroup
 from lwasr.decoding.systems import System
 from lwasr.errors import LwasrError
 from lwasr.progress import tqdm
@@ -97,14 +98,9 @@ def decode_cuts(
     writers = {part: HypWriter(d, settings[part], overwrite=overwrite) for part, d in outs.items()}
     try:
         todo = [u for u in utts if any(u.id not in w.done for w in writers.values())]
-        by_language = opts.scenario != "agnostic" and system.routes_by_language and opts.routing == "group"
-        batches = make_batches(todo, opts, by_language=by_language)
         start = time.perf_counter()
-        with torch.inference_mode(), tqdm(total=len(todo), unit="utt", disable=not progress, desc="decode") as bar:
-            for batch in batches:
-                for part, records in decoder(batch).items():
-                    writers[part].append(r for r in records if r["id"] not in writers[part].done)
-                bar.update(len(batch))
+        with torch.inference_mode():
+            _decode_todo(decoder, utts, todo, writers, progress=progress)
         elapsed = time.perf_counter() - start
         summaries = {
             part: _summary(settings[part], todo, elapsed, len(w.records), str(device)) for part, w in writers.items()
@@ -115,6 +111,38 @@ def decode_cuts(
         for w in writers.values():
             w.close()
     return summaries["aware" if both else opts.scenario]
+
+
+def _decode_todo(
+    decoder: Decoder, utts: Sequence[Utt], todo: Sequence[Utt], writers: dict[str, HypWriter], *, progress: bool
+) -> None:
+    """Decode the utterances of ``todo`` into their ``writers`` (by scenario part), batch by batch.
+
+    The batches are those of all ``utts`` that hold one of ``todo``, so that a resumed decode sees the batches
+    (the padding, the language ID) of an uninterrupted one. Where the decoder regroups (hard group routing of
+    experts), the agnostic decodes wait for a second pass over batches of one expert each
+    (:mod:`lwasr.decoding.regroup`).
+    """
+    opts, system = decoder.opts, decoder.system
+    regrouping = decoder.regroups
+    left = {u.id for u in todo}
+    by_language = opts.scenario != "agnostic" and system.routes_by_language and opts.routing == "group"
+    batches = [b for b in make_batches(utts, opts, by_language=by_language) if any(u.id in left for u in b)]
+    waiting: list[Routed] = []
+    first = "language ID" if regrouping and opts.scenario == "agnostic" else "decode"
+    with tqdm(total=len(todo), unit="utt", disable=not progress, desc=first) as bar:
+        for batch in batches:
+            records, routed = decoder.decode_batch(batch, regroup=regrouping)
+            for part, recs in records.items():
+                writers[part].append(r for r in recs if r["id"] not in writers[part].done)
+            waiting += [r for r in routed if r.utt.id not in writers["agnostic"].done]
+            bar.update(sum(u.id in left for u in batch))
+    if not waiting:
+        return
+    with tqdm(total=len(waiting), unit="utt", disable=not progress, desc="decode per expert") as bar:
+        for group in regroup(waiting, opts, system.adapter_for):
+            writers["agnostic"].append(decoder.decode_routed(group))
+            bar.update(len(group))
 
 
 def _summary(settings: dict[str, Any], decoded: Sequence[Utt], elapsed: float, total: int, device: str) -> dict:
