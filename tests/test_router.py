@@ -270,7 +270,14 @@ def test_transcribe_routes_files_or_chunks_by_the_router(exp: dict[str, Path], t
         decode_cuts(load_system(str(exp["router"])), [exp["test"]], tmp_path / name, decode_opts, progress=False)
         lines = (tmp_path / name / "hyp.jsonl").read_text().splitlines()
         records[name] = {r["id"]: r for r in map(json.loads, lines)}
-    common = {"system": str(exp["experts"]), "trim": False, "progress": False}
+    # plain search, as the decodes compared with (transcribe's default falls back to sampling)
+    common = {
+        "system": str(exp["experts"]),
+        "trim": False,
+        "progress": False,
+        "temperatures": "0",
+        "no_speech_threshold": None,
+    }
     per_file = transcribe(wavs, lid_system=str(exp["router"]), **common)
     detected = {n: r["detected_lang"] for n, r in records["hard"].items()}
     assert {n: t.language for n, t in per_file.transcripts.items()} == detected
