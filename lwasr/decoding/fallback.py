@@ -47,11 +47,7 @@ class Hypothesis:
 
     def fields(self) -> dict[str, Any]:
         """The ``hyp.jsonl`` fields besides the text: the temperature, and each score that was computed."""
-        scores = {
-            "avg_logprob": self.avg_logprob,
-            "compression_ratio": self.compression_ratio,
-            "no_speech_prob": self.no_speech_prob,
-        }
+        scores = {k: getattr(self, k) for k in DECODING_FIELDS if k != "temperature"}
         return {"temperature": self.temperature, **{k: round(v, 6) for k, v in scores.items() if v is not None}}
 
 
