@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 from transformers import WhisperTokenizerFast
 
@@ -209,9 +210,13 @@ class ExpertSystem(System):
         yield
 
     def _unmerge(self) -> None:
-        """Restore the base weights if an adapter is merged into them."""
+        """Restore the base weights if an adapter is merged into them. Only the layers that hold a merge are
+        unmerged: an expert imported with other target modules (``lwasr model import-adapter``) merges into fewer
+        layers than its neighbours, and peft's ``unmerge_adapter`` warns on every layer it finds unmerged."""
         if self._merged is not None:
-            self.model.unmerge_adapter()
+            for module in self.model.modules():
+                if isinstance(module, BaseTunerLayer) and module.merged:
+                    module.unmerge()
             self._merged = None
 
 
