@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from lwasr.errors import LwasrError
+from lwasr.models.trim import input_dtype
 from lwasr.precision_support import device_has_bf16
 
 DTYPES = ("auto", "float32", "bfloat16", "int8")
@@ -40,12 +41,13 @@ def decode_dtype(dtype: str, device: torch.device, *, fine_tuned: bool) -> str:
 
 def apply_precision(model: nn.Module, dtype: str, device: torch.device, *, routes_by_language: bool) -> torch.dtype:
     """Convert ``model`` (in place) to decode at ``dtype`` (resolved: not auto) on ``device``; return the dtype
-    its input features need."""
+    its input features need. float32 leaves the model as it is: float32 as loaded, or a model training on a
+    bfloat16 frozen base (the trainer's dev WER), whose LoRA stays float32."""
     check_dtype(dtype)
     if dtype == "auto":
         raise ValueError("resolve --dtype auto first (decode_dtype)")
     if dtype == "float32":
-        return torch.float32
+        return input_dtype(model)
     if dtype == "bfloat16":
         model.to(torch.bfloat16)
         return torch.bfloat16

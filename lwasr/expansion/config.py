@@ -34,7 +34,7 @@ class ExpandConfig(TrainConfig):
     """
 
     takes_init_adapter: ClassVar[bool] = False
-    takes_quantized_base: ClassVar[bool] = False
+    takes_lean_base: ClassVar[bool] = False
     init: str = setting("random", f"How the new language's unit starts: {' | '.join(init_names())} (see above).")
     cuts: list[str] = setting([], "Training manifest(s) or dirs; only the new language's cuts are used.")
     overwrite: bool = setting(

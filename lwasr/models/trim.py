@@ -41,6 +41,12 @@ def find_encoder(model: nn.Module) -> WhisperEncoder:
     raise TypeError(f"no WhisperEncoder inside {type(model).__name__}")
 
 
+def input_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype the model's encoder takes its input features in (its first convolution's): float32, or bfloat16
+    for a model cast to it or training on a bfloat16 frozen base."""
+    return find_encoder(model).conv1.weight.dtype
+
+
 def set_trimmed_input(model: nn.Module, enabled: bool = True) -> None:
     """Let the model's encoder accept any even number of frames up to 3000 (or restore the original)."""
     encoder = find_encoder(model)

@@ -22,6 +22,8 @@ from lwasr.training.qlora import QUANTIZE, check_bitsandbytes
 from lwasr.training.validation import METRICS
 
 MODES = ("expert", "shared", "full")
+#: The values of ``frozen_dtype``; ``auto`` is resolved by :func:`lwasr.precision_support.resolve_precision`.
+FROZEN_DTYPES = ("auto", "float32", "bfloat16")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 #: Numeric settings and their lower bound: (bound, whether the bound itself is allowed).
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
@@ -51,6 +53,8 @@ LORA_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {"lora_rank": (1, True), "lor
 #: Whether ``precision: auto`` trains in bfloat16 on a CPU that has it: not while a whisper-base LoRA step measures
 #: no faster there (docs/performance.md, bench/bf16_cpu.py).
 AUTO_BF16_ON_CPU = False
+#: Whether ``frozen_dtype: auto`` holds the frozen base in bfloat16 on a CPU that has it (docs/performance.md).
+AUTO_BF16_FROZEN_ON_CPU = True
 #: Settings a resumed run may change: they change how often it logs and saves or how fast it runs,
 #: not what it computes. Any other difference from the checkpoint's settings refuses the resume.
 RESUME_SAFE = frozenset(
@@ -67,8 +71,9 @@ class TrainConfig:
 
     #: Whether the run's trainer starts from ``init_adapter`` (the methods that build their own model do not).
     takes_init_adapter: ClassVar[bool] = True
-    #: Whether the run may train on a quantised base (QLoRA): lwasr train only, the one tested that way.
-    takes_quantized_base: ClassVar[bool] = True
+    #: Whether the run may hold its frozen base other than in float32 (QLoRA's quantised base, a bfloat16 base):
+    #: lwasr train only, the one tested that way.
+    takes_lean_base: ClassVar[bool] = True
 
     mode: str = setting(
         "expert",
@@ -110,6 +115,14 @@ class TrainConfig:
         "none",
         "QLoRA: the frozen base quantised to 8bit or 4bit (NF4) by bitsandbytes (pip install 'lwasr[qlora]'), or"
         " none (float32). Modes expert and shared.",
+    )
+    frozen_dtype: str = setting(
+        "float32",
+        "dtype the frozen base is held in (float32, bfloat16, or auto: bfloat16 where the device computes it"
+        " natively), cast once when it is loaded: bfloat16 halves its memory and, unlike precision's autocast, does"
+        " not cast the frozen weights again at every step. The LoRA and the optimizer stay float32 (peft keeps an"
+        " adapter in float32 on a bfloat16 base). Modes expert and shared: full fine-tuning has no frozen weights."
+        " docs/performance.md has the measured speed and WER.",
     )
     # optimisation
     lr: float = setting(1e-3, "Peak learning rate (the shipped train_full.yaml sets 1e-5 for mode full).")
@@ -193,6 +206,15 @@ class TrainConfig:
             ),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda: {self.device}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}: {self.precision}"),
+            (
+                self.frozen_dtype in FROZEN_DTYPES,
+                f"frozen_dtype must be one of {', '.join(FROZEN_DTYPES)}: {self.frozen_dtype}",
+            ),
+            (
+                self.frozen_dtype == "float32" or (self.takes_lean_base and self.quantize_base == "none"),
+                "frozen_dtype is a setting of lwasr train on a float base (quantize_base holds it in 8 or 4 bits;"
+                " distill, learned fusion and expand train on a float32 base)",
+            ),
             (self.max_steps >= 0, f"max_steps must be >= 1, or 0 to let num_epochs decide; got {self.max_steps}"),
             (all(f > 0 for f in self.speed_perturb), f"speed_perturb factors must be > 0, got {self.speed_perturb}"),
             (not self.init_adapter or self.mode != "full", "init_adapter starts a LoRA; mode full trains no LoRA"),
@@ -210,7 +232,7 @@ class TrainConfig:
                 f"quantize_base must be one of {', '.join(QUANTIZE)}, not {self.quantize_base!r}",
             ),
             (
-                self.quantize_base == "none" or self.takes_quantized_base,
+                self.quantize_base == "none" or self.takes_lean_base,
                 "quantize_base is a setting of lwasr train (distill, learned fusion and expand train on a float base)",
             ),
             (
@@ -291,7 +313,7 @@ class UnitConfig(TrainConfig):
     """
 
     takes_init_adapter: ClassVar[bool] = False
-    takes_quantized_base: ClassVar[bool] = False
+    takes_lean_base: ClassVar[bool] = False
     mode: str = redefault(TrainConfig, "mode", "shared")
     name: str = redefault(TrainConfig, "name", "model")
 

@@ -16,7 +16,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from lwasr.features import LogMel
-from lwasr.models.trim import set_trimmed_input
+from lwasr.models.trim import input_dtype, set_trimmed_input
 from lwasr.training import data as D
 
 Batch = dict[str, Any]
@@ -32,11 +32,13 @@ def batch_logits(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The float32 logits ``[B, L, V]`` of ``net`` on a batch (log-mel on ``logmel``'s device, ``augment``ed when
-    given; the forward pass autocast to ``autocast`` unless None) and the batch's labels ``[B, L]``."""
+    given, in the encoder's input dtype; the forward pass autocast to ``autocast`` unless None) and the batch's
+    labels ``[B, L]``."""
     dev = logmel.window.device
     feats = logmel(batch["audio"].to(dev), trim=trim)
     if augment is not None:
         feats = augment(feats)
+    feats = feats.to(input_dtype(net))
     with torch.autocast(dev.type, dtype=autocast, enabled=autocast is not None):
         logits = net(input_features=feats, decoder_input_ids=batch["decoder_input_ids"].to(dev)).logits
     return logits.float(), batch["labels"].to(dev)

@@ -36,7 +36,7 @@ from lwasr.precision_support import AUTOCAST, resolve_precision
 from lwasr.progress import tqdm
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
-from lwasr.training.config import AUTO_BF16_ON_CPU, TrainConfig, load_config
+from lwasr.training.config import AUTO_BF16_FROZEN_ON_CPU, AUTO_BF16_ON_CPU, TrainConfig, load_config
 from lwasr.training.evaluate import batch_logits, summed_loss
 from lwasr.training.lora import apply_lora, check_target_modules, dir_size_mb, warm_lora
 from lwasr.training.qlora import load_quantized
@@ -208,8 +208,14 @@ class Trainer:
         self.scaler = loss_scaler(self.autocast, self.info.device)
         if cfg.quantize_base != "none":  # QLoRA; the fingerprint stays the float base's, which decodes the adapter
             model = load_quantized(cfg.model, cfg.quantize_base, self.info.device, self.autocast or torch.float32)
+        #: The dtype the frozen base is held in (``cfg.frozen_dtype`` resolved; float32 in mode full, which freezes
+        #: nothing); lwasr.json records it.
+        self.frozen_dtype = "float32"
         if cfg.mode != "full":
             check_target_modules(model, cfg.lora_target_modules)
+            self.frozen_dtype = resolve_precision(cfg.frozen_dtype, self.info.device, on_cpu=AUTO_BF16_FROZEN_ON_CPU)
+        if self.frozen_dtype == "bfloat16":  # cast once; peft then adds the LoRA in float32 (autocast_adapter_dtype)
+            model.to(torch.bfloat16)
         if cfg.trim_encoder_input:
             set_trimmed_input(model)
         model = self.build(model)
@@ -224,13 +230,14 @@ class Trainer:
         self.logmel = LogMel(model.config.num_mel_bins).to(self.info.device)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info(
-            "model %s (%s), mode %s: %.2fM trainable parameters, precision %s (%s)",
+            "model %s (%s), mode %s: %.2fM trainable parameters, precision %s (%s), frozen base in %s",
             cfg.model,
             self.base_path,
             cfg.mode,
             n_train / 1e6,
             self.precision,
             cfg.precision,
+            self.frozen_dtype,
         )
 
     def build(self, base: nn.Module) -> nn.Module:
@@ -569,6 +576,7 @@ class Trainer:
         """Hook: the unit's ``lwasr.json``: base model, languages, prompt, and the run's facts in ``extra``."""
         cfg = self.cfg
         extra: dict[str, Any] = {"mode": cfg.mode, "steps": self.step, "precision": self.precision}
+        extra["frozen_dtype"] = self.frozen_dtype
         # what the unit was trained on (an adapted base made from it by lwasr export keeps this)
         extra["data"] = {"cuts": list(cfg.cuts), "hours": {k: round(v, 4) for k, v in sorted(self.train_hours.items())}}
         if math.isfinite(self.best_loss):
