@@ -4,9 +4,10 @@ Three measurements, each printing a markdown section for docs/performance.md (wi
 torch threads and /proc/loadavg before and after):
 
   steps   training step time of a whisper-base LoRA (rank 32 on q/k/v/out/fc1/fc2, lwasr's trimmed input, the
-          espeak8 expert batches: ``--max-duration`` 20 s of the pl training manifest), float32 against bfloat16
-          autocast (lwasr's ``precision``), interleaved A, B, A, B... on the same batches; the model is built once
-          and each step is a full forward, backward and AdamW step (``lwasr.training.evaluate.batch_logits``).
+          espeak8 expert batches: ``--max-duration`` 20 s of the pl training manifest): float32, bfloat16 autocast
+          (lwasr's ``precision``) and a bfloat16 frozen base under a float32 LoRA (``frozen_dtype``), interleaved
+          A, B, C, A, B, C... on the same batches; each model is built once and each step is a full forward,
+          backward and AdamW step (``lwasr.training.evaluate.batch_logits``).
   decode  the experts decoded (``lwasr.decoding.search.decode_cuts``, language given, batches of 16) with
           ``--dtype float32`` and ``bfloat16``, interleaved, each round on a fresh copy of the system; the first
           round's decodes are compared by ``lwasr score compare`` (paired bootstrap interval of the WER change).
@@ -53,8 +54,17 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+#: The arms of ``steps``: (name, autocast dtype of the forward pass, dtype the frozen base is held in).
+STEP_ARMS = (
+    ("float32", "float32", "float32"),
+    ("bfloat16 autocast", "bfloat16", "float32"),
+    ("bfloat16 frozen base", "float32", "bfloat16"),
+)
+
+
 def bench_steps(args: argparse.Namespace) -> str:
-    """Training step time, float32 against bfloat16 autocast, interleaved on the same batches."""
+    """Training step time: float32, bfloat16 autocast (``precision``) and a bfloat16 frozen base under a float32
+    LoRA (``frozen_dtype``), interleaved on the same batches."""
     import torch
 
     from lwasr.data.cuts import load_cuts
@@ -68,62 +78,69 @@ def bench_steps(args: argparse.Namespace) -> str:
     from lwasr.units.base import load_whisper
 
     before = loadavg()
-    torch.manual_seed(0)
     cfg = TrainConfig(mode="expert", lang="pl", model=args.base, cuts=[args.train_cuts])
-    model, tok = load_whisper(args.base)
-    model.config.use_cache = False
-    set_trimmed_input(model)
-    model = apply_lora(model, cfg).train()
-    logmel = LogMel(model.config.num_mel_bins)
+
+    def build(frozen: str) -> tuple[Any, Any, Any]:
+        """A LoRA model on the base held in ``frozen`` (as the trainer builds it), its tokenizer and optimizer."""
+        torch.manual_seed(0)
+        model, tok = load_whisper(args.base)
+        model.config.use_cache = False
+        set_trimmed_input(model)
+        model = apply_lora(model.to(getattr(torch, frozen)), cfg).train()
+        return model, tok, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    models = {frozen: build(frozen) for frozen in dict.fromkeys(f for _, _, f in STEP_ARMS)}
+    tok = models["float32"][1]
+    logmel = LogMel(models["float32"][0].config.num_mel_bins)
     cuts = D.select_languages(load_cuts([args.train_cuts], split=None), ["pl"])
     sampler = D.make_sampler(cuts, args.max_duration, num_buckets=4, shuffle=True, seed=0, world_size=1, rank=0)
-    dataset = D.AsrDataset(tok, lang_token=True, max_target_len=model.config.max_target_positions)
+    dataset = D.AsrDataset(tok, lang_token=True, max_target_len=448)
     batches = []
     for batch in D.make_loader(dataset, D.SkipFirst(sampler), 0):
         batches.append(batch)
         if len(batches) == args.steps:
             break
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
-    def one_pass(arm: str) -> float:
+    def one_pass(autocast: str, frozen: str) -> float:
+        model, _, opt = models[frozen]
         start = time.perf_counter()
         for batch in batches:
-            logits, labels = batch_logits(model, logmel, batch, trim=True, autocast=AUTOCAST[arm])
+            logits, labels = batch_logits(model, logmel, batch, trim=True, autocast=AUTOCAST[autocast])
             loss, n = D.token_loss(logits, labels)
             (loss / n).backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
         return time.perf_counter() - start
 
-    one_pass("float32")  # warm-up (allocator, oneDNN kernels), not counted
-    one_pass("bfloat16")
-    times: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    for _, autocast, frozen in STEP_ARMS:  # warm-up (allocator, oneDNN kernels), not counted
+        one_pass(autocast, frozen)
+    times: dict[str, list[float]] = {name: [] for name, _, _ in STEP_ARMS}
     for _ in range(args.rounds):
-        for arm in ARMS:
-            times[arm].append(one_pass(arm))
-    ratios = [f / b for f, b in zip(times["float32"], times["bfloat16"], strict=True)]
+        for name, autocast, frozen in STEP_ARMS:
+            times[name].append(one_pass(autocast, frozen))
     utts = sum(len(b["ids"]) for b in batches)
     audio = sum(b["seconds"] for b in batches)
-    rows = [
-        f"| {arm} | {statistics.median(times[arm]) / len(batches):.2f} | {utts / statistics.median(times[arm]):.2f} |"
-        f" {', '.join(f'{t:.1f}' for t in times[arm])} |"
-        for arm in ARMS
-    ]
+    rows = []
+    for name, _, _ in STEP_ARMS:
+        median = statistics.median(times[name])
+        passes = ", ".join(f"{t:.1f}" for t in times[name])
+        per_round = [f / t for f, t in zip(times["float32"], times[name], strict=True)]
+        rows.append(
+            f"| {name} | {median / len(batches):.2f} | {utts / median:.2f} | {passes}"
+            f" | {', '.join(f'{r:.2f}' for r in per_round)} | **{statistics.median(per_round):.2f}×** |"
+        )
     return "\n".join(
         [
             "### Training steps (whisper-base LoRA rank 32, trimmed input)",
             "",
             f"Machine: {machine()}. Load (/proc/loadavg) before {before}, after {loadavg()}.",
             f"{len(batches)} steps of the pl training batches ({args.max_duration:g} s each at most: {utts} utterances,"
-            f" {audio:.1f} s of audio), {args.rounds} rounds interleaved float32, bfloat16 after one warm-up pass"
-            f" of each; base `{args.base}`.",
+            f" {audio:.1f} s of audio), {args.rounds} rounds interleaved in the order of the table, after one"
+            f" warm-up pass of each; base `{args.base}`.",
             "",
-            "| precision | s/step (median round) | utt/s | pass times (s) |",
-            "|---|---|---|---|",
+            "| arm | s/step (median round) | utt/s | pass times (s) | speed-up per round vs float32 | median |",
+            "|---|---|---|---|---|---|",
             *rows,
-            "",
-            f"bfloat16 speed-up per round (float32 time / bfloat16 time): {', '.join(f'{r:.2f}' for r in ratios)};"
-            f" median **{statistics.median(ratios):.2f}×**.",
         ]
     )
 
