@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import field
 from typing import Any
 
+import rich.markup
+
 from lwasr.errors import LwasrError
 
 
@@ -56,8 +58,9 @@ def redefault(cls: type, name: str, default: Any) -> Any:
 
 
 def help_of(cls: type, name: str) -> str:
-    """The help text of field ``name`` of the config class ``cls``."""
-    return cls.__dataclass_fields__[name].metadata.get("help", "")
+    """The help text of field ``name`` of the config class ``cls``, for ``--help``: rich markup escaped, so that
+    ``lwasr[qlora]`` is not read as a style tag and dropped."""
+    return rich.markup.escape(cls.__dataclass_fields__[name].metadata.get("help", ""))
 
 
 def flag_of(cls: type, name: str) -> str:

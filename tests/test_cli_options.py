@@ -123,3 +123,9 @@ def test_a_command_without_subcommands_shows_none_in_its_usage(name):
     cmd = ROOT.commands[name]
     usage = next(line for line in CliRunner().invoke(app, [name, "--help"]).output.splitlines() if "Usage:" in line)
     assert ("COMMAND" in usage) == bool(getattr(cmd, "commands", None)), usage
+
+
+def test_help_shows_square_brackets_as_written():
+    """rich read `lwasr[qlora]` in --quantize-base's help as a style tag and printed `lwasr`."""
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
+    assert "pip install 'lwasr[qlora]'" in result.output

@@ -38,6 +38,7 @@ TRAIN_OPTIONS = (
     "accum_grad",
     "lora_rank",
     "precision",
+    "frozen_dtype",
     "num_workers",
     "resume",
     "overwrite",
