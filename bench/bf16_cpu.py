@@ -90,11 +90,11 @@ def bench_steps(args: argparse.Namespace) -> str:
         return model, tok, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     models = {frozen: build(frozen) for frozen in dict.fromkeys(f for _, _, f in STEP_ARMS)}
-    tok = models["float32"][1]
-    logmel = LogMel(models["float32"][0].config.num_mel_bins)
+    reference, tok, _ = models["float32"]
+    logmel = LogMel(reference.config.num_mel_bins)
     cuts = D.select_languages(load_cuts([args.train_cuts], split=None), ["pl"])
     sampler = D.make_sampler(cuts, args.max_duration, num_buckets=4, shuffle=True, seed=0, world_size=1, rank=0)
-    dataset = D.AsrDataset(tok, lang_token=True, max_target_len=448)
+    dataset = D.AsrDataset(tok, lang_token=True, max_target_len=reference.config.max_target_positions)
     batches = []
     for batch in D.make_loader(dataset, D.SkipFirst(sampler), 0):
         batches.append(batch)

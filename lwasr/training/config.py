@@ -54,7 +54,8 @@ LORA_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {"lora_rank": (1, True), "lor
 #: LoRA run is 1.24x faster, but the WER intervals of the trained systems do not exclude a loss and the main job
 #: gains 2% (docs/performance.md, bench/bf16_cpu.py).
 AUTO_BF16_ON_CPU = False
-#: Whether ``frozen_dtype: auto`` holds the frozen base in bfloat16 on a CPU that has it (docs/performance.md).
+#: Whether ``frozen_dtype: auto`` holds the frozen base in bfloat16 on a CPU that has it: yes, since ``auto`` is
+#: asked for (the default is float32) and a LoRA run there is 1.26x faster (docs/performance.md).
 AUTO_BF16_FROZEN_ON_CPU = True
 #: Settings a resumed run may change: they change how often it logs and saves or how fast it runs,
 #: not what it computes. Any other difference from the checkpoint's settings refuses the resume.
