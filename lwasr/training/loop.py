@@ -575,8 +575,12 @@ class Trainer:
     def meta(self) -> ModelMeta:
         """Hook: the unit's ``lwasr.json``: base model, languages, prompt, and the run's facts in ``extra``."""
         cfg = self.cfg
-        extra: dict[str, Any] = {"mode": cfg.mode, "steps": self.step, "precision": self.precision}
-        extra["frozen_dtype"] = self.frozen_dtype
+        extra: dict[str, Any] = {
+            "mode": cfg.mode,
+            "steps": self.step,
+            "precision": self.precision,
+            "frozen_dtype": self.frozen_dtype,
+        }
         # what the unit was trained on (an adapted base made from it by lwasr export keeps this)
         extra["data"] = {"cuts": list(cfg.cuts), "hours": {k: round(v, 4) for k, v in sorted(self.train_hours.items())}}
         if math.isfinite(self.best_loss):
