@@ -1,6 +1,6 @@
 """egs/espeak8/local/base_study.sh on the tiny model: the adapted base (adapted on other languages, merged,
 its lwasr.json saying on what), zero-shot of both bases, the 2x2 with its interaction, full fine-tuning, the
-data-size arm, and a re-run that trains nothing."""
+data-size arm, the constructed channel arm, and a re-run that trains nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from helpers import run_recipe
+
+from lwasr.data.channels import BUILTIN_CHANNELS
+from lwasr.data.cuts import load_cuts
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +50,14 @@ def test_base_study_runs_every_part_and_resumes(tmp_path: Path, tiny_whisper: Pa
     assert not (exp / "b_adapted_n6" / "decode_zeroshot_aware_test-first2").exists()  # zero-shot runs once
     size = json.loads((exp / "b_study" / "SIZE.json").read_text())
     assert list(size["systems"]) == ["experts_n4", "shared_n4", "experts_n6", "shared_n6"]
+    channels = json.loads((exp / "b_study" / "CHANNELS.json").read_text())
+    assert list(channels["systems"]) == ["experts_clean", "shared_clean", "experts_channels", "shared_channels"]
+    zero_ch = json.loads((exp / "b_study" / "ZEROSHOT_CHANNELS.json").read_text())
+    assert set(zero_ch["systems"]) == {"clean", "channels"}
+    cut = next(iter(load_cuts(tmp_path / "data" / "b_channels", "pl", split="test")))
+    assert cut.supervisions[0].custom["channel"] == BUILTIN_CHANNELS["pl"]  # every split of the arm's corpus
     times = (exp / "b_study" / "times.tsv").read_text().splitlines()
-    assert [t.split("\t")[0] for t in times] == ["adapt", "zeroshot", "2x2", "full", "size"]
+    assert [t.split("\t")[0] for t in times] == ["adapt", "zeroshot", "2x2", "full", "size", "channel"]
 
     kept = tmp_path / "kept"
     keep = run_recipe(
@@ -58,6 +67,7 @@ def test_base_study_runs_every_part_and_resumes(tmp_path: Path, tiny_whisper: Pa
     assert json.loads((kept / "adapted_base" / "lwasr.json").read_text()) == meta
     with gzip.open(kept / "adapted" / "decode_experts_aware_test" / "hyp.jsonl.gz", "rt") as f:
         assert f.read() == (exp / "b_adapted" / "decode_experts_aware_test" / "hyp.jsonl").read_text()
+    assert (kept / "adapted_channels" / "decode_shared_aware_test" / "hyp.jsonl.gz").is_file()
     assert (kept / "TWO_BY_TWO.md").is_file() and (kept / "times.tsv").read_text() == "\n".join(times) + "\n"
 
     units = sorted(p.stat().st_mtime for p in exp.rglob("lwasr.json"))

@@ -16,12 +16,14 @@ data=                    # default data/espeak8_<profile>: the corpus size depen
 corpus=synth
 test_voices=unseen       # test speakers: unseen (espeak-ng variants that no train/dev utterance has) or seen
 train_text=builtin       # training text: builtin (the sentence lists) or catalogs (and the gettext catalogs' sentences)
+channels=                # recording conditions: empty (clean), builtin (each language its own) or LANG=CHANNEL,...;
+                         # constructed (lwasr prepare synth --channels, docs/data.md); give such a corpus its own --data
 help_message="Usage: bash run.sh [options]   (egs/espeak8: offline espeak-ng corpus, embedded whisper-base)"
 
 prepare() {  # stage 1: synthesise the corpus with espeak-ng
   logged_cpu stage1 lwasr prepare synth --langs "$langs" --out "$data" \
     --train "$train_utts" --dev "$dev_utts" --test "$test_utts" --test-voices "$test_voices" \
-    --train-text "$train_text"
+    --train-text "$train_text" --channels "$channels"
 }
 
 # shellcheck source=utils/recipe.sh

@@ -14,6 +14,7 @@ import typer
 
 from lwasr.cli.options import _with_options
 from lwasr.cli.transcribe import longform  # the long-form test set builder lives with transcribe
+from lwasr.data.channels import BUILTIN_CHANNELS, CHANNELS
 from lwasr.data.hf_columns import LANG_COLUMNS, SPLIT_NAMES, TEXT_COLUMNS, HfColumns
 from lwasr.data.limits import CutLimits
 
@@ -309,6 +310,16 @@ def synth(
             "--locale-dir", help="--train-text catalogs: where <locale>/LC_MESSAGES/*.mo are (default Debian's)."
         ),
     ] = None,
+    channels: Annotated[
+        str,
+        typer.Option(
+            "--channels",
+            help="Give languages their own recording condition in every split, a constructed stand-in for languages"
+            " recorded in different corpora: LANG=CHANNEL,... or builtin ("
+            + ", ".join(f"{lang}={name}" for lang, name in BUILTIN_CHANNELS.items())
+            + f"). Channels: {', '.join(CHANNELS.names())} (docs/data.md says what each is).",
+        ),
+    ] = "",
     jobs: Jobs = CPUS,
     force: Force = False,
 ) -> None:
@@ -333,6 +344,7 @@ def synth(
         text_dir=text_dir,
         train_text=train_text,
         locale_dir=locale_dir,
+        channels=channels,
         jobs=jobs,
         force=force,
     )

@@ -12,7 +12,7 @@ import gzip
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -294,12 +294,15 @@ class Preparer:
         utts: Iterable[Utterance],
         fingerprint: dict[str, Any],
         dropped: Sequence[Dropped] = (),
+        notes: Mapping[str, int] | None = None,
     ) -> SplitReport:
-        """Check ``utts``, write the manifest atomically, then its sidecar (the "complete" marker)."""
+        """Check ``utts``, write the manifest atomically, then its sidecar (the "complete" marker). ``notes``:
+        what the preparer did to items it kept, with counts (the report lists them)."""
         check_whisper_code(lang)
         path = self.path(lang, split)
         rep = SplitReport(self.corpus, lang, split, str(path), fingerprint=self._full(fingerprint))
         rep.dropped.extend(dropped)
+        rep.notes.update(notes or {})
         cuts = make_cuts(utts, rep, jobs=self.jobs, opus_rate=self.opus_rate, decode=self.decode, limits=self.limits)
         side = sidecar_path(path)
         side.unlink(missing_ok=True)

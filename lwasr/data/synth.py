@@ -4,10 +4,11 @@ Sentences come from ``lwasr/data/text/<lang>.txt`` (one per line; or ``text_dir`
 de-duplicated, shuffled with the seed and cut into disjoint train/dev/test pools, so no sentence is in two
 splits. Every utterance draws, from a generator seeded by (seed, language, split, index), an espeak-ng voice
 variant (recorded as the speaker), a speed, a pitch and optionally a noise level, so the corpus is the same
-on every run. Train and dev draw their variants from one list and, by default, test from a disjoint one, so
-the test measures unseen speakers (:func:`split_variants`); each split's list is recorded in its manifest's
-sidecar. espeak-ng writes 22050 Hz; the wavs are resampled to 16 kHz mono in numpy. A wav's name holds
-a hash of everything that shaped it, so a re-run reuses it and a changed option makes a new one.
+on every run; ``channels`` can give a language its own recording condition (:mod:`lwasr.data.channels`).
+Train and dev draw their variants from one list and, by default, test from a disjoint one, so the test
+measures unseen speakers (:func:`split_variants`); each split's list is recorded in its manifest's sidecar.
+espeak-ng writes 22050 Hz; the wavs are resampled to 16 kHz mono in numpy. A wav's name holds a hash of
+everything that shaped it, so a re-run reuses it and a changed option makes a new one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import soundfile as sf
 from lwasr.atomic import atomic_path
 from lwasr.data.audio import SAMPLE_RATE, resample
 from lwasr.data.catalogs import LOCALE_DIR, catalog_sentences, without
+from lwasr.data.channels import CHANNELS, parse_channels
 from lwasr.data.manifests import Preparer, Utterance, read_text
 from lwasr.data.report import MISSING_AUDIO, Dropped, RunReport
 from lwasr.errors import LwasrError
@@ -83,9 +85,13 @@ class SynthItem:
     pitch: int
     snr_db: float | None
     noise_seed: int
+    channel: str | None = None  # a recording condition of lwasr.data.channels, applied last
 
     def digest(self) -> str:
-        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:10]
+        fields = asdict(self)
+        if self.channel is None:  # a clean utterance keeps the name it had before channels existed
+            del fields["channel"]
+        return hashlib.sha1(repr(sorted(fields.items())).encode()).hexdigest()[:10]
 
 
 def _espeak() -> str:
@@ -222,8 +228,10 @@ def plan(
     seed: int,
     variants: Sequence[str],
     noise: bool,
+    channel: str | None = None,
 ) -> list[SynthItem]:
-    """The ``n`` utterances of one (lang, split): sentences in pool order (cycled), seeded voice draws."""
+    """The ``n`` utterances of one (lang, split): sentences in pool order (cycled), seeded voice draws, each
+    through ``channel`` when one is given."""
     items = []
     split_key = zlib.crc32(split.encode())
     lang_key = zlib.crc32(lang.encode())
@@ -241,6 +249,7 @@ def plan(
                 pitch=int(rng.integers(PITCH[0], PITCH[1] + 1)),
                 snr_db=round(float(rng.uniform(*SNR_DB)), 1) if noise else None,
                 noise_seed=int(rng.integers(2**31)),
+                channel=channel,
             )
         )
     return items
@@ -263,6 +272,8 @@ def synthesize(item: SynthItem, path: Path) -> str | None:
         rms = float(np.sqrt(np.mean(y**2))) if len(y) else 0.0
         noise = np.random.default_rng(item.noise_seed).standard_normal(len(y)).astype(np.float32)
         y = y + noise * (rms / 10 ** (item.snr_db / 20))
+    if item.channel is not None:
+        y = CHANNELS.get(item.channel).apply(y, item.noise_seed)
     y = np.clip(y, -1.0, 1.0)
     with atomic_path(path) as tmp:
         sf.write(tmp, y, SAMPLE_RATE, subtype="PCM_16")
@@ -292,6 +303,7 @@ def prepare_synth(
     text_dir: str | Path | None = None,
     train_text: str = "builtin",
     locale_dir: Path | None = None,
+    channels: str = "",
     jobs: int | None = None,
     force: bool = False,
 ) -> RunReport:
@@ -301,10 +313,12 @@ def prepare_synth(
     per language (default train 240, dev 24, test 32). Speakers come from :func:`split_variants`;
     ``test_seen`` > 0 adds a ``test-seen`` split: that many utterances of the test sentences, spoken by the
     train/dev variants (seen speakers), beside a test split of unseen ones. ``train_text`` "catalogs" adds the
-    sentences of the gettext catalogs under ``locale_dir`` to train (:func:`sentence_pools`).
+    sentences of the gettext catalogs under ``locale_dir`` to train (:func:`sentence_pools`). ``channels``
+    gives languages their own recording condition in every split (:func:`lwasr.data.channels.parse_channels`).
     """
     out = Path(out)
     langs = parse_langs(langs)
+    by_lang = parse_channels(channels, langs)
     sizes = dict(DEFAULT_SIZES if sizes is None else sizes)
     if not sizes or "train" not in sizes or any(n < 0 for n in [*sizes.values(), test_seen]):
         raise LwasrError(f"bad sizes {sizes}, test_seen {test_seen}: need non-negative counts including 'train'")
@@ -332,7 +346,7 @@ def prepare_synth(
         pools["test-seen"] = pools.get("test", [])
         for split, n in counts.items():
             pool = voices.get(split, voices["train"])
-            items = plan(lang, split, pools[split], n, seed=seed, variants=pool, noise=noise)
+            items = plan(lang, split, pools[split], n, seed=seed, variants=pool, noise=noise, channel=by_lang.get(lang))
             fingerprint = {
                 "items": hashlib.sha1(repr([i.digest() for i in items]).encode()).hexdigest(),
                 "sizes": sizes,
@@ -340,6 +354,8 @@ def prepare_synth(
             }
             if train_text != "builtin":  # builtin manifests keep the fingerprint they had before the option
                 fingerprint.update(train_text=train_text, sentences=len(pools[split]))
+            if lang in by_lang:  # a clean language's fingerprint stays what it was before channels existed
+                fingerprint["channel"] = by_lang[lang]
             if not prep.done(lang, split, fingerprint):
                 todo.append((lang, split, items, fingerprint))
 
@@ -369,8 +385,11 @@ def prepare_synth(
                     text=i.text,
                     lang=lang,
                     speaker=f"{i.voice}+{i.variant}",
-                    custom={"speed": i.speed, "pitch": i.pitch, "snr_db": i.snr_db},
+                    custom={"speed": i.speed, "pitch": i.pitch, "snr_db": i.snr_db}
+                    | ({"channel": i.channel} if i.channel else {}),
                 )
             )
-        prep.write(lang, split, utts, fingerprint, dropped)
+        channel = by_lang.get(lang)
+        notes = {f"channel {channel}: {CHANNELS.get(channel).description}": len(utts)} if channel and utts else {}
+        prep.write(lang, split, utts, fingerprint, dropped, notes)
     return prep.finish()

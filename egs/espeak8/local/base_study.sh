@@ -18,12 +18,15 @@
 #   full      full fine-tuning on each base, the same schedule (run.sh stages 4-5, 9 with --baselines "shared full")
 #   size      the data-size arm on the adapted base: 800 training utterances per language (about 0.5 h; the 2x2's
 #             160 are its first 160), experts and shared LoRA: exp/<tag>_study/SIZE.md
+#   channel   constructed: the 2x2's corpus with each language its own recording condition (prepare synth
+#             --channels builtin), experts and shared LoRA on the adapted base, zero-shot too:
+#             exp/<tag>_study/CHANNELS.md (against the clean corpus) and ZEROSHOT_CHANNELS.md
 # Any other option goes to every run.sh call (e.g. --langs, --epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tag=espeak8_base
-parts="adapt zeroshot 2x2 full size"
+parts="adapt zeroshot 2x2 full size channel"
 model=embedded:whisper-base          # the original base
 adapt_langs=es,fr,de,nl,cs,ru,tr,sv  # espeak-ng speaks them and their catalogs hold 600+ sentences each here
 adapt_utts=200                       # training utterances per adaptation language
@@ -40,7 +43,7 @@ while (( $# > 0 )); do
     --tag|--parts|--model|--adapt-langs|--adapt-utts|--adapt-dev-utts|--adapt-epochs|--train-utts|--size-utts|\
     --zeroshot-test-utts|--data-root|--expdir)
       v=${1#--}; printf -v "${v//-/_}" '%s' "$2"; shift 2 ;;
-    --help|-h) sed -n '2,23p' "$0"; exit 0 ;;
+    --help|-h) sed -n '2,26p' "$0"; exit 0 ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -127,9 +130,22 @@ part_size() {
     --title "experts against shared LoRA on the adapted base, $train_utts and $size_utts training utterances per language"
 }
 
+part_channel() {
+  local clean=$expdir/${tag}_adapted ch=$expdir/${tag}_adapted_channels
+  local z=decode_zeroshot_aware_test-first$zeroshot_test_utts
+  run adapted adapted_channels "$data_root/${tag}_channels" "$train_utts" --channels builtin --stop-stage 9
+  lwasr score compare "$clean/$z" "$ch/$z" --name clean --name channels --baseline clean \
+    --out "$study/ZEROSHOT_CHANNELS.md" \
+    --title "the adapted base zero-shot, language given: each language through its own channel, against clean"
+  lwasr score interaction "$clean/decode_experts_aware_test" "$clean/decode_shared_aware_test" \
+    "$ch/decode_experts_aware_test" "$ch/decode_shared_aware_test" \
+    --name experts_clean --name shared_clean --name experts_channels --name shared_channels --out "$study/CHANNELS.md" \
+    --title "experts against shared LoRA on the adapted base: clean, and each language through its own channel"
+}
+
 for p in $parts; do
   case $p in
-    adapt|zeroshot|2x2|full|size) echo "=== base study, part $p ($(date -u '+%F %T') UTC)"; timed "$p" "part_$p" ;;
-    *) echo "$0: unknown part '$p' (adapt zeroshot 2x2 full size)" >&2; exit 2 ;;
+    adapt|zeroshot|2x2|full|size|channel) echo "=== base study, part $p ($(date -u '+%F %T') UTC)"; timed "$p" "part_$p" ;;
+    *) echo "$0: unknown part '$p' (adapt zeroshot 2x2 full size channel)" >&2; exit 2 ;;
   esac
 done

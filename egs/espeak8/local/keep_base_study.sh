@@ -31,7 +31,7 @@ exp=$src/exp
 for f in "$exp/${tag}_study"/*.md "$exp/${tag}_study"/*.json "$exp/${tag}_study/times.tsv"; do keep "$f" "$out/${f##*/}"; done
 keep "$exp/${tag}_adapt/base/lwasr.json" "$out/adapted_base/lwasr.json"
 keep "$exp/${tag}_adapt/train_shared/train.log" "$out/adapted_base/train.log.gz"
-for d in "$exp/${tag}"_orig "$exp/${tag}"_adapted "$exp/${tag}"_adapted_n*; do
+for d in "$exp/${tag}"_orig "$exp/${tag}"_adapted "$exp/${tag}"_adapted_n* "$exp/${tag}"_adapted_channels; do
   [ -d "$d" ] || continue
   name=${d##*/}; name=${name#"${tag}"_}
   for f in "$d"/RESULTS*.md "$d"/RESULTS*.json; do keep "$f" "$out/$name/${f##*/}"; done
