@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lwasr.atomic import write_json
 from lwasr.errors import LwasrError
+from lwasr.output_lock import holding_lock
 from lwasr.units.meta import META_FILE, ModelMeta
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ def _check_comparable(metas: dict[Path, ModelMeta]) -> None:
         )
 
 
+@holding_lock("out")
 def pick_lowest_dev_loss(candidates: Sequence[Path], out: Path) -> Path:
-    """Link ``out`` to the candidate unit with the lowest best dev loss; return the chosen unit."""
+    """Link ``out`` to the candidate unit with the lowest best dev loss; return the chosen unit. Two picks of one
+    ``out`` at once: the second is refused (:mod:`lwasr.output_lock`)."""
     if len(candidates) < 1:
         raise LwasrError("give at least one candidate unit")
     for c in candidates:

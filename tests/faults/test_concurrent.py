@@ -97,6 +97,7 @@ def command_args(name: str, root: Path, fx: dict) -> tuple[list[str], Path]:
             root / "it",
         ),
         "prepare": (["prepare", "dir", str(fx["tsv"]), "--out", str(root / "p")], root / "p"),
+        "pick": (["train", "pick", f"{experts}/pl", f"{experts}/pt", "--out", str(root / "s")], root / "s"),
         "router": (
             ["router", "train", "--experts", experts, "--train", train, "--dev", dev, "--out", str(root / "r")],
             root / "r",
@@ -121,7 +122,7 @@ def inputs(tiny_whisper, tiny_ct2, blog_adapter, experts, manifests, tmp_path_fa
 
 @pytest.mark.parametrize(
     "name",
-    "decode transcribe export train fuse distill expand prepare router import-ct2 import-adapter".split(),
+    "decode transcribe export train fuse distill expand prepare pick router import-ct2 import-adapter".split(),
 )
 def test_every_writing_command_is_refused_while_another_run_writes_its_output(
     name, inputs, tmp_path, hold, monkeypatch, capsys
