@@ -56,10 +56,13 @@ def test_aware_routes_each_language_to_its_expert(experts: Path, data: Path, tmp
     assert len(text) == 6 and text[0].startswith("pl_0")
 
 
-def test_per_sample_routing_matches_group(experts: Path, data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("beam_size", [1, 2])
+def test_per_sample_routing_matches_group(experts: Path, data: Path, tmp_path: Path, beam_size: int) -> None:
+    """Greedy, and beam search through generate (peft repeats each row's adapter name for its beams)."""
     system = load_system(str(experts))
-    decode_cuts(system, [data], tmp_path / "g", SAME_INPUT, progress=False)
-    opts = DecodeOptions(**{**SAME_INPUT.__dict__, "routing": "per-sample"})
+    group = DecodeOptions(**{**SAME_INPUT.__dict__, "beam_size": beam_size})
+    decode_cuts(system, [data], tmp_path / "g", group, progress=False)
+    opts = DecodeOptions(**{**group.__dict__, "routing": "per-sample"})
     decode_cuts(system, [data], tmp_path / "p", opts, progress=False)
     g, p = hyps_by_id(tmp_path / "g"), hyps_by_id(tmp_path / "p")
     assert {k: v["hyp"] for k, v in g.items()} == {k: v["hyp"] for k, v in p.items()}

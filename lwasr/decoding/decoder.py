@@ -356,6 +356,9 @@ class Decoder:
                 # the encoder output has no padding to mask; saying so stops "the attention mask is not set"
                 attention_mask=torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device),
                 return_timestamps=False,
+                # also a keyword (the config has it too) because peft reads it there: with per-sample adapters
+                # it repeats each row's adapter name once per beam, for the decoder's beam-expanded rows
+                num_beams=self.opts.beam_size,
             )
 
 
