@@ -112,6 +112,23 @@ def test_learned_fusion_trains_resumes_and_exports(tiny_whisper, experts_dir, cu
     assert set(load_file(unit / "adapter_model.safetensors")) and ModelMeta.load(unit / "merged").kind == "full"
 
 
+def test_gradient_checkpointing_trains_the_same_gate(tiny_whisper, experts_dir, cuts, tmp_path):
+    """Checkpointed layers run their forward again in backward, gate hooks included: the gate's weights must still
+    be there then, and the gradients the same."""
+    train_cuts, dev_cuts = cuts
+    over = dict(cuts=[str(train_cuts)], dev_cuts=[str(dev_cuts)], max_duration=2.5, num_buckets=2, max_steps=2)
+    over |= dict(valid_every=0, final_model="last", lr=0.2)
+    gates = [
+        ModelMeta.load(
+            fuse(experts_dir, ["pl", "pt"], "learned", tmp_path / f"ckpt{on}" / "fused", train_overrides=over | on)
+        ).extra["gate_weights"]
+        for on in ({"grad_checkpointing": False}, {"grad_checkpointing": True})
+    ]
+    assert any(abs(w["pl"] - 0.5) > 1e-3 for w in gates[0].values())  # it trained
+    for module, w in gates[0].items():
+        assert gates[1][module] == pytest.approx(w, abs=1e-6), module
+
+
 def test_cli_learned(experts_dir, cuts, tmp_path):
     train_cuts, _ = cuts
     out = tmp_path / "cli_learned"

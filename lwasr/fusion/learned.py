@@ -40,7 +40,7 @@ from lwasr.fusion.trajectory import (
     read_trajectory,
     write_trajectory,
 )
-from lwasr.training.loop import Trainer, plan_train, train
+from lwasr.training.loop import Trainer, checkpoint_activations, plan_train, train
 from lwasr.training.select import DEV_SET
 from lwasr.units.experts import Factors, attach_experts, expert_factors, load_experts, lora_layers
 from lwasr.units.meta import META_FILE, LoraShape, ModelMeta, check_same_base
@@ -95,14 +95,13 @@ class GatedExperts(nn.Module):
         return self.peft.config
 
     def gradient_checkpointing_enable(self, **kwargs: Any) -> None:
-        self.peft.gradient_checkpointing_enable(**kwargs)
+        checkpoint_activations(self.peft)
 
     def forward(self, **kwargs: Any) -> Any:
+        # kept until the next forward, not cleared after this one: with gradient checkpointing the checkpointed
+        # layers run their forward again during backward, gate hooks included, and need this step's weights
         self._weights = self.gate.weights()
-        try:
-            return self.peft(**kwargs)
-        finally:
-            self._weights = None
+        return self.peft(**kwargs)
 
     def _layer_weights(self, module: str, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """The experts' weights in LoRA module ``module``: its group's row of the gate (set by :meth:`forward`)."""

@@ -146,6 +146,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def checkpoint_activations(model: nn.Module) -> None:
+    """Gradient (activation) checkpointing, non-reentrant: it needs no requires-grad input hook on the frozen conv
+    front-end. By transformers' name for it since 5.x, where the older one warns; the older one before."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 class Trainer:
     """Holds the model, data, optimizer and progress of one run; :meth:`run` trains it to the end.
 
@@ -220,8 +230,7 @@ class Trainer:
             set_trimmed_input(model)
         model = self.build(model)
         if cfg.grad_checkpointing:
-            # non-reentrant checkpointing needs no requires-grad input hook on the frozen conv front-end
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            checkpoint_activations(model)
         self.model = model.to(self.info.device)  # the unwrapped model: saving, loading, exporting
         self.net: nn.Module = self.model
         if self.info.distributed:
