@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -38,6 +39,28 @@ def test_dtw_finds_the_cheapest_monotone_path(cost, rows, cols) -> None:
     got_rows, got_cols = dtw(np.array(cost, dtype=np.float32))
     assert got_rows.tolist() == rows
     assert got_cols.tolist() == cols
+
+
+def reference_dtw():
+    """bench/dtw.py's cell-by-cell loop: the code the anti-diagonal dtw replaced."""
+    spec = importlib.util.spec_from_file_location("bench_dtw", Path(__file__).parents[1] / "bench" / "dtw.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.reference_dtw
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols", "levels"), [(1, 1, 0), (1, 7, 0), (7, 1, 0), (5, 40, 0), (40, 9, 3), (23, 150, 2)]
+)
+def test_dtw_gives_the_path_of_the_cell_by_cell_loop(rows, cols, levels) -> None:
+    """Random costs, and costs of a few levels only (``levels`` > 0), whose many ties test the tie order."""
+    reference = reference_dtw()
+    rng = np.random.default_rng(rows * 1000 + cols)
+    for _ in range(5):
+        cost = rng.integers(0, levels, (rows, cols)) if levels else rng.random((rows, cols))
+        cost = cost.astype(np.float32)
+        for got, want in zip(dtw(cost), reference(cost), strict=True):
+            assert got.tolist() == want.tolist()
 
 
 def test_median_filter_removes_a_spike_and_keeps_a_step() -> None:

@@ -58,35 +58,37 @@ class Word:
 def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The cheapest monotone path through ``cost`` ``[rows, cols]`` from ``(0, 0)`` to the last cell, moving one row,
     one column or both at a time: its row and column indices (openai-whisper's ``dtw_cpu``; ties go to a column
-    step, then a row step)."""
+    step, then a row step).
+
+    The table is filled one anti-diagonal at a time, in numpy: every cell of ``i + j = k`` needs only diagonals
+    ``k - 1`` and ``k - 2``. Stored skewed (``acc[k, i]`` is cell ``(i, k - i)``), each diagonal's three
+    neighbours are slices, so the fill takes ``rows + cols`` vector steps instead of ``rows * cols`` Python ones;
+    the path is that of the cell-by-cell loop (bench/dtw.py holds it, and times both)."""
     rows, cols = cost.shape
-    total = np.full((rows + 1, cols + 1), np.inf, dtype=np.float64)
-    trace = np.full((rows + 1, cols + 1), -1, dtype=np.int8)
-    total[0, 0] = 0.0
-    for j in range(1, cols + 1):
-        for i in range(1, rows + 1):
-            diagonal, up, left = total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]
-            if diagonal < up and diagonal < left:
-                best, move = diagonal, 0
-            elif up < diagonal and up < left:
-                best, move = up, 1
-            else:
-                best, move = left, 2
-            total[i, j] = cost[i - 1, j - 1] + best
-            trace[i, j] = move
-    trace[0, :] = 2
-    trace[:, 0] = 1
-    i, j = rows, cols
+    diagonals = rows + cols + 1
+    acc = np.full((diagonals, rows + 1), np.inf)  # acc[k, i]: cost of the best path to cell (i, k - i)
+    acc[0, 0] = 0.0
+    skewed = np.full((diagonals, rows + 1), np.inf)
+    i = np.arange(1, rows + 1)[:, None]
+    skewed[i + np.arange(1, cols + 1), i] = cost  # skewed[k, i] = cost[i - 1, k - i - 1]
+    moves = np.zeros((diagonals, rows + 1), dtype=np.int8)  # 0 diagonal, 1 row step (up), 2 column step (left)
+    for k in range(2, diagonals):
+        lo, hi = max(1, k - cols), min(rows, k - 1)
+        diagonal, up, left = acc[k - 2, lo - 1 : hi], acc[k - 1, lo - 1 : hi], acc[k - 1, lo : hi + 1]
+        move = np.where((diagonal < up) & (diagonal < left), 0, np.where((up < diagonal) & (up < left), 1, 2))
+        acc[k, lo : hi + 1] = skewed[k, lo : hi + 1] + np.choose(move, (diagonal, up, left))
+        moves[k, lo : hi + 1] = move
+    r, c = rows, cols
     path = []
-    while i > 0 or j > 0:
-        path.append((i - 1, j - 1))
-        move = trace[i, j]
+    while r > 0 or c > 0:
+        path.append((r - 1, c - 1))
+        move = 2 if r == 0 else 1 if c == 0 else moves[r + c, r]  # along the table's edges: straight to (0, 0)
         if move == 0:
-            i, j = i - 1, j - 1
+            r, c = r - 1, c - 1
         elif move == 1:
-            i -= 1
+            r -= 1
         else:
-            j -= 1
+            c -= 1
     steps = np.array(path[::-1])
     return steps[:, 0], steps[:, 1]
 
