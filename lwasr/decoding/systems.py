@@ -226,10 +226,16 @@ def _load_base(spec: str, meta: ModelMeta | None, model_override: str | None) ->
     return System(model, tok, source=spec)
 
 
+class FullSystem(System):
+    """A full model with an lwasr.json: a full fine-tune, or a LoRA unit merged and exported (``lwasr export``)."""
+
+    kind = "full"
+
+
 @register_loader("full")
-def _load_full(spec: str, meta: ModelMeta | None, model_override: str | None) -> System:
+def _load_full(spec: str, meta: ModelMeta | None, model_override: str | None) -> FullSystem:
     model, tok = load_whisper(spec)
-    return System(model, tok, source=spec, meta=meta)
+    return FullSystem(model, tok, source=spec, meta=meta)
 
 
 class LoraSystem(System):

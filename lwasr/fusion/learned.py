@@ -86,7 +86,9 @@ class GatedExperts(nn.Module):
         freeze_adapters(model, self.langs)
         self.gate = FusionGate(groups, len(langs), gate_fn)
         self.start = self.gate.weights().detach().clone()
-        self._weights: torch.Tensor | None = None
+        # this step's gate weights, in a dict: as an attribute, the linear gate's weights (its logits, a Parameter)
+        # would be registered as a parameter of this module and land in its checkpoints
+        self._step: dict[str, torch.Tensor] = {}
         self._group = {name: groups.index(group_of(name, gate)) for name in self.layers}
         self.mixture = WeightedAdapters(model, self._layer_weights)
 
@@ -100,12 +102,12 @@ class GatedExperts(nn.Module):
     def forward(self, **kwargs: Any) -> Any:
         # kept until the next forward, not cleared after this one: with gradient checkpointing the checkpointed
         # layers run their forward again during backward, gate hooks included, and need this step's weights
-        self._weights = self.gate.weights()
+        self._step["weights"] = self.gate.weights()
         return self.peft(**kwargs)
 
     def _layer_weights(self, module: str, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         """The experts' weights in LoRA module ``module``: its group's row of the gate (set by :meth:`forward`)."""
-        w = self._weights[self._group[module]]
+        w = self._step["weights"][self._group[module]]
         return [(lang, w[i]) for i, lang in enumerate(self.langs)]
 
     def module_weights(self) -> dict[str, list[float]]:
