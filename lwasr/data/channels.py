@@ -11,7 +11,7 @@ and convolution are scipy's; each random draw comes from the utterance's seed, s
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,7 +156,3 @@ def parse_channels(spec: str, langs: Sequence[str]) -> dict[str, str]:
         chosen[lang] = CHANNELS.get(name).name
     return chosen
 
-
-def describe(channels: Mapping[str, str]) -> str:
-    """One line per language: its channel and what the channel is."""
-    return "\n".join(f"{lang}: {name} ({CHANNELS.get(name).description})" for lang, name in channels.items())
