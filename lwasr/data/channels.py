@@ -155,4 +155,3 @@ def parse_channels(spec: str, langs: Sequence[str]) -> dict[str, str]:
             raise LwasrError(f"--channels gives {lang!r} twice")
         chosen[lang] = CHANNELS.get(name).name
     return chosen
-
