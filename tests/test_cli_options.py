@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import typer
@@ -129,3 +131,36 @@ def test_help_shows_square_brackets_as_written():
     """rich read `lwasr[qlora]` in --quantize-base's help as a style tag and printed `lwasr`."""
     result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
     assert "pip install 'lwasr[qlora]'" in result.output
+
+
+#: What the training and decoding commands import, which the light ones must not.
+HEAVY = ("torch", "transformers.modeling_utils", "peft", "lhotse")
+
+
+def _modules_loaded_by(args: list[str]) -> tuple[int, list[str]]:
+    """In a fresh interpreter: the exit status of ``lwasr ARGS`` and which heavy libraries it imported."""
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom lwasr.cli import app\n"
+        f"r = CliRunner().invoke(app, {args!r})\n"
+        f"print(r.exit_code, *(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]), out[1:]
+
+
+@pytest.mark.parametrize(
+    "args", [["score", "--help"], ["score", "wer", "--help"], ["env", "--help"], ["model", "--help"]]
+)
+def test_light_commands_do_not_import_the_training_stack(args):
+    """Every command's module was imported at start-up, so `lwasr score` waited 7-9 s for torch, transformers and
+    peft, which it never uses. A command's module is now imported when it runs."""
+    assert _modules_loaded_by(args) == (0, [])
+
+
+def test_a_training_command_still_gets_its_libraries_and_the_root_lists_every_command():
+    status, loaded = _modules_loaded_by(["decode", "--help"])
+    assert status == 0 and {"torch", "peft"} <= set(loaded)
+    listed = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "300"}).output
+    for name in ROOT.commands:
+        assert f"│ {name} " in listed, name
+    assert "Did you mean 'score'?" in CliRunner().invoke(app, ["scor"]).output

@@ -3,18 +3,86 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
 
+import click
 import typer
+from typer.core import TyperGroup
+from typer.models import CommandInfo, TyperInfo
 
 from lwasr import __version__
-from lwasr.cli import decode, distill, env, expand, export, fuse, model, prepare, router, score, train, transcribe
 from lwasr.errors import LwasrError
+
+#: Each command, in the order of ``lwasr --help``: ``module`` (its Typer app, a command group) or ``module:function``
+#: (a single command). A module is imported only when its command runs or help lists them, so ``lwasr score`` does
+#: not pay for torch, transformers and peft, which the training and decoding commands import.
+COMMANDS = {
+    "env": "lwasr.cli.env:env",
+    "lid-similarity": "lwasr.cli.expand:lid_similarity",
+    **{
+        name: f"lwasr.cli.{name}"
+        for name in (
+            "prepare",
+            "train",
+            "fuse",
+            "distill",
+            "expand",
+            "router",
+            "decode",
+            "transcribe",
+            "score",
+            "export",
+            "model",
+        )
+    },
+}
+
+
+class _LazyCommands(Mapping[str, click.Command]):
+    """The root group's commands by name: each built from its module (``COMMANDS``) the first time it is looked up."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            module, _, function = COMMANDS[name].partition(":")
+            loaded = importlib.import_module(module)
+            style = {"pretty_exceptions_short": app.pretty_exceptions_short, "rich_markup_mode": app.rich_markup_mode}
+            if function:
+                info = CommandInfo(name=name, callback=getattr(loaded, function))
+                self._built[name] = typer.main.get_command_from_info(info, **style)
+            else:
+                group = TyperInfo(loaded.app)
+                self._built[name] = typer.main.get_group_from_info(
+                    group, suggest_commands=app.suggest_commands, **style
+                )
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class _LazyGroup(TyperGroup):
+    """The root group, whose commands (``_LazyCommands``) import their modules only when asked for."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands()  # type: ignore[assignment]  # read-only: lwasr adds no command later
+
 
 app = typer.Typer(
     name="lwasr",
+    cls=_LazyGroup,
     help=(
         "Multilingual speech recognition with Whisper and per-language LoRA language experts.\n\n"
         "Typical flow: prepare -> train (experts and baselines) -> fuse / distill / expand -> decode -> score.\n"
@@ -40,12 +108,6 @@ def _root(
     ),
 ) -> None:
     """The options every lwasr command shares (`lwasr env` also lists the libraries' versions)."""
-
-
-app.command("env")(env.env)
-app.command("lid-similarity")(expand.lid_similarity)
-for module in (prepare, train, fuse, distill, expand, router, decode, transcribe, score, export, model):
-    app.add_typer(module.app)
 
 
 #: What to do about an OSError that names a path, by errno (the generic part of "one line, no traceback").

@@ -24,7 +24,6 @@ from typing import Any
 
 from lwasr.atomic import write_json, write_text
 from lwasr.config_fields import differing
-from lwasr.data.cuts import load_cuts
 from lwasr.decoding.options import AGNOSTIC_ONLY
 from lwasr.errors import LwasrError
 
@@ -124,6 +123,8 @@ def _expected_utterances(out_dir: str | Path) -> int | None:
         return int(summary["utterances"])
     manifests = _read_json(out_dir / SETTINGS_FILE).get("cuts") or []
     if manifests and all(Path(m).is_file() for m in manifests):
+        from lwasr.data.cuts import load_cuts  # lhotse and torch: only an unfinished decode's message needs them
+
         return len(load_cuts(manifests, split=None))
     return None
 
