@@ -53,7 +53,8 @@ def test_fleurs8_fixture_mode_runs_every_stage_then_skips_them(tmp_path, fleurs_
         "--expert-routing",
         "base router router_soft2 shared distilled_agnostic",
     ]
-    first = run_recipe("fleurs8", *args)
+    # ~10 min alone on 2 cores; the default 900-s guard against a hang failed it when other work shared the cores
+    first = run_recipe("fleurs8", *args, timeout=1800)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     exp = tmp_path / "exp" / "t"
     for n in range(1, 10):
