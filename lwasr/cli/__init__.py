@@ -25,19 +25,7 @@ COMMANDS = {
     "lid-similarity": "lwasr.cli.expand:lid_similarity",
     **{
         name: f"lwasr.cli.{name}"
-        for name in (
-            "prepare",
-            "train",
-            "fuse",
-            "distill",
-            "expand",
-            "router",
-            "decode",
-            "transcribe",
-            "score",
-            "export",
-            "model",
-        )
+        for name in "prepare train fuse distill expand router decode transcribe score export model".split()
     },
 }
 
