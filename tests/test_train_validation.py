@@ -84,6 +84,7 @@ def test_wer_validation_keeps_the_lowest_wer_epoch(tmp_path, tiny_whisper, data)
     meta = ModelMeta.load(unit)
     assert meta.extra["best_dev_wer"] == pytest.approx(best["dev_wer"])
     assert meta.extra["best_dev_loss"] == pytest.approx(min(v["dev_loss"] for v in vals))
+    assert meta.extra["validations"] == vals  # the whole dev curve travels with the unit
     saved = checkpoint.load_file(cfg.run_dir / "checkpoints" / "best" / checkpoint.MODEL_FILE)
     exported = adapter(unit)
     assert len(exported) == len(saved)
@@ -151,7 +152,8 @@ def test_killed_averaging_run_resumes_to_the_same_model(tmp_path, tiny_whisper, 
     assert "resumed from" in (cfg.run_dir / "train.log").read_text()
     a, b = adapter(whole), adapter(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert ModelMeta.load(whole).extra["averaged_steps"] == ModelMeta.load(resumed).extra["averaged_steps"]
+    for key in ("averaged_steps", "validations"):  # a validation remade after the resume scores the same
+        assert ModelMeta.load(whole).extra[key] == ModelMeta.load(resumed).extra[key]
 
 
 def test_average_needs_dev_cuts(tmp_path, tiny_whisper, data):

@@ -598,6 +598,8 @@ class Trainer:
             extra[DEV_SET] = cuts_fingerprint(self.dev_cuts)
         if cfg.valid_metric != "loss" and math.isfinite(self.best_score):
             extra[f"best_dev_{cfg.valid_metric}"] = self.best_score
+        if self.validations:  # the dev curve that chose the exported weights: step and dev scores of each validation
+            extra["validations"] = self.validations
         if self.averaged:
             extra["averaged_steps"] = self.averaged
         if cfg.mode != "full":
