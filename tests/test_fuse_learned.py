@@ -101,6 +101,7 @@ def test_learned_fusion_trains_resumes_and_exports(tiny_whisper, experts_dir, cu
         "learned",
     )
     assert meta.extra["gate"] == "module" and meta.extra["steps"] == 4 and meta.extra["rank"] == 12
+    assert [v["step"] for v in meta.extra["validations"]] == [2, 4]  # its dev curve, across the resume
     weights = meta.extra["gate_weights"]
     assert len(weights) == 2 * 6 + 2 * 10 and any(abs(w["pl"] - 0.5) > 1e-3 for w in weights.values())
     # the exported adapter is the gated model with the trained gate

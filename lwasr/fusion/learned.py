@@ -197,7 +197,7 @@ class FusionTrainer(Trainer):
             "gate_max_change": model.record(self.step)["max_change"],
             **({"rank": fused.r, "lora": LoraShape.of_config(fused).record()} if fused is not None else {}),
             "experts": {e.lang: {"path": str(e.path), "rank": e.config.r} for e in self.experts},
-            **{k: v for k, v in meta.extra.items() if k in ("steps", "best_dev_loss", DEV_SET)},
+            **{k: v for k, v in meta.extra.items() if k in ("steps", "best_dev_loss", "validations", DEV_SET)},
         }
         return meta
 
