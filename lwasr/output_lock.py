@@ -4,9 +4,11 @@
 so that an output written to a temporary and renamed into place keeps its lock, and nothing is added inside the
 output). A second command on the same output is refused at once with one line naming the first one's process
 (pid and command line). The operating system releases the lock when its process ends, so a killed run never
-blocks its rerun; the lock file goes when the lock is released (a killed run leaves it behind, harmless: the next
-run takes it over). An existing output directory whose parent cannot be written is locked itself (its holder is
-then not named). Commands take it in one place each: their ``run`` is decorated with :func:`holding_lock`.
+blocks its rerun: a forked worker (``prepare synth --jobs``) closes its inherited copy of the lock at the fork,
+else it would hold the lock past its parent's death. The lock file goes when the lock is released (a killed
+run leaves it behind, harmless: the next run takes it over). An existing output directory whose parent cannot be
+written is locked itself (its holder is then not named). Commands take it in one place each: their ``run`` is
+decorated with :func:`holding_lock`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,19 @@ from lwasr.errors import LwasrError
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HELD: dict[Path, int] = {}  # lock file -> how many nested output_lock blocks of this process hold it
+_FDS: dict[Path, int] = {}  # lock file -> the descriptor that holds its lock
+
+
+def _close_inherited() -> None:
+    """In a forked child: close the inherited lock descriptors (the lock is its parent's, and goes with it)."""
+    for fd in _FDS.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _FDS.clear()
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited)
 
 
 def lock_file(out: str | Path) -> Path:
@@ -80,17 +95,22 @@ def _locked(out: Path) -> Iterator[None]:
         return
     created = _missing(path.parent)
     fd = _acquire(out, path)
-    _HELD[path] = 1
+    _HELD[path], _FDS[path] = 1, fd
     try:
         yield
     finally:
-        del _HELD[path]
+        if _FDS.get(path) == fd:  # else a forked child is leaving the block: lock and file are its parent's
+            _release(path, fd, created)
+
+
+def _release(path: Path, fd: int, created: list[Path]) -> None:
+    del _HELD[path], _FDS[path]
+    with contextlib.suppress(OSError):
+        path.unlink()  # before the lock goes: a waiting opener then sees that its file is stale (see _acquire)
+    os.close(fd)
+    for made in created:  # the folders made for the lock file go again, unless the run wrote something there
         with contextlib.suppress(OSError):
-            path.unlink()  # before the lock goes: a waiting opener then sees that its file is stale (see _acquire)
-        os.close(fd)
-        for made in created:  # the folders made for the lock file go again, unless the run wrote something there
-            with contextlib.suppress(OSError):
-                made.rmdir()
+            made.rmdir()
 
 
 def _missing(folder: Path) -> list[Path]:

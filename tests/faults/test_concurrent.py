@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import fuse_args, one_line_error, run_main, write_wav
 
-from lwasr.output_lock import lock_file
+from lwasr.output_lock import lock_file, output_lock
 
 #: Holds the lock of argv[1] (as an lwasr run writing it would) until its stdin closes.
 HOLDER = (
@@ -71,6 +71,38 @@ def test_a_decode_into_an_output_being_written_is_refused_and_a_killed_writer_bl
     assert status in (0, None), err
     assert (out / "summary.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["decode"]  # the lock file went with the lock
+
+
+#: Holds the lock of argv[1], forks a worker that outlives it (as a pool worker of `prepare synth --jobs` outlives
+#: its killed parent for a moment), prints the worker's pid and waits.
+FORKER = (
+    "import os, sys, time\nfrom lwasr.output_lock import output_lock\n"
+    "with output_lock(sys.argv[1]):\n"
+    "    worker = os.fork()\n"
+    "    if worker == 0:\n        time.sleep(120)\n        os._exit(0)\n"
+    "    print(worker, flush=True)\n    sys.stdin.read()\n"
+)
+
+
+def test_a_forked_worker_of_a_killed_writer_does_not_keep_its_lock(tmp_path):
+    """A killed `prepare synth --jobs 2` blocked its rerun ("being written by another lwasr run") while its pool
+    workers, which had inherited the lock's descriptor, finished their clips."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FORKER, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    worker = int(proc.stdout.readline())
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        with output_lock(out):  # the rerun writes, while the worker still runs
+            os.kill(worker, 0)
+    finally:
+        os.kill(worker, signal.SIGKILL)
 
 
 def command_args(name: str, root: Path, fx: dict) -> tuple[list[str], Path]:
