@@ -22,19 +22,20 @@ HOLDER = (
 )
 
 
+def python(code: str, *args: str) -> subprocess.Popen:
+    """``python -c CODE ARGS`` with lwasr importable, its stdin and stdout piped (text)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)  # fmt: skip
+
+
 @pytest.fixture()
 def hold() -> Iterator:
     """``hold(path)``: another process that holds the lock of output ``path`` (the Popen; its stdin ends it)."""
     procs: list[subprocess.Popen] = []
 
     def start(path: Path) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(path), "decode-stand-in"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        )
+        proc = python(HOLDER, str(path), "decode-stand-in")
         procs.append(proc)
         assert proc.stdout.readline().strip() == "held"
         return proc
@@ -88,13 +89,7 @@ def test_a_forked_worker_of_a_killed_writer_does_not_keep_its_lock(tmp_path):
     """A killed `prepare synth --jobs 2` blocked its rerun ("being written by another lwasr run") while its pool
     workers, which had inherited the lock's descriptor, finished their clips."""
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", FORKER, str(out)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
+    proc = python(FORKER, str(out))
     worker = int(proc.stdout.readline())
     try:
         proc.send_signal(signal.SIGKILL)
