@@ -5,14 +5,10 @@ The one place that knows this; every other module asks here.
 
 from __future__ import annotations
 
+import functools
 import re
 
-from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
-
 from lwasr.errors import LwasrError
-
-#: Whisper code -> English name, for the 99 (100 with yue) languages Whisper knows.
-WHISPER_LANGUAGES: dict[str, str] = dict(LANGUAGES)
 
 #: Languages written without word boundaries: scored by character error rate.
 CER_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue"})
@@ -58,14 +54,36 @@ COMMONVOICE_EXCEPTIONS = {
 }
 
 
+@functools.cache
+def whisper_languages() -> dict[str, str]:
+    """Whisper code -> English name, for the 99 (100 with yue) languages Whisper knows: transformers' table, read on
+    first use (importing its tokenizer module takes a second, which ``--help`` should not pay)."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    return dict(LANGUAGES)
+
+
+@functools.cache
+def _name_to_code() -> dict[str, str]:
+    """English name (and alias) -> Whisper code: transformers' table, read on first use."""
+    from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
+
+    return dict(TO_LANGUAGE_CODE)
+
+
+def is_whisper_code(code: str | None) -> bool:
+    """Whether Whisper knows the language ``code``."""
+    return code in whisper_languages()
+
+
 #: The corpora's exceptions, by lower-case code, for codes found in datasets.
 _DATASET_EXCEPTIONS = {k.lower(): v for k, v in (FLEURS_EXCEPTIONS | COMMONVOICE_EXCEPTIONS).items()}
 
 
 def check_whisper_code(code: str) -> str:
     """Return ``code`` if Whisper knows it; otherwise raise LwasrError listing the known codes."""
-    if code not in WHISPER_LANGUAGES:
-        known = " ".join(sorted(WHISPER_LANGUAGES))
+    if not is_whisper_code(code):
+        known = " ".join(sorted(whisper_languages()))
         raise LwasrError(f"unknown language code {code!r}; Whisper's codes are: {known}")
     return code
 
@@ -96,8 +114,8 @@ def dataset_to_whisper(code: str) -> str | None:
     """
     key = code.strip().lower()
     for name in (key, re.split(r"[-_\s]", key)[0]):  # then the part before "-", "_" or a space
-        found = _DATASET_EXCEPTIONS.get(name) or TO_LANGUAGE_CODE.get(name) or name
-        if found in WHISPER_LANGUAGES:
+        found = _DATASET_EXCEPTIONS.get(name) or _name_to_code().get(name) or name
+        if is_whisper_code(found):
             return found
     return None
 

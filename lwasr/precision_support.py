@@ -10,19 +10,30 @@ them, and ``torch.ops.mkldnn._is_mkldnn_bf16_supported`` also answers yes for AV
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a device is asked about: the config modules only need PRECISIONS
+    import torch
 
 #: The values of a precision setting (training's ``precision``); ``auto`` is resolved by :func:`resolve_precision`.
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-#: The autocast dtype of each resolved precision (None: no autocast, float32).
-AUTOCAST: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved ``precision`` (None: no autocast, float32)."""
+    import torch
+
+    return {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+
+
 #: The CPU flags of native bfloat16 arithmetic, as /proc/cpuinfo names them.
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def cpu_bf16_flags() -> frozenset[str]:
     """Which of :data:`CPU_BF16_FLAGS` this machine's CPU has, as torch's cpuinfo reports them."""
+    import torch
+
     found = {"avx512_bf16": torch.cpu._is_avx512_bf16_supported(), "amx_bf16": torch.cpu._is_amx_tile_supported()}
     return frozenset(flag for flag, present in found.items() if present)
 
@@ -37,6 +48,8 @@ def native_bf16(device_type: str, *, cpu_flags: Collection[str], cuda_bf16: bool
 
 def device_has_bf16(device: torch.device) -> bool:
     """:func:`native_bf16` of ``device`` on this machine."""
+    import torch
+
     cuda = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return native_bf16(device.type, cpu_flags=cpu_bf16_flags() if device.type == "cpu" else (), cuda_bf16=cuda)
 

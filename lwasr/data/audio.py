@@ -14,14 +14,16 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
-from lhotse import Recording
-from lhotse.audio import AudioSource
 
 from lwasr.data.report import EMPTY_AUDIO, MISSING_AUDIO, TRUNCATED_AUDIO, UNREADABLE_AUDIO
 from lwasr.progress import tqdm
+
+if TYPE_CHECKING:  # lhotse is imported where a file is probed: lwasr.data.channels needs only the resampler
+    from lhotse import Recording
 
 #: Sampling rate of every cut lwasr hands to Whisper (other rates are resampled on the fly).
 SAMPLE_RATE = 16000
@@ -89,6 +91,9 @@ def truncation(path: str | Path, frames: int | None = None) -> str | None:
 
 def _probe_command(recording_id: str, command: str) -> Recording | None:
     """Run ``command`` (a shell pipe) once; None when it writes nothing."""
+    from lhotse import Recording
+    from lhotse.audio import AudioSource
+
     cmd = command.rstrip().removesuffix("|").strip()
     out = subprocess.run(cmd, shell=True, check=True, capture_output=True).stdout
     if not out:
@@ -111,6 +116,8 @@ def probe(recording_id: str, source: str, opus_rate: int | None = None, decode: 
     and WAVs whose header declares more samples than the file holds.
     ``opus_rate`` overrides the 48 kHz that Opus files always report (MLS opus audio was 16 kHz).
     """
+    from lhotse import Recording
+
     command = is_command(source)
     try:
         if command:

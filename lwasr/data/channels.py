@@ -4,8 +4,9 @@ room, a cheap microphone, background noise, applied to a clean 16 kHz utterance.
 In the LoRA-Whisper papers each language comes from its own corpus (MLS audiobooks for pl, pt, it; FLEURS for the
 rest), so language and recording condition go together. espeak8's languages all share one clean synthesiser;
 giving each language its own channel is a *constructed* stand-in for that confound, labelled as such wherever it is
-used (docs/data.md, docs/results.md). Codecs and clipping are lhotse's transforms (libsndfile underneath); filters
-and convolution are scipy's; each random draw comes from the utterance's seed, so a corpus is the same on every run.
+used (docs/data.md, docs/results.md). Codecs and clipping are lhotse's transforms (libsndfile underneath), filters
+and convolution scipy's, both imported when a channel is applied (``lwasr prepare --help`` only lists them). Each
+random draw comes from the utterance's seed, so a corpus is the same on every run.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from lhotse.augmentation.clipping import Clipping
-from lhotse.augmentation.compress import Compress
-from scipy.signal import butter, fftconvolve, sosfiltfilt
 
 from lwasr.data.audio import SAMPLE_RATE, resample
 from lwasr.errors import LwasrError
@@ -35,6 +33,8 @@ def codec(name: str, level: float, rate: int = SAMPLE_RATE) -> Effect:
     """Encode and decode with a lossy codec (lhotse's ``Compress``: mp3, vorbis, opus, gsm), at ``rate`` Hz."""
 
     def apply(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from lhotse.augmentation.compress import Compress
+
         y = resample(x, SAMPLE_RATE, rate)
         y = Compress(name, level)(y[None, :].astype(np.float32), rate)[0]
         return resample(y, rate, SAMPLE_RATE)[: len(x)]
@@ -44,8 +44,14 @@ def codec(name: str, level: float, rate: int = SAMPLE_RATE) -> Effect:
 
 def bandpass(low_hz: float, high_hz: float) -> Effect:
     """A 4th-order Butterworth band-pass, zero-phase."""
-    sos = butter(4, [low_hz, high_hz], btype="bandpass", fs=SAMPLE_RATE, output="sos")
-    return lambda x, rng: sosfiltfilt(sos, x).astype(np.float32)
+
+    def apply(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from scipy.signal import butter, sosfiltfilt
+
+        sos = butter(4, [low_hz, high_hz], btype="bandpass", fs=SAMPLE_RATE, output="sos")
+        return sosfiltfilt(sos, x).astype(np.float32)
+
+    return apply
 
 
 def reverb(rt60_s: float, drr_db: float) -> Effect:
@@ -54,6 +60,8 @@ def reverb(rt60_s: float, drr_db: float) -> Effect:
     is farther from the talker); its loudness kept."""
 
     def apply(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from scipy.signal import fftconvolve
+
         t = np.arange(1, int(rt60_s * SAMPLE_RATE)) / SAMPLE_RATE
         tail = rng.standard_normal(len(t)) * 10 ** (-3 * t / rt60_s)
         tail *= 10 ** (-drr_db / 20) / max(float(np.sqrt(np.sum(tail**2))), 1e-9)
@@ -81,6 +89,8 @@ def clipping(gain_db: float) -> Effect:
     """Soft clipping (saturation) after ``gain_db`` of gain, back to the original level: an overdriven input."""
 
     def apply(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from lhotse.augmentation.clipping import Clipping
+
         return Clipping(hard=False, gain_db=gain_db)(x[None, :].astype(np.float32), SAMPLE_RATE)[0]
 
     return apply

@@ -15,7 +15,7 @@ from lwasr.data.audio import MAX_SECONDS, SAMPLE_RATE, error_text, truncation
 from lwasr.data.limits import CutLimits
 from lwasr.data.manifests import read_cuts
 from lwasr.errors import LwasrError
-from lwasr.langcodes import WHISPER_LANGUAGES
+from lwasr.langcodes import is_whisper_code
 from lwasr.progress import tqdm
 
 
@@ -31,7 +31,7 @@ def check_cut(cut: Cut, limits: CutLimits | None = None) -> list[str]:
     for sup in cut.supervisions[:1]:
         if not (sup.text or "").strip():
             problems.append("empty text")
-        if sup.language not in WHISPER_LANGUAGES:
+        if not is_whisper_code(sup.language):
             problems.append(f"language {sup.language!r} is not a Whisper code")
         if short := (limits or CutLimits()).too_short(cut.duration, sup.text or ""):
             problems.append(f"too short: {short}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lwasr.config_fields import setting
 from lwasr.decoding.options import (
@@ -17,11 +17,13 @@ from lwasr.decoding.options import (
     split_options,
     use_threads,
 )
-from lwasr.decoding.systems import System
 from lwasr.output_lock import holding_lock
 
+if TYPE_CHECKING:  # the systems module imports peft: `lwasr decode --help` needs only the config
+    from lwasr.decoding.systems import System
+
 #: Loads a ``--system`` spec (with an optional ``--model`` override) into a :class:`System`.
-SystemLoader = Callable[[str, str | None], System]
+SystemLoader = Callable[[str, str | None], "System"]
 
 
 @dataclass(frozen=True, kw_only=True)

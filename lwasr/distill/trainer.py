@@ -25,7 +25,7 @@ from lwasr.distill.cache import TeacherCache, cache_info
 from lwasr.distill.config import DistillConfig, parse_init
 from lwasr.distill.teachers import Targets, Teachers, kd_loss
 from lwasr.errors import LwasrError
-from lwasr.precision_support import AUTOCAST
+from lwasr.precision_support import autocast_dtype
 from lwasr.training import data as D
 from lwasr.training import ddp
 from lwasr.training.loop import Trainer, plan_train, train
@@ -93,7 +93,7 @@ class DistillTrainer(Trainer):
             self.teachers = self._load_teachers()
 
     def _load_teachers(self) -> Teachers:
-        return Teachers(self.experts, self.cfg.model, self.info.device, AUTOCAST[self.precision])
+        return Teachers(self.experts, self.cfg.model, self.info.device, autocast_dtype(self.precision))
 
     def _fill_cache(self) -> None:
         """Run the teachers once over the training cuts the cache lacks (this rank's share), then reload it."""

@@ -40,7 +40,7 @@ from lwasr.expansion.inits import ExpansionInit, get_init
 from lwasr.expansion.moe import NEW, attach_moe, check_k, expert_refs, fixed_weights, save_gate, sha256_file
 from lwasr.expansion.similarity import SIMILARITY_FILE, lid_similarity, read_ranking, write_similarity
 from lwasr.fusion.static import save_adapter
-from lwasr.langcodes import WHISPER_LANGUAGES
+from lwasr.langcodes import is_whisper_code
 from lwasr.output_lock import holding_lock
 from lwasr.training.config import load_config
 from lwasr.training.loop import Trainer, train
@@ -304,9 +304,9 @@ def plan_expand(
     lid_model = model or recorded
     if base_model is None or lid_model is None:
         raise LwasrError(f"{experts} holds no experts to take the base model from; pass --model")
-    if lang_token_from is None and new_lang not in WHISPER_LANGUAGES:
+    if lang_token_from is None and not is_whisper_code(new_lang):
         job.lang_token_from = MOST_SIMILAR
-    job.candidates = [lang for lang in plan.base_langs if lang in WHISPER_LANGUAGES]
+    job.candidates = [lang for lang in plan.base_langs if is_whisper_code(lang)]
     job.lid_model, job.cuts = lid_model, [str(p) for p in cuts]
     job.similarity_out = out.parent / f"train_{out.name}" / SIMILARITY_FILE
     if job.needs_ranking:
@@ -413,6 +413,6 @@ def _prompt_lang(new_lang: str, lang_token_from: str | None, ranking: list[tuple
         return new_lang
     if lang_token_from == MOST_SIMILAR:
         return ranking[0][0]
-    if lang_token_from not in WHISPER_LANGUAGES:
+    if not is_whisper_code(lang_token_from):
         raise LwasrError(f"--lang-token-from {lang_token_from!r} is neither {MOST_SIMILAR} nor a Whisper language code")
     return lang_token_from

@@ -18,7 +18,7 @@ from lwasr.data.cuts import load_cuts
 from lwasr.errors import LwasrError
 from lwasr.fusion.methods import FusionMethod, get_method, method_names
 from lwasr.fusion.static import FUSED
-from lwasr.precision_support import AUTOCAST, resolve_precision
+from lwasr.precision_support import autocast_dtype, resolve_precision
 from lwasr.training import data as D
 from lwasr.training.ddp import pick_device
 from lwasr.training.evaluate import cuts_loss
@@ -64,7 +64,7 @@ def choose_lambda(
     cuts = D.select_languages(load_cuts(dev_cuts, split=None), list(factors), what="dev")
     device = pick_device("auto")
     # bfloat16 where CUDA has it, as before; the λ choice stays float32 on a CPU (not measured there)
-    autocast = AUTOCAST[resolve_precision("auto", device)] if device.type == "cuda" else None
+    autocast = autocast_dtype(resolve_precision("auto", device)) if device.type == "cuda" else None
     losses: dict[float, float] = {}
     for lam in dict.fromkeys(lambdas):
         model.cpu()

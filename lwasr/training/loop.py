@@ -32,7 +32,7 @@ from lwasr.errors import LwasrError
 from lwasr.features import LogMel
 from lwasr.models.trim import set_trimmed_input
 from lwasr.output_lock import output_lock
-from lwasr.precision_support import AUTOCAST, resolve_precision
+from lwasr.precision_support import autocast_dtype, resolve_precision
 from lwasr.progress import tqdm
 from lwasr.training import checkpoint, ddp
 from lwasr.training import data as D
@@ -213,7 +213,7 @@ class Trainer:
         self.fingerprint = base_fingerprint(model)
         #: The precision the run computes in (``cfg.precision`` resolved on the device); lwasr.json records it.
         self.precision = resolve_precision(cfg.precision, self.info.device, on_cpu=AUTO_BF16_ON_CPU)
-        self.autocast = AUTOCAST[self.precision]
+        self.autocast = autocast_dtype(self.precision)
         # float16 with a loss scaler (lwasr.training.scaler); a disabled scaler in any other precision
         self.scaler = loss_scaler(self.autocast, self.info.device)
         if cfg.quantize_base != "none":  # QLoRA; the fingerprint stays the float base's, which decodes the adapter
