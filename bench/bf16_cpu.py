@@ -70,7 +70,7 @@ def bench_steps(args: argparse.Namespace) -> str:
     from lwasr.data.cuts import load_cuts
     from lwasr.features import LogMel
     from lwasr.models.trim import set_trimmed_input
-    from lwasr.precision_support import AUTOCAST
+    from lwasr.precision_support import autocast_dtype
     from lwasr.training import data as D
     from lwasr.training.config import TrainConfig
     from lwasr.training.evaluate import batch_logits
@@ -105,7 +105,7 @@ def bench_steps(args: argparse.Namespace) -> str:
         model, _, opt = models[frozen]
         start = time.perf_counter()
         for batch in batches:
-            logits, labels = batch_logits(model, logmel, batch, trim=True, autocast=AUTOCAST[autocast])
+            logits, labels = batch_logits(model, logmel, batch, trim=True, autocast=autocast_dtype(autocast))
             loss, n = D.token_loss(logits, labels)
             (loss / n).backward()
             opt.step()

@@ -51,7 +51,7 @@ from flops import FRAMES_PER_SECOND, SHAPES, Shape, train_flops  # noqa: E402
 from lwasr.decoding.greedy import GreedyRules, WhisperParts, forced_prompt, search  # noqa: E402
 from lwasr.features import LogMel  # noqa: E402
 from lwasr.models.trim import set_trimmed_input  # noqa: E402
-from lwasr.precision_support import AUTOCAST  # noqa: E402
+from lwasr.precision_support import autocast_dtype  # noqa: E402
 from lwasr.training.scaler import loss_scaler, optimizer_step  # noqa: E402
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]  # lwasr's default
@@ -67,7 +67,7 @@ PEAK_TFLOPS = {
     "V100": 125.0,
     "T4": 65.0,
 }
-PRECISIONS = {name: AUTOCAST[name] for name in ("bfloat16", "float16", "float32")}  # lwasr train's precisions
+PRECISIONS = {name: autocast_dtype(name) for name in ("bfloat16", "float16", "float32")}  # lwasr train's precisions
 SAMPLE_RATE = 16000
 
 

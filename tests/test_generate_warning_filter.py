@@ -49,3 +49,17 @@ def test_beam_decode_drops_the_warning_and_leaves_no_filter(
     assert (tmp_path / "out" / "summary.json").is_file()
     assert not [r for r in caplog.records if "Passing `generation_config` together" in r.getMessage()]
     assert logger.filters == before
+
+
+@pytest.mark.parametrize(
+    ("named", "dropped"),
+    [("{'num_beams'}", True), ("{'suppress_tokens', 'begin_suppress_tokens'}", True), ("{'temperature'}", False)],
+)
+def test_the_filter_drops_only_the_arguments_lwasr_passes(named: str, dropped: bool) -> None:
+    """Since decode passes ``num_beams`` beside the config (for peft), transformers names it alone; a warning that
+    names an argument lwasr does not pass knowingly still shows."""
+    from lwasr.decoding.decoder import _SuppressTokensWarning
+
+    msg = f"Passing `generation_config` together with generation-related arguments=({named}) is deprecated."
+    record = logging.LogRecord(GENERATION_LOG, logging.WARNING, __file__, 1, msg, None, None)
+    assert _SuppressTokensWarning().filter(record) is not dropped

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -392,16 +393,23 @@ def _records(
 
 
 class _SuppressTokensWarning(logging.Filter):
-    """Drops one transformers warning that its own Whisper ``generate`` causes, whatever the caller passes.
+    """Drops one transformers warning that lwasr's own ``generate`` call causes, whatever the caller passes.
 
     Whisper's ``generate`` hands ``generation_config`` together with ``suppress_tokens`` and
-    ``begin_suppress_tokens`` to the generic ``generate``, which then warns "Passing `generation_config`
-    together with generation-related arguments". Only that message is dropped; other warnings pass.
+    ``begin_suppress_tokens`` to the generic ``generate``, and lwasr passes ``num_beams`` as a keyword beside the
+    config (peft reads it there); the generic ``generate`` then warns "Passing `generation_config` together with
+    generation-related arguments=({...})". That message is dropped when it names only those arguments; other
+    warnings, and that one naming any other argument, pass.
     """
+
+    EXPECTED = frozenset({"suppress_tokens", "begin_suppress_tokens", "num_beams"})
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
-        return not ("Passing `generation_config` together" in msg and "suppress_tokens" in msg)
+        if "Passing `generation_config` together" not in msg:
+            return True
+        named = set(re.findall(r"'(\w+)'", msg.partition("arguments=")[2].partition("}")[0]))
+        return not (named and named <= self.EXPECTED)
 
 
 @contextlib.contextmanager
