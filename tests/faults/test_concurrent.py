@@ -75,13 +75,14 @@ def test_a_decode_into_an_output_being_written_is_refused_and_a_killed_writer_bl
 
 
 #: Holds the lock of argv[1], forks a worker that outlives it (as a pool worker of `prepare synth --jobs` outlives
-#: its killed parent for a moment), prints the worker's pid and waits.
+#: its killed parent for a moment) and waits. The worker prints its pid once ``fork`` has returned in it (its
+#: at-fork handlers have run: printed by the parent, a loaded machine could kill the parent before the worker
+#: had run at all, and the test would see the lock the worker had not yet had a chance to close).
 FORKER = (
     "import os, sys, time\nfrom lwasr.output_lock import output_lock\n"
     "with output_lock(sys.argv[1]):\n"
-    "    worker = os.fork()\n"
-    "    if worker == 0:\n        time.sleep(120)\n        os._exit(0)\n"
-    "    print(worker, flush=True)\n    sys.stdin.read()\n"
+    "    if os.fork() == 0:\n        print(os.getpid(), flush=True)\n        time.sleep(120)\n        os._exit(0)\n"
+    "    sys.stdin.read()\n"
 )
 
 
