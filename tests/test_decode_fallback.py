@@ -146,6 +146,7 @@ def test_sampling_is_seeded_and_does_not_depend_on_the_batch(tiny_whisper: Path,
     # the same samples; the model's scores only to float precision, since another batch shape sums in another order
     # (seen: avg_logprob -9.653920 alone against -9.653919 in a batch of 3)
     scores = ("avg_logprob", "no_speech_prob")
+    assert alone.keys() == first.keys()
     for k, r in first.items():
         assert alone[k] == {**r, **{s: pytest.approx(r[s], abs=1e-4) for s in scores}}
     other = decode(tiny_whisper, data, tmp_path / "c", opts(**sample, fallback_seed=1))
