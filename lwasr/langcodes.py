@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from lwasr.errors import LwasrError
 
@@ -55,20 +57,21 @@ COMMONVOICE_EXCEPTIONS = {
 
 
 @functools.cache
-def whisper_languages() -> dict[str, str]:
+def whisper_languages() -> Mapping[str, str]:
     """Whisper code -> English name, for the 99 (100 with yue) languages Whisper knows: transformers' table, read on
-    first use (importing its tokenizer module takes a second, which ``--help`` should not pay)."""
+    first use (importing its tokenizer module takes a second, which ``--help`` should not pay). Read-only: it is
+    cached, so a caller's edit would change every later answer."""
     from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
-    return dict(LANGUAGES)
+    return MappingProxyType(dict(LANGUAGES))
 
 
 @functools.cache
-def _name_to_code() -> dict[str, str]:
-    """English name (and alias) -> Whisper code: transformers' table, read on first use."""
+def _name_to_code() -> Mapping[str, str]:
+    """English name (and alias) -> Whisper code: transformers' table, read on first use (read-only, as cached)."""
     from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
 
-    return dict(TO_LANGUAGE_CODE)
+    return MappingProxyType(dict(TO_LANGUAGE_CODE))
 
 
 def is_whisper_code(code: str | None) -> bool:

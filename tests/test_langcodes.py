@@ -59,6 +59,13 @@ def test_unknown_code_lists_known_codes():
         langcodes.parse_langs("pl,xx")
 
 
+def test_the_cached_language_table_cannot_be_edited_by_a_caller():
+    table = langcodes.whisper_languages()
+    with pytest.raises(TypeError):
+        table["xx"] = "Made-up"  # type: ignore[index]
+    assert not langcodes.is_whisper_code("xx") and langcodes.whisper_languages()["pl"] == "polish"
+
+
 def test_cer_languages():
     assert {lang for lang in ("zh", "ja", "th", "lo", "my", "yue", "pl", "el") if langcodes.uses_cer(lang)} == {
         "zh",
