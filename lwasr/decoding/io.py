@@ -12,10 +12,15 @@ A decode directory holds:
 - ``text`` (Kaldi style, ``id hyp``; an id with whitespace is quoted: :func:`text_line`) and ``summary.json``,
   written atomically when all is decoded; ``summary.json`` marks the decode complete. :func:`read_finished` (what
   ``lwasr score`` reads) accepts only a complete decode whose ``hyp.jsonl`` holds exactly the utterances it counts.
+
+A **kept** decode is what a study keeps of a finished one under ``results/`` (``exp/`` does not outlive a
+machine): ``hyp.jsonl.gz``, with ``summary.json`` where the study kept it. :func:`read_finished` reads it as it
+is; only the recipes' keep scripts write one, and only of a finished decode.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Iterable
@@ -28,6 +33,7 @@ from lwasr.decoding.options import AGNOSTIC_ONLY
 from lwasr.errors import LwasrError
 
 HYP_FILE = "hyp.jsonl"
+KEPT_HYP_FILE = "hyp.jsonl.gz"  # a kept decode's records: HYP_FILE gzipped
 SETTINGS_FILE = "settings.json"
 TEXT_FILE = "text"
 SUMMARY_FILE = "summary.json"
@@ -48,13 +54,16 @@ def read_hyps(path: str | Path, *, repair: bool = False, partial: bool = False) 
     A line that is not a complete record (bad JSON, a missing or mistyped field, an id seen before) is an
     LwasrError naming file:line. Only with ``repair`` (resuming a decode) is an unterminated last line, a kill
     mid-write, tolerated: it is cut from the file; with ``partial`` it is left out and the file left as it is.
+    A kept decode's ``hyp.jsonl.gz`` is read the same way (never repaired).
     """
     path = Path(path)
     if not path.is_file():
         return []
-    data = path.read_bytes()
+    kept = path.name == KEPT_HYP_FILE
+    redo = "keep it again from its decode dir" if kept else _REDO
+    data = _gunzip(path) if kept else path.read_bytes()
     lines = data.splitlines(keepends=True)
-    if (repair or partial) and lines and not lines[-1].endswith(b"\n"):
+    if (repair or partial) and not kept and lines and not lines[-1].endswith(b"\n"):
         cut = lines.pop()
         if repair:
             with open(path, "r+b") as f:
@@ -66,10 +75,18 @@ def read_hyps(path: str | Path, *, repair: bool = False, partial: bool = False) 
         if rec is not None and rec["id"] in first_seen:
             problem = f"id {rec['id']!r} again (first on line {first_seen[rec['id']]})"
         if problem:
-            raise LwasrError(f"{path}:{n}: {problem}; this decode output is damaged: {_REDO}")
+            raise LwasrError(f"{path}:{n}: {problem}; this decode output is damaged: {redo}")
         first_seen[rec["id"]] = n
         records.append(rec)
     return records
+
+
+def _gunzip(path: Path) -> bytes:
+    """The bytes of a gzipped file; LwasrError when it is not a complete gzip stream."""
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a cut stream ends early
+        raise LwasrError(f"{path} is not a complete gzip file ({e}); keep it again from its decode dir") from e
 
 
 def _parse_record(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
@@ -91,14 +108,21 @@ def _parse_record(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def read_finished(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Records of a finished decode; LwasrError when it is missing, unfinished, damaged, or holds more or fewer
-    records than the utterances it decoded."""
+    """Records of a finished decode, or of a kept one (``hyp.jsonl.gz``); LwasrError when it is missing,
+    unfinished, damaged, or holds more or fewer records than the utterances it decoded.
+
+    A kept decode is finished by construction (a keep script copies only finished ones); its utterance count is
+    checked when its ``summary.json`` was kept too."""
     out_dir = Path(out_dir)
-    hyp = out_dir / HYP_FILE
+    hyp, kept = out_dir / HYP_FILE, out_dir / KEPT_HYP_FILE
+    if not hyp.is_file() and kept.is_file():
+        records = read_hyps(kept)
+        _check_count(out_dir, kept, records, "keep it again from its decode dir")
+        return records
     if not hyp.is_file():
         raise LwasrError(f"{out_dir} holds no decode (no {HYP_FILE}); run `lwasr decode --out {out_dir}` first")
-    expected = _expected_utterances(out_dir)
     if not (out_dir / SUMMARY_FILE).is_file():
+        expected = _expected_utterances(out_dir)
         written = hyp.read_bytes().count(b"\n")
         of = "" if expected is None else f" of {expected}"
         raise LwasrError(
@@ -106,12 +130,18 @@ def read_finished(out_dir: str | Path) -> list[dict[str, Any]]:
             " `lwasr decode` command to finish it (it resumes), then score it"
         )
     records = read_hyps(hyp)
+    _check_count(out_dir, hyp, records, _REDO)
+    return records
+
+
+def _check_count(out_dir: Path, hyp: Path, records: list[dict[str, Any]], redo: str) -> None:
+    """LwasrError when ``hyp`` holds other than the number of utterances the decode in ``out_dir`` counted."""
+    expected = _expected_utterances(out_dir)
     if expected is not None and len(records) != expected:
         raise LwasrError(
             f"{hyp} holds {len(records)} records but the decode finished with {expected} utterances"
-            f" ({SUMMARY_FILE}): it was changed after decoding; {_REDO}"
+            f" ({SUMMARY_FILE}): it was changed after decoding; {redo}"
         )
-    return records
 
 
 def _expected_utterances(out_dir: str | Path) -> int | None:

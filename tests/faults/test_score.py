@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,12 +14,12 @@ from helpers import OPTS, base_errors, git, records, table_rows, write_cuts, wri
 from typer.testing import CliRunner
 
 from lwasr.cli import app
-from lwasr.decoding.io import HYP_FILE, SETTINGS_FILE, SUMMARY_FILE
+from lwasr.decoding.io import HYP_FILE, KEPT_HYP_FILE, SETTINGS_FILE, SUMMARY_FILE
 from lwasr.decoding.search import decode_cuts
 from lwasr.decoding.systems import load_system
 from lwasr.envinfo import git_commit
 from lwasr.errors import LwasrError
-from lwasr.scoring.metrics import RESULTS_FILE
+from lwasr.scoring.metrics import RESULTS_FILE, score_dirs
 
 runner = CliRunner()
 N = 6  # utterances in the decode: pl_0..pl_2, pt_0..pt_2
@@ -165,6 +167,69 @@ def test_finished_decode_still_scores(finished: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     results = json.loads((decode / RESULTS_FILE).read_text())
     assert results["utterances"] == N and set(results["languages"]) == {"pl", "pt"}
+
+
+def kept_copy(finished: Path, kept: Path, lines: list[str] | None = None, summary: bool = True) -> Path:
+    """What a study keeps of a finished decode under results/: hyp.jsonl gzipped (these ``lines`` of it, when
+    given), and its summary.json (when ``summary``)."""
+    kept.mkdir(parents=True)
+    data = "".join(lines).encode() if lines is not None else (finished / HYP_FILE).read_bytes()
+    (kept / KEPT_HYP_FILE).write_bytes(gzip.compress(data))
+    if summary:
+        shutil.copy(finished / SUMMARY_FILE, kept / SUMMARY_FILE)
+    return kept
+
+
+def test_a_kept_decode_scores_as_its_decode_did(finished: Path, tmp_path: Path) -> None:
+    """The gzipped hypotheses committed under results/ are scored as they are: tables reproducible from them."""
+    full = kept_copy(finished, tmp_path / "kept")
+    older = kept_copy(finished, tmp_path / "older", summary=False)  # kept before summary.json was kept with it
+    assert score_dirs([full]) == score_dirs([older]) == score_dirs([finished])
+    out = tmp_path / "table.md"
+    res = runner.invoke(
+        app,
+        ["score", "compare", str(finished), str(full), "--name", "a", "--name", "b"]
+        + ["--baseline", "a", "--out", str(out), "--resamples", "10"],
+    )
+    assert res.exit_code == 0, res.output
+    rows = table_rows(out.read_text(), "System")
+    assert rows["a"][:-1] == rows["b"][:-1] and rows["b"][-1] == "+0.0% [+0.0, +0.0]"  # the same rates, paired
+
+
+def test_a_damaged_kept_decode_is_an_error(finished: Path, tmp_path: Path) -> None:
+    lines = hyp_lines(finished)
+    short = kept_copy(finished, tmp_path / "short", lines[:4])
+    msg = score_error(str(short))
+    assert "4 records" in msg and f"{N} utterances" in msg and "keep it again" in msg
+    bad = lines.copy()
+    bad[2] = bad[2][:25] + "\n"
+    assert f"{tmp_path / 'bad' / KEPT_HYP_FILE}:3: not a JSON record" in score_error(
+        str(kept_copy(finished, tmp_path / "bad", bad))
+    )
+    cut = kept_copy(finished, tmp_path / "cut")
+    data = (cut / KEPT_HYP_FILE).read_bytes()
+    (cut / KEPT_HYP_FILE).write_bytes(data[: len(data) // 2])  # a copy that stopped half-way
+    assert "not a complete gzip file" in score_error(str(cut))
+    assert not any(tmp_path.rglob(RESULTS_FILE))
+
+
+def test_keep_script_keeps_what_score_reads(finished: Path, tmp_path: Path) -> None:
+    """egs/espeak8/local/keep_base_study.sh keeps a finished decode so that `lwasr score` reads the kept dir."""
+    src = tmp_path / "espeak8"
+    decode = src / "exp" / "t_adapted" / "decode_experts_aware_test"
+    shutil.copytree(finished, decode)
+    unfinished = shutil.copytree(finished, src / "exp" / "t_adapted" / "decode_shared_aware_test")
+    (unfinished / SUMMARY_FILE).unlink()
+    script = Path(__file__).resolve().parents[2] / "egs" / "espeak8" / "local" / "keep_base_study.sh"
+    out = tmp_path / "kept"
+    done = subprocess.run(
+        ["bash", str(script), str(src), "--tag", "t", "--out", str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    kept = out / "adapted" / "decode_experts_aware_test"
+    assert sorted(p.name for p in kept.iterdir()) == sorted([KEPT_HYP_FILE, SUMMARY_FILE])
+    assert score_dirs([kept]) == score_dirs([decode])
+    assert not (out / "adapted" / "decode_shared_aware_test").exists()  # an unfinished decode is not kept
 
 
 def test_resume_refuses_a_damaged_middle_line(tiny_whisper: Path, decode: Path) -> None:

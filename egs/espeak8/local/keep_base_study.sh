@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copy what the base study (local/base_study.sh) has finished into egs/espeak8/results/base/, because exp/ does not
 # outlive a machine: its tables and JSON, the wall time of each part, the adapted base's lwasr.json, every decode's
-# hyp.jsonl (gzipped) and every training log (gzipped: the per-epoch dev loss and WER). Parts not finished yet are
+# hyp.jsonl (gzipped) with its summary.json (so `lwasr score` reads the kept dir as it is) and every training log
+# (gzipped: the per-epoch dev loss and WER). Parts not finished yet are
 # left out; re-running replaces what it copied before.
 #
 #   bash local/keep_base_study.sh [SRC]   # SRC: the egs/espeak8 directory the study ran in (default: this one;
@@ -39,6 +40,7 @@ for d in "$exp/${tag}"_orig "$exp/${tag}"_adapted "$exp/${tag}"_adapted_n* "$exp
     [ -f "$h" ] || continue
     h=$(dirname "$h")
     keep "$h/hyp.jsonl" "$out/$name/${h##*/}/hyp.jsonl.gz"
+    keep "$h/summary.json" "$out/$name/${h##*/}/summary.json"
   done
   for l in "$d"/train_*/train.log; do  # the logs of finished units only
     run=$(basename "$(dirname "$l")") unit=${run#train_}
