@@ -46,6 +46,7 @@ DECODE_FILES = (SUMMARY_FILE, RESULTS_FILE, ERRORS_FILE, TEXT_FILE, HYP_FILE, SE
 #: Fields every ``hyp.jsonl`` record has, and their types (``lang`` is null for cuts without a language).
 RECORD_FIELDS: dict[str, tuple[type, ...]] = {"id": (str,), "lang": (str, type(None)), "ref": (str,), "hyp": (str,)}
 _REDO = "rerun its `lwasr decode` command with --overwrite"  # the way out of a damaged decode dir
+_REKEEP = "keep it again from its decode dir"  # ... and of a damaged kept one
 
 
 def read_hyps(path: str | Path, *, repair: bool = False, partial: bool = False) -> list[dict[str, Any]]:
@@ -60,7 +61,7 @@ def read_hyps(path: str | Path, *, repair: bool = False, partial: bool = False) 
     if not path.is_file():
         return []
     kept = path.name == KEPT_HYP_FILE
-    redo = "keep it again from its decode dir" if kept else _REDO
+    redo = _REKEEP if kept else _REDO
     data = _gunzip(path) if kept else path.read_bytes()
     lines = data.splitlines(keepends=True)
     if (repair or partial) and not kept and lines and not lines[-1].endswith(b"\n"):
@@ -86,7 +87,7 @@ def _gunzip(path: Path) -> bytes:
     try:
         return gzip.decompress(path.read_bytes())
     except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a cut stream ends early
-        raise LwasrError(f"{path} is not a complete gzip file ({e}); keep it again from its decode dir") from e
+        raise LwasrError(f"{path} is not a complete gzip file ({e}); {_REKEEP}") from e
 
 
 def _parse_record(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
@@ -117,7 +118,7 @@ def read_finished(out_dir: str | Path) -> list[dict[str, Any]]:
     hyp, kept = out_dir / HYP_FILE, out_dir / KEPT_HYP_FILE
     if not hyp.is_file() and kept.is_file():
         records = read_hyps(kept)
-        _check_count(out_dir, kept, records, "keep it again from its decode dir")
+        _check_count(out_dir, kept, records, _REKEEP)
         return records
     if not hyp.is_file():
         raise LwasrError(f"{out_dir} holds no decode (no {HYP_FILE}); run `lwasr decode --out {out_dir}` first")

@@ -2,8 +2,8 @@
 # Copy what the base study (local/base_study.sh) has finished into egs/espeak8/results/base/, because exp/ does not
 # outlive a machine: its tables and JSON, the wall time of each part, the adapted base's lwasr.json, every decode's
 # hyp.jsonl (gzipped) with its summary.json (so `lwasr score` reads the kept dir as it is) and every training log
-# (gzipped: the per-epoch dev loss and WER). Parts not finished yet are
-# left out; re-running replaces what it copied before.
+# (gzipped: the per-epoch dev loss and WER). Parts not finished yet are left out; re-running replaces what it
+# copied before.
 #
 #   bash local/keep_base_study.sh [SRC]   # SRC: the egs/espeak8 directory the study ran in (default: this one;
 #                                         # relative paths are taken from egs/espeak8)
