@@ -3,6 +3,7 @@
 # with --baselines "shared shared_nolang full_nolang", fusion methods, distillation and --expert-routing.
 #
 #   bash local/one_model.sh exp/espeak8_routing
+#   bash local/one_model.sh /tmp/one_model   # a copy of results/one_model: the same tables from the kept decodes
 #
 # Writes, in that dir, ONE_MODEL_aware.md (against shared LoRA, and against the experts: the target "within 5%
 # of the experts"), ONE_MODEL_agnostic.md (against shared LoRA trained without the language token, the fair
@@ -13,11 +14,15 @@ exp=${1:?usage: bash local/one_model.sh EXPDIR}
 # shellcheck source=SCRIPTDIR/../path.sh
 . ./path.sh
 
+decoded() {  # decoded DIR: DIR holds a decode's records, or a kept decode's (results/*: hyp.jsonl.gz)
+  [ -f "$1/hyp.jsonl" ] || [ -f "$1/hyp.jsonl.gz" ]
+}
+
 compare() {  # compare OUT BASELINE TITLE NAME... : score compare the decode dirs of NAME (decode_<NAME>_test)
   local out=$1 baseline=$2 title=$3 name dirs=() names=()
   shift 3
   for name in "$@"; do
-    if [ -f "$exp/decode_${name}_test/hyp.jsonl" ]; then dirs+=("$exp/decode_${name}_test"); names+=(--name "$name")
+    if decoded "$exp/decode_${name}_test"; then dirs+=("$exp/decode_${name}_test"); names+=(--name "$name")
     else echo "note: $exp/decode_${name}_test is missing; left out of $out" >&2; fi
   done
   lwasr score compare "${dirs[@]}" "${names[@]}" --baseline "$baseline" --title "$title" --out "$exp/$out"
@@ -27,7 +32,7 @@ systems() {  # systems VAR GLOB: appends NAME_SCENARIO of every finished decode 
   local -n _systems=$1
   local d
   for d in "$exp"/decode_$2_test; do
-    [ -f "$d/hyp.jsonl" ] || continue
+    decoded "$d" || continue
     d=${d#"$exp"/decode_}
     _systems+=("${d%_test}")
   done
