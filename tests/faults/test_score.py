@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import OPTS, base_errors, git, records, table_rows, write_cuts, write_decode
+from helpers import OPTS, ROOT, base_errors, git, records, table_rows, write_cuts, write_decode
 from typer.testing import CliRunner
 
 from lwasr.cli import app
@@ -220,7 +220,7 @@ def test_keep_script_keeps_what_score_reads(finished: Path, tmp_path: Path) -> N
     shutil.copytree(finished, decode)
     unfinished = shutil.copytree(finished, src / "exp" / "t_adapted" / "decode_shared_aware_test")
     (unfinished / SUMMARY_FILE).unlink()
-    script = Path(__file__).resolve().parents[2] / "egs" / "espeak8" / "local" / "keep_base_study.sh"
+    script = ROOT / "egs" / "espeak8" / "local" / "keep_base_study.sh"
     out = tmp_path / "kept"
     done = subprocess.run(
         ["bash", str(script), str(src), "--tag", "t", "--out", str(out)], capture_output=True, text=True
